@@ -1,0 +1,222 @@
+"""The config file's schema: what a user may write, with types, defaults and meaning.
+
+Pydantic validates the whole file in one pass and reports every problem with its path, which
+`config.load` turns into file:line messages. Cross-references (a policy naming a link, a rule
+naming a policy) are checked here too, so a Config that exists is consistent.
+"""
+
+import ipaddress
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$")]
+InterfaceName = Annotated[str, StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$")]
+PORT_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+RESERVED_VIA = "main"
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _ip(value: str, version: int) -> str:
+    address = ipaddress.ip_address(value)
+    if address.version != version:
+        raise ValueError(f"expected an IPv{version} address, got {value!r}")
+    return str(address)
+
+
+class Link(Strict):
+    """An uplink: an interface with a gateway, balanced into by policies."""
+
+    interface: InterfaceName
+    #: Routing-table and mark index (1-250). Omitted: the lowest free id in file order.
+    #: Set it to keep marks stable when links are inserted before this one.
+    id: Annotated[int, Field(ge=1, le=250)] | None = None
+    gateway: str | None = None  # IPv4 gateway; discovered from the interface if omitted
+    source: str | None = None  # IPv4 source address; discovered if omitted
+    gateway6: str | None = None
+    source6: str | None = None
+    ipv6: bool = False  # route IPv6 through this link too (gateway6/source6 or discovered)
+    weight: Annotated[int, Field(gt=0, le=1000)] = 1
+    priority: Annotated[int, Field(ge=0, le=1000)] = 1  # failover tier: lower is preferred
+    masquerade: bool = True
+    enabled: bool = True
+
+    @field_validator("gateway", "source")
+    @classmethod
+    def _v4(cls, value: str | None) -> str | None:
+        return None if value is None else _ip(value, 4)
+
+    @field_validator("gateway6", "source6")
+    @classmethod
+    def _v6(cls, value: str | None) -> str | None:
+        return None if value is None else _ip(value, 6)
+
+
+class Member(Strict):
+    """A link inside a policy, optionally with its own weight and tier for that policy."""
+
+    link: Name
+    weight: Annotated[int, Field(gt=0, le=1000)] | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
+class Policy(Strict):
+    """How new connections choose among links.
+
+    balance: weighted random over the live links of the best live tier (lowest priority).
+    failover: everything on the single best live link (lowest priority, then file order).
+    """
+
+    strategy: Literal["balance", "failover"] = "balance"
+    links: Annotated[list[Name | Member], Field(min_length=1)]
+    #: When no member is live: use the main table, reject new connections, or drop them.
+    last_resort: Literal["main", "unreachable", "blackhole"] = "main"
+
+    def members(self) -> list[Member]:
+        return [Member(link=m) if isinstance(m, str) else m for m in self.links]
+
+
+def _port_spec(value: int | str) -> str:
+    text = str(value)
+    match = PORT_RANGE.match(text)
+    if not match:
+        raise ValueError(f"expected a port (1-65535) or range 'LOW-HIGH', got {value!r}")
+    low, high = int(match[1]), int(match[2] or match[1])
+    if not 1 <= low <= high <= 65535:
+        raise ValueError(f"expected ports 1-65535 with LOW <= HIGH, got {value!r}")
+    return f"{low}-{high}" if high != low else str(low)
+
+
+def _cidr(value: str) -> str:
+    return str(ipaddress.ip_network(value, strict=False))
+
+
+class Rule(Strict):
+    """Traffic selector, first match wins. `via` is a policy, a link, or `main` (bypass)."""
+
+    name: str | None = None
+    src: list[str] = []
+    dst: list[str] = []
+    proto: Literal["tcp", "udp", "icmp", "icmpv6"] | None = None
+    sport: list[int | str] = []
+    dport: list[int | str] = []
+    iif: InterfaceName | None = None
+    via: Name
+
+    @field_validator("src", "dst")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        return [_cidr(v) for v in values]
+
+    @field_validator("sport", "dport")
+    @classmethod
+    def _ports(cls, values: list[int | str]) -> list[str]:
+        return [_port_spec(v) for v in values]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.sport or self.dport) and self.proto in ("icmp", "icmpv6"):
+            raise ValueError("ports need proto 'tcp', 'udp' or no proto (both)")
+        families = {ipaddress.ip_network(c).version for c in [*self.src, *self.dst]}
+        if self.src and self.dst:
+            src_f = {ipaddress.ip_network(c).version for c in self.src}
+            dst_f = {ipaddress.ip_network(c).version for c in self.dst}
+            if not src_f & dst_f:
+                raise ValueError("src and dst have no address family in common")
+        if (self.proto == "icmp" and families == {6}) or (
+            self.proto == "icmpv6" and families == {4}
+        ):
+            raise ValueError(f"proto {self.proto!r} does not match the addresses' family")
+        return self
+
+    def families(self) -> list[int]:
+        """Address families this rule can match (both when it names no address)."""
+        cidrs = [*self.src, *self.dst]
+        found = sorted({ipaddress.ip_network(c).version for c in cidrs})
+        if self.src and self.dst:
+            src_f = {ipaddress.ip_network(c).version for c in self.src}
+            dst_f = {ipaddress.ip_network(c).version for c in self.dst}
+            found = sorted(src_f & dst_f)
+        if self.proto == "icmp":
+            found = [f for f in found or [4] if f == 4]
+        elif self.proto == "icmpv6":
+            found = [f for f in found or [6] if f == 6]
+        return found or [4, 6]
+
+
+class Config(Strict):
+    """A whole multiwan config file."""
+
+    default_policy: Name
+    links: Annotated[dict[Name, Link], Field(min_length=1)]
+    policies: dict[Name, Policy] = {}
+    rules: list[Rule] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        problems: list[str] = []
+        clash = sorted(set(self.links) & set(self.policies))
+        if clash:
+            problems.append(f"names used for both a link and a policy: {', '.join(clash)}")
+        if RESERVED_VIA in self.links or RESERVED_VIA in self.policies:
+            problems.append(f"{RESERVED_VIA!r} is reserved (the main routing table)")
+        interfaces: dict[str, str] = {}
+        ids: dict[int, str] = {}
+        for name, link in self.links.items():
+            if link.interface in interfaces:
+                problems.append(
+                    f"links.{name}.interface: {link.interface!r} is already used by link "
+                    f"{interfaces[link.interface]!r}"
+                )
+            interfaces.setdefault(link.interface, name)
+            if link.id is not None:
+                if link.id in ids:
+                    problems.append(f"links.{name}.id: {link.id} is already used by {ids[link.id]!r}")
+                ids.setdefault(link.id, name)
+        for pname, policy in self.policies.items():
+            seen: set[str] = set()
+            for i, member in enumerate(policy.members()):
+                if member.link not in self.links:
+                    problems.append(
+                        f"policies.{pname}.links.{i}: unknown link {member.link!r} "
+                        f"(links: {', '.join(self.links)})"
+                    )
+                if member.link in seen:
+                    problems.append(f"policies.{pname}.links.{i}: link {member.link!r} twice")
+                seen.add(member.link)
+        targets = [*self.links, *self.policies]
+        if self.default_policy not in self.policies and self.default_policy not in self.links:
+            problems.append(
+                f"default_policy: unknown policy {self.default_policy!r} "
+                f"(policies: {', '.join(self.policies) or 'none'})"
+            )
+        for i, rule in enumerate(self.rules):
+            if rule.via != RESERVED_VIA and rule.via not in targets:
+                problems.append(
+                    f"rules.{i}.via: {rule.via!r} is not a policy, a link or 'main'"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def link_ids(self) -> dict[str, int]:
+        """Each link's index: its explicit id, else the lowest free one in file order."""
+        taken = {link.id for link in self.links.values() if link.id is not None}
+        free = (i for i in range(1, 251) if i not in taken)
+        return {
+            name: link.id if link.id is not None else next(free)
+            for name, link in self.links.items()
+        }
