@@ -1,0 +1,41 @@
+"""Shared fixtures: lab tests need root and get namespaces that are always deleted."""
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from multiwan.lab.netns import Netns, cleanup_stale, unique_tag
+
+TEST_PREFIX = "mwt-"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.geteuid() == 0:
+        cleanup_stale(TEST_PREFIX)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="lab tests need root (network namespaces)")
+        for item in items:
+            if "lab" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def netns_factory() -> Iterator[Callable[[str], Netns]]:
+    """Make namespaces named mwt-<tag>-<role>; all are deleted at the end, also on failure."""
+    tag = unique_tag()
+    made: list[Netns] = []
+
+    def make(role: str) -> Netns:
+        ns = Netns(f"{TEST_PREFIX}{tag}-{role}")
+        made.append(ns)
+        return ns
+
+    try:
+        yield make
+    finally:
+        for ns in reversed(made):
+            ns.delete()
