@@ -145,7 +145,7 @@ class Rule(Strict):
     def families(self) -> list[int]:
         """Address families this rule can match (both when it names no address)."""
         cidrs = [*self.src, *self.dst]
-        found = sorted({ipaddress.ip_network(c).version for c in cidrs})
+        found: list[int] = sorted({ipaddress.ip_network(c).version for c in cidrs})
         if self.src and self.dst:
             src_f = {ipaddress.ip_network(c).version for c in self.src}
             dst_f = {ipaddress.ip_network(c).version for c in self.dst}
@@ -184,7 +184,9 @@ class Config(Strict):
             interfaces.setdefault(link.interface, name)
             if link.id is not None:
                 if link.id in ids:
-                    problems.append(f"links.{name}.id: {link.id} is already used by {ids[link.id]!r}")
+                    problems.append(
+                        f"links.{name}.id: {link.id} is already used by {ids[link.id]!r}"
+                    )
                 ids.setdefault(link.id, name)
         for pname, policy in self.policies.items():
             seen: set[str] = set()
@@ -205,9 +207,7 @@ class Config(Strict):
             )
         for i, rule in enumerate(self.rules):
             if rule.via != RESERVED_VIA and rule.via not in targets:
-                problems.append(
-                    f"rules.{i}.via: {rule.via!r} is not a policy, a link or 'main'"
-                )
+                problems.append(f"rules.{i}.via: {rule.via!r} is not a policy, a link or 'main'")
         if problems:
             raise ValueError("\n".join(problems))
         return self

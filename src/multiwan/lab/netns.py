@@ -4,6 +4,7 @@ Every namespace name starts with a caller-chosen prefix (`mwt-` tests, `mwd-` de
 bench) so a run can first remove the stale ones of its own prefix and never touch others.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,10 +31,8 @@ def kill_processes(name: str) -> None:
     """Kill whatever still runs inside namespace `name` (servers, daemons, clients)."""
     out = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
     for pid in out.stdout.split():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def delete_netns(name: str) -> None:
@@ -76,9 +75,11 @@ class Netns:
             )
         return proc
 
-    def popen(self, cmd: Sequence[str], **kwargs: object) -> subprocess.Popen[str]:
+    def popen(
+        self, cmd: Sequence[str], stdout: int | None = None, stderr: int | None = None
+    ) -> subprocess.Popen[str]:
         """Start a long-running process inside the namespace (killed by `delete`)."""
-        return subprocess.Popen(self.argv(*cmd), text=True, **kwargs)  # type: ignore[call-overload]
+        return subprocess.Popen(self.argv(*cmd), text=True, stdout=stdout, stderr=stderr)
 
     def sysctl(self, key: str, value: str) -> None:
         self.run("sysctl", "-qw", f"{key}={value}")
