@@ -1,0 +1,169 @@
+"""The `multiwan` command. Heavy modules are imported inside commands so `--help` and
+quick commands start fast (FIELD-NOTES: CLI start-up)."""
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from multiwan.config.schema import Config
+    from multiwan.core.links import ResolvedLink
+    from multiwan.kernel.reconcile import Kernel
+
+DEFAULT_CONFIG = Path("/etc/multiwan/multiwan.toml")
+
+#: Exit codes: 0 success, 1 invalid config, 2 usage, 3 kernel apply failed (state restored).
+EXIT_CONFIG = 1
+EXIT_KERNEL = 3
+
+
+class Context:
+    def __init__(self, config_path: Path, state_dir: Path) -> None:
+        self.config_path = config_path
+        self.state_dir = state_dir
+
+    def config(self) -> "Config":
+        """Load and validate the config, or print every problem and exit 1."""
+        from multiwan.config.load import ConfigError, load_config
+
+        try:
+            return load_config(self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(exc.problems)} problem(s); nothing was applied.", err=True)
+            sys.exit(EXIT_CONFIG)
+
+    def kernel(self) -> "Kernel":
+        from multiwan.kernel.errors import KernelError
+        from multiwan.kernel.reconcile import Kernel
+
+        try:
+            return Kernel(self.state_dir)
+        except KernelError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="Config file.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where multiwan keeps its state (default /run/multiwan or $MULTIWAN_STATE_DIR).",
+)
+@click.version_option(package_name="multiwan")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, state_dir: Path | None) -> None:
+    """Multi-link load balancing and failover for Linux routers."""
+    from multiwan.kernel.journal import DEFAULT_STATE_DIR
+
+    ctx.obj = Context(config_path, state_dir or DEFAULT_STATE_DIR)
+
+
+@cli.command()
+@pass_context
+def check(ctx: Context) -> None:
+    """Validate the config; report every problem with file:line. Exit 1 on any."""
+    config = ctx.config()
+    click.echo(
+        f"{ctx.config_path}: OK ({len(config.links)} links, {len(config.policies)} policies, "
+        f"{len(config.rules)} rules)"
+    )
+
+
+@cli.command()
+@pass_context
+def plan(ctx: Context) -> None:
+    """Show what `apply` would change, without touching anything."""
+    from multiwan.operations import intent
+
+    config = ctx.config()
+    kernel = ctx.kernel()
+    try:
+        found = intent(config, kernel)
+    finally:
+        kernel.close()
+    _warn_unroutable(found.links)
+    click.echo(found.plan.render(), nl=False)
+
+
+@cli.command()
+@pass_context
+def apply(ctx: Context) -> None:
+    """Make the kernel match the config (atomic; a no-op when it already does)."""
+    from multiwan.kernel.reconcile import ApplyError
+    from multiwan.operations import intent
+
+    config = ctx.config()
+    kernel = ctx.kernel()
+    try:
+        found = intent(config, kernel)
+        _warn_unroutable(found.links)
+        kernel.execute(found.plan)
+    except ApplyError as exc:
+        click.echo(f"apply failed: {exc}", err=True)
+        sys.exit(EXIT_KERNEL)
+    finally:
+        kernel.close()
+    click.echo(found.plan.render() if not found.plan.empty else "Already applied: no changes.")
+
+
+@cli.command()
+@pass_context
+def flush(ctx: Context) -> None:
+    """Remove everything multiwan owns; restore the sysctls it changed."""
+    from multiwan.kernel.reconcile import ApplyError
+    from multiwan.operations import flush as do_flush
+
+    kernel = ctx.kernel()
+    try:
+        done = do_flush(kernel)
+    except ApplyError as exc:
+        click.echo(f"flush failed: {exc}", err=True)
+        sys.exit(EXIT_KERNEL)
+    finally:
+        kernel.close()
+    click.echo(done.render() if not done.empty else "Nothing to flush.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def show(ctx: Context, as_json: bool) -> None:
+    """Show the live state multiwan owns: nft table, counters, rules and routes."""
+    from multiwan.cli.show import collect, render
+
+    kernel = ctx.kernel()
+    try:
+        state = collect(kernel)
+    finally:
+        kernel.close()
+    if as_json:
+        click.echo(json.dumps(state, indent=2, sort_keys=True))
+    else:
+        render(state)
+
+
+def _warn_unroutable(links: list["ResolvedLink"]) -> None:
+    for link in links:
+        if not link.routable:
+            click.echo(
+                f"warning: link {link.name!r} ({link.interface}) is absent or has no "
+                "gateway/address: it gets no routes and takes no traffic",
+                err=True,
+            )

@@ -1,0 +1,45 @@
+"""config + discovered links + which links are live -> the kernel state multiwan wants.
+
+A pure function: the CLI, the daemon and the golden tests all call it the same way.
+"""
+
+from collections.abc import Set
+
+from multiwan.config.schema import Config
+from multiwan.core.links import ResolvedLink
+from multiwan.core.model import DesiredState, Route, Rule, Sysctl
+from multiwan.core.nft import build_nft, pin_chain, policy_chain
+from multiwan.core.routing import link_routes, link_sysctls, routing_rules
+from multiwan.core.strategy import Choice, choose, pin
+
+
+def choices_for(config: Config, links: list[ResolvedLink], live: Set[str]) -> dict[str, Choice]:
+    """The current choice of every policy chain and every link a rule pins to."""
+    by_name = {link.name: link for link in links}
+    usable = {link.name for link in links if link.routable and link.enabled and link.name in live}
+    choices = {
+        policy_chain(name): choose(policy, by_name, usable)
+        for name, policy in config.policies.items()
+    }
+    pinned = {rule.via for rule in config.rules if rule.via in config.links}
+    if config.default_policy in config.links:
+        pinned.add(config.default_policy)
+    for link in pinned:
+        choices[pin_chain(link)] = pin(link, usable, config.default_policy, config)
+    return choices
+
+
+def compile_state(config: Config, links: list[ResolvedLink], live: Set[str]) -> DesiredState:
+    """Everything multiwan wants in the kernel for this config and link health."""
+    routable = [link for link in links if link.routable]
+    routes: set[Route] = set()
+    for link in routable:
+        routes |= link_routes(link)
+    rules: set[Rule] = routing_rules(routable)
+    sysctls: set[Sysctl] = link_sysctls(routable)
+    return DesiredState(
+        nft=build_nft(config, links, choices_for(config, links, live)),
+        routes=frozenset(routes),
+        rules=frozenset(rules),
+        sysctls=frozenset(sysctls),
+    )

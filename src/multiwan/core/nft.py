@@ -1,0 +1,214 @@
+"""Render multiwan's nft table: static chains from the config, small dynamic chains from health.
+
+Static chains restore and set the conntrack mark and walk the rules; each policy (and each
+link a rule pins to) gets a chain holding exactly one rule, the current weighted choice. Link
+health, weights and mode only ever rewrite those one-rule chains (knftables: "chains tend to
+have static rules and dynamic sets/maps"). Digests stored in rule comments let the reconciler
+see what is loaded without parsing listings.
+"""
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from multiwan.config.schema import RESERVED_VIA, Config
+from multiwan.config.schema import Rule as ConfigRule
+from multiwan.core.links import ResolvedLink
+from multiwan.core.model import NftDigests, NftState
+from multiwan.core.ownership import MARK_BYPASS, MARK_MASK, NFT_FAMILY, NFT_TABLE
+from multiwan.core.strategy import Choice
+
+TABLE = f"{NFT_FAMILY} {NFT_TABLE}"
+UNMARKED = f"ct mark & {MARK_MASK:#x} == 0"
+STATIC_TAG = "static="
+DYNAMIC_TAG = "d="
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def policy_chain(name: str) -> str:
+    return f"pol_{name}"
+
+
+def pin_chain(link: str) -> str:
+    return f"pin_{link}"
+
+
+def mark_chain(link: str) -> str:
+    return f"mark_{link}"
+
+
+def new_counter(link: str) -> str:
+    return f"new_{link}"
+
+
+def _set(items: Iterable[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
+
+
+def _set_mark(mark: int) -> str:
+    return f"ct mark set ct mark & {~MARK_MASK & 0xFFFFFFFF:#x} | {mark:#x}"
+
+
+def via_target(via: str, config: Config) -> str:
+    """The chain a rule's `via` (or the default policy) jumps to."""
+    if via == RESERVED_VIA:
+        return mark_chain(RESERVED_VIA)
+    return policy_chain(via) if via in config.policies else pin_chain(via)
+
+
+def _rule_matches(rule: ConfigRule) -> list[str]:
+    """nft match expressions for a config rule, one string per address family needed."""
+    common = []
+    if rule.iif:
+        common.append(f'iifname "{rule.iif}"')
+    ports = []
+    if rule.sport:
+        ports.append(("sport", rule.sport))
+    if rule.dport:
+        ports.append(("dport", rule.dport))
+    if rule.proto and not ports:
+        common.append(f"meta l4proto {rule.proto}")
+    for key, values in ports:
+        proto = rule.proto or "th"
+        if proto == "th" and not any(c.startswith("meta l4proto") for c in common):
+            common.append("meta l4proto { tcp, udp }")
+        common.append(f"{proto} {key} {_set(str(v) for v in values)}")
+    if not rule.src and not rule.dst:
+        return [" ".join(common)]
+    matches = []
+    for family in rule.families():
+        keyword = "ip" if family == 4 else "ip6"
+        parts = []
+        for key, cidrs in (("saddr", rule.src), ("daddr", rule.dst)):
+            of_family = [c for c in cidrs if (":" in c) == (family == 6)]
+            if of_family:
+                parts.append(f"{keyword} {key} {_set(of_family)}")
+            elif cidrs:
+                parts = []
+                break
+        if parts:
+            matches.append(" ".join([*parts, *common]))
+    return matches
+
+
+def dynamic_rule(choice: Choice) -> str:
+    """The one rule of a policy or pin chain, without its digest comment."""
+    if len(choice.shares) == 1:
+        return f"goto {mark_chain(choice.shares[0][0])}"
+    if choice.shares:
+        total = sum(weight for _, weight in choice.shares)
+        elements, low = [], 0
+        for link, weight in choice.shares:
+            high = low + weight - 1
+            key = str(low) if high == low else f"{low}-{high}"
+            elements.append(f"{key} : goto {mark_chain(link)}")
+            low = high + 1
+        return f"numgen random mod {total} vmap {{ {', '.join(elements)} }}"
+    resort = choice.last_resort
+    if resort.startswith("policy:"):
+        return f"goto {policy_chain(resort.removeprefix('policy:'))}"
+    if resort == "unreachable":
+        return "reject with icmpx admin-prohibited"
+    if resort == "blackhole":
+        return "drop"
+    return f"goto {mark_chain(RESERVED_VIA)}"
+
+
+def with_digest(rule: str) -> tuple[str, str]:
+    """A dynamic rule with its digest in its comment, and that digest."""
+    tag = digest(rule)
+    return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
+
+
+def _hook_chain(name: str, hook: str, links: list[ResolvedLink]) -> list[str]:
+    lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
+    if hook == "output":
+        # Sockets that chose their link themselves (probes set SO_MARK) are left alone.
+        lines.append(f"\t\tmeta mark & {MARK_MASK:#x} != 0 return")
+    else:
+        # Connections that arrive on an uplink are answered through it.
+        uplinks = [f'"{link.interface}" : jump {mark_chain(link.name)}' for link in links]
+        lines.append(f"\t\tct state new {UNMARKED} iifname vmap {{ {', '.join(uplinks)} }}")
+    lines += [
+        f"\t\tct state new {UNMARKED} fib daddr type local return",
+        f"\t\tct state new {UNMARKED} jump decide",
+        f"\t\tct mark & {MARK_MASK:#x} != 0 meta mark set ct mark & {MARK_MASK:#x}",
+        "\t}",
+    ]
+    if hook == "output":
+        lines[1] = "\t\ttype route hook output priority mangle; policy accept;"
+    return lines
+
+
+def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Iterable[str]) -> str:
+    """The table skeleton: everything that depends only on the config (and link devices)."""
+    lines = [f"table {TABLE} {{"]
+    lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
+    lines += _hook_chain("prerouting", "prerouting", links)
+    lines += _hook_chain("output", "output", links)
+    lines.append("\tchain decide {")
+    for index, rule in enumerate(config.rules):
+        label = rule.name or f"rules[{index}]"
+        target = via_target(rule.via, config)
+        for match in _rule_matches(rule):
+            lines.append(f'\t\t{match} goto {target} comment "{label}"'.replace("\t\t ", "\t\t"))
+    lines.append(f"\t\tgoto {via_target(config.default_policy, config)}")
+    lines.append("\t}")
+    for link in links:
+        body = f'counter name "{new_counter(link.name)}" {_set_mark(link.mark)}'
+        lines.append(f"\tchain {mark_chain(link.name)} {{ {body}; }}")
+    lines.append(f"\tchain {mark_chain(RESERVED_VIA)} {{ {_set_mark(MARK_BYPASS)}; }}")
+    lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
+    masquerade = [f'"{link.interface}"' for link in links if link.masquerade]
+    lines += [
+        "\tchain postrouting {",
+        "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+    ]
+    if masquerade:
+        lines.append(f"\t\toifname {_set(masquerade)} masquerade")
+    lines += ["\t}", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def build_nft(config: Config, links: list[ResolvedLink], choices: Mapping[str, Choice]) -> NftState:
+    """The whole desired table: static skeleton plus one rule per dynamic chain."""
+    static = render_static(config, links, choices)
+    static_tag = digest(static)
+    # The digest rides in a comment on the decide chain's last rule (nft 1.0.6 JSON listings
+    # drop table comments but keep rule comments).
+    default_jump = f"\t\tgoto {via_target(config.default_policy, config)}\n\t}}"
+    static = static.replace(
+        default_jump,
+        f'\t\tgoto {via_target(config.default_policy, config)} comment "{STATIC_TAG}{static_tag}"'
+        "\n\t}",
+        1,
+    )
+    dynamic, tags = {}, {}
+    for chain, choice in sorted(choices.items()):
+        dynamic[chain], tags[chain] = with_digest(dynamic_rule(choice))
+    return NftState(static=static, digests=NftDigests(static_tag, tags), dynamic=dynamic)
+
+
+def full_script(state: NftState) -> str:
+    """One transaction that replaces the table (creating it first if absent)."""
+    parts = [f"table {TABLE}", f"delete table {TABLE}", state.static.rstrip("\n")]
+    parts += [f"add rule {TABLE} {chain} {rule}" for chain, rule in state.dynamic.items()]
+    return "\n".join(parts) + "\n"
+
+
+def dynamic_script(state: NftState, chains: Iterable[str]) -> str:
+    """One transaction that rewrites only the given one-rule chains."""
+    parts = []
+    for chain in chains:
+        parts += [
+            f"flush chain {TABLE} {chain}",
+            f"add rule {TABLE} {chain} {state.dynamic[chain]}",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def delete_script() -> str:
+    return f"delete table {TABLE}\n"

@@ -1,0 +1,133 @@
+"""Read what multiwan owns in the kernel, and execute a Plan with rollback.
+
+The only place that changes the kernel. Order: sysctls, routes, rules, then nft (the one
+step that moves traffic, and atomic on its own). If any step fails, the netlink and sysctl
+changes already made are undone and nft was never touched, so the previous state stands.
+"""
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from multiwan.core.links import FamilyFacts, InterfaceFacts
+from multiwan.core.model import ActualState, NftDigests, Sysctl
+from multiwan.core.nft import DYNAMIC_TAG, STATIC_TAG, TABLE
+from multiwan.core.plan import Plan, SysctlChange
+from multiwan.kernel import discover, netlink
+from multiwan.kernel.errors import KernelError
+from multiwan.kernel.journal import SysctlJournal
+from multiwan.kernel.nftables import Nftables
+from multiwan.kernel.sysctl import read_sysctl, write_sysctl
+
+log = logging.getLogger(__name__)
+
+
+class ApplyError(Exception):
+    """Applying failed; the message says which step, and whether rollback restored all."""
+
+
+def nft_digests(listing: list[dict[str, Any]] | None) -> NftDigests | None:
+    """Digests of the loaded table, from the comments multiwan put on its rules."""
+    if listing is None:
+        return None
+    static, dynamic = "", {}
+    for item in listing:
+        rule = item.get("rule")
+        if not rule:
+            continue
+        comment = rule.get("comment", "")
+        if rule["chain"] == "decide" and comment.startswith(STATIC_TAG):
+            static = comment.removeprefix(STATIC_TAG)
+        elif comment.startswith(DYNAMIC_TAG):
+            dynamic[rule["chain"]] = comment.removeprefix(DYNAMIC_TAG)
+    return NftDigests(static, dynamic)
+
+
+class Kernel:
+    """The current network namespace as far as multiwan owns it."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.nft = Nftables()
+        self.ipr = netlink.open_netlink()
+        self.journal = SysctlJournal(state_dir)
+
+    def close(self) -> None:
+        self.ipr.close()
+
+    def interface_facts(self, interfaces: Iterable[str]) -> dict[str, InterfaceFacts]:
+        """Gateway, address and subnets of each interface, for links that omit them."""
+        facts = {}
+        for name in interfaces:
+            info = netlink.interface_info(self.ipr, name)
+            if info is None:
+                facts[name] = InterfaceFacts(present=False)
+                continue
+            per_family = []
+            for family in (4, 6):
+                per_family.append(
+                    FamilyFacts(
+                        gateway=discover.discover_gateway(self.ipr, name, family),
+                        source=discover.discover_source(self.ipr, name, family),
+                        subnets=tuple(discover.discover_connected(self.ipr, name, family)),
+                    )
+                )
+            facts[name] = InterfaceFacts(present=True, v4=per_family[0], v6=per_family[1])
+        return facts
+
+    def read_actual(self, sysctl_keys: Iterable[str]) -> ActualState:
+        """Everything multiwan owns now, plus the current value of the given sysctls."""
+        values = {key: read_sysctl(key) for key in sysctl_keys}
+        return ActualState(
+            nft=nft_digests(self.nft.list_json(f"table {TABLE}")),
+            routes=netlink.read_routes(self.ipr),
+            rules=netlink.read_rules(self.ipr),
+            sysctls=frozenset(Sysctl(k, v) for k, v in values.items() if v is not None),
+        )
+
+    def execute(self, plan: Plan) -> None:
+        """Apply `plan`; on failure undo what was done and raise ApplyError."""
+        done: list[tuple[str, Any]] = []
+        self.journal.record({c.key: c.old for c in plan.sysctls if c.old is not None})
+        try:
+            for change in plan.sysctls:
+                write_sysctl(change.key, change.new)
+                done.append(("sysctl", change))
+            for route in plan.route_deletes:
+                netlink.delete_route(self.ipr, route)
+                done.append(("route-", route))
+            for route in plan.route_adds:
+                netlink.add_route(self.ipr, route)
+                done.append(("route+", route))
+            for rule in plan.rule_adds:
+                netlink.add_rule(self.ipr, rule)
+                done.append(("rule+", rule))
+            for rule in plan.rule_deletes:
+                netlink.delete_rule(self.ipr, rule)
+                done.append(("rule-", rule))
+            if plan.nft_script:
+                self.nft.run(plan.nft_script)
+        except KernelError as exc:
+            undone = self._undo(done)
+            state = "previous state restored" if undone else "ROLLBACK INCOMPLETE, see log"
+            raise ApplyError(f"{exc} ({state}; nothing else was changed)") from exc
+
+    def _undo(self, done: list[tuple[str, Any]]) -> bool:
+        """Revert steps in reverse order; returns False if any revert failed."""
+        complete = True
+        for kind, item in reversed(done):
+            try:
+                if kind == "sysctl" and isinstance(item, SysctlChange) and item.old is not None:
+                    write_sysctl(item.key, item.old)
+                elif kind == "route-":
+                    netlink.add_route(self.ipr, item)
+                elif kind == "route+":
+                    netlink.delete_route(self.ipr, item)
+                elif kind == "rule+":
+                    netlink.delete_rule(self.ipr, item)
+                elif kind == "rule-":
+                    netlink.add_rule(self.ipr, item)
+            except KernelError as exc:
+                complete = False
+                log.error("rollback of %s %s failed: %s", kind, item, exc)
+        return complete

@@ -1,0 +1,51 @@
+"""The operations behind `plan`, `apply`, `flush` and the daemon: compose config, discovery,
+compiler, diff and executor. Kept apart from the CLI so the daemon shares every step."""
+
+from collections.abc import Set
+from dataclasses import dataclass, replace
+
+from multiwan.config.schema import Config
+from multiwan.core.compile import compile_state
+from multiwan.core.links import ResolvedLink, resolve_links
+from multiwan.core.model import DesiredState, Sysctl
+from multiwan.core.plan import Plan, diff, flush_plan
+from multiwan.kernel.reconcile import Kernel
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A plan together with what it was computed from (for reports and the daemon)."""
+
+    plan: Plan
+    desired: DesiredState
+    links: list[ResolvedLink]
+
+
+def intent(config: Config, kernel: Kernel, live: Set[str] | None = None) -> Intent:
+    """What `apply` would do now. `live=None` treats every enabled link as live.
+
+    Sysctls multiwan changed earlier but no longer needs (a link was removed) go back to
+    the values recorded before the first change.
+    """
+    links = resolve_links(
+        config, kernel.interface_facts(link.interface for link in config.links.values())
+    )
+    desired = compile_state(config, links, set(config.links) if live is None else live)
+    wanted = {s.key for s in desired.sysctls}
+    restore = {Sysctl(k, v) for k, v in kernel.journal.load().items() if k not in wanted}
+    desired = replace(desired, sysctls=desired.sysctls | restore)
+    actual = kernel.read_actual(s.key for s in desired.sysctls)
+    return Intent(diff(desired, actual), desired, links)
+
+
+def flush_intent(kernel: Kernel) -> Plan:
+    """Everything multiwan owns removed, recorded sysctl originals put back."""
+    originals = kernel.journal.load()
+    return flush_plan(kernel.read_actual(originals), originals)
+
+
+def flush(kernel: Kernel) -> Plan:
+    plan = flush_intent(kernel)
+    kernel.execute(plan)
+    kernel.journal.forget(set(kernel.journal.load()))
+    return plan

@@ -1,0 +1,60 @@
+"""Which links a policy uses for a given set of live links."""
+
+from multiwan.config.schema import Config, Policy
+from multiwan.core.links import Addressing, ResolvedLink
+from multiwan.core.strategy import Choice, choose, pin
+
+
+def _link(name: str, index: int, weight: int = 1, priority: int = 1) -> ResolvedLink:
+    v4 = Addressing(gateway="192.0.2.1", source=f"192.0.2.{index + 1}", subnets=())
+    return ResolvedLink(name, index, f"eth{index}", weight, priority, True, True, v4, None)
+
+
+LINKS = {
+    "a": _link("a", 1, weight=1),
+    "b": _link("b", 2, weight=2),
+    "c": _link("c", 3, weight=3),
+    "backup": _link("backup", 4, priority=5),
+}
+
+
+def test_balance_uses_every_live_link_of_the_best_tier_by_weight() -> None:
+    policy = Policy(links=["a", "b", "c", "backup"])
+    assert choose(policy, LINKS, {"a", "b", "c", "backup"}).shares == (("a", 1), ("b", 2), ("c", 3))
+    assert choose(policy, LINKS, {"a", "c", "backup"}).shares == (("a", 1), ("c", 3))
+
+
+def test_balance_falls_to_the_next_tier_only_when_the_best_is_dead() -> None:
+    policy = Policy(links=["a", "backup"])
+    assert choose(policy, LINKS, {"backup"}).shares == (("backup", 1),)
+
+
+def test_failover_takes_the_first_live_link_in_priority_then_member_order() -> None:
+    policy = Policy(strategy="failover", links=["c", "a", "b"])
+    assert choose(policy, LINKS, {"a", "b", "c"}).shares == (("c", 1),)
+    assert choose(policy, LINKS, {"a", "b"}).shares == (("a", 1),)
+
+
+def test_member_overrides_weight_and_tier() -> None:
+    policy = Policy.model_validate(
+        {"links": [{"link": "a", "weight": 7}, {"link": "backup", "priority": 0}]}
+    )
+    assert choose(policy, LINKS, {"a", "backup"}).shares == (("backup", 1),)
+    assert choose(policy, LINKS, {"a"}).shares == (("a", 7),)
+
+
+def test_nothing_live_means_last_resort() -> None:
+    policy = Policy(links=["a"], last_resort="unreachable")
+    assert choose(policy, LINKS, set()) == Choice((), "unreachable")
+
+
+def test_pinned_link_falls_back_to_the_default_policy() -> None:
+    config = Config.model_validate(
+        {
+            "default_policy": "p",
+            "links": {"a": {"interface": "eth1"}},
+            "policies": {"p": {"links": ["a"]}},
+        }
+    )
+    assert pin("a", {"a"}, "p", config) == Choice((("a", 1),))
+    assert pin("a", set(), "p", config) == Choice((), "policy:p")
