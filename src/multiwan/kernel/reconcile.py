@@ -10,11 +10,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from multiwan.core.links import FamilyFacts, InterfaceFacts
+from multiwan.core.links import InterfaceFacts
 from multiwan.core.model import ActualState, NftDigests, Sysctl
 from multiwan.core.nft import DYNAMIC_TAG, STATIC_TAG, TABLE
 from multiwan.core.plan import Plan, SysctlChange
-from multiwan.kernel import discover, netlink
+from multiwan.kernel import netlink
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.journal import SysctlJournal
 from multiwan.kernel.nftables import Nftables
@@ -57,23 +57,7 @@ class Kernel:
 
     def interface_facts(self, interfaces: Iterable[str]) -> dict[str, InterfaceFacts]:
         """Gateway, address and subnets of each interface, for links that omit them."""
-        facts = {}
-        for name in interfaces:
-            info = netlink.interface_info(self.ipr, name)
-            if info is None:
-                facts[name] = InterfaceFacts(present=False)
-                continue
-            per_family = []
-            for family in (4, 6):
-                per_family.append(
-                    FamilyFacts(
-                        gateway=discover.discover_gateway(self.ipr, name, family),
-                        source=discover.discover_source(self.ipr, name, family),
-                        subnets=tuple(discover.discover_connected(self.ipr, name, family)),
-                    )
-                )
-            facts[name] = InterfaceFacts(present=True, v4=per_family[0], v6=per_family[1])
-        return facts
+        return {name: netlink.interface_facts(self.ipr, name) for name in interfaces}
 
     def read_actual(self, sysctl_keys: Iterable[str]) -> ActualState:
         """Everything multiwan owns now, plus the current value of the given sysctls."""

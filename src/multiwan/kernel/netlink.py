@@ -1,0 +1,269 @@
+"""multiwan's routes and rules through netlink (pyroute2), as core.model values.
+
+The only module that speaks pyroute2's message format. pyroute2 silently ignores misspelt
+keyword arguments (FIELD-NOTES), so every write is checked by reading the object back.
+Everything works on the current network namespace.
+"""
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from multiwan.core.links import FamilyFacts, InterfaceFacts
+from multiwan.core.model import Family, Route, Rule
+from multiwan.core.ownership import ROUTE_PROTO, owns_rule_priority, owns_table
+from multiwan.kernel.errors import KernelError
+
+AF: dict[int, Family] = {socket.AF_INET: 4, socket.AF_INET6: 6}
+AF_OF: dict[Family, int] = {4: socket.AF_INET, 6: socket.AF_INET6}
+RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
+FR_ACT_TO_TBL = 1
+NO_SUPPRESS = 0xFFFFFFFF
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000
+
+
+def open_netlink() -> IPRoute:
+    """A netlink handle on the current namespace (not usable inside a running event loop)."""
+    return IPRoute()
+
+
+def _attr(msg: Any, name: str) -> Any:
+    return msg.get_attr(name)
+
+
+def _ifname(ipr: IPRoute, index: int | None, cache: dict[int, str]) -> str | None:
+    if index is None:
+        return None
+    if index not in cache:
+        links = ipr.get_links(index)
+        cache[index] = links[0].get_attr("IFLA_IFNAME") if links else f"if{index}"
+    return cache[index]
+
+
+def _ifindex(ipr: IPRoute, name: str) -> int:
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        raise KernelError(f"interface {name!r} does not exist")
+    return int(found[0])
+
+
+def read_routes(ipr: IPRoute) -> frozenset[Route]:
+    """Every route tagged ROUTE_PROTO in a table multiwan owns, both families."""
+    names: dict[int, str] = {}
+    routes = set()
+    for af, family in AF.items():
+        for msg in ipr.get_routes(family=af, proto=ROUTE_PROTO):
+            table = _attr(msg, "RTA_TABLE") or msg["table"]
+            if msg["proto"] != ROUTE_PROTO or not owns_table(table):
+                continue
+            dst = _attr(msg, "RTA_DST")
+            dst_text = f"{dst}/{msg['dst_len']}" if dst else "default"
+            if dst:
+                dst_text = str(ipaddress.ip_network(dst_text, strict=False))
+            scope: Literal["universe", "link"] = (
+                "link" if msg["scope"] == RT_SCOPE_LINK else "universe"
+            )
+            routes.add(
+                Route(
+                    table=table,
+                    family=family,
+                    dst=dst_text,
+                    dev=_ifname(ipr, _attr(msg, "RTA_OIF"), names) or "",
+                    gateway=_attr(msg, "RTA_GATEWAY"),
+                    src=_attr(msg, "RTA_PREFSRC"),
+                    scope=scope,
+                )
+            )
+    return frozenset(routes)
+
+
+def _route_spec(ipr: IPRoute, route: Route) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "family": AF_OF[route.family],
+        "table": route.table,
+        "oif": _ifindex(ipr, route.dev),
+        "proto": ROUTE_PROTO,
+        "scope": RT_SCOPE_LINK if route.scope == "link" else RT_SCOPE_UNIVERSE,
+    }
+    if route.dst == "default":
+        spec["dst"] = "0.0.0.0/0" if route.family == 4 else "::/0"
+    else:
+        spec["dst"] = route.dst
+    if route.gateway:
+        spec["gateway"] = route.gateway
+    if route.src:
+        spec["prefsrc"] = route.src
+    return spec
+
+
+def add_route(ipr: IPRoute, route: Route) -> None:
+    """Install `route` (replacing one with the same destination in its table)."""
+    try:
+        ipr.route("replace", **_route_spec(ipr, route))
+    except NetlinkError as exc:
+        raise KernelError(f"adding route {route.render()}: {exc.args[-1]}") from exc
+    if route not in read_routes(ipr):
+        raise KernelError(f"adding route {route.render()}: not found when read back")
+
+
+def delete_route(ipr: IPRoute, route: Route) -> None:
+    """Remove `route`; a route that is already gone (or whose device is) is not an error."""
+    try:
+        ipr.route("del", **_route_spec(ipr, route))
+    except KernelError:
+        return  # the device is gone, and the kernel took its routes with it
+    except NetlinkError as exc:
+        if exc.code == 3:  # ESRCH: already gone
+            return
+        raise KernelError(f"deleting route {route.render()}: {exc.args[-1]}") from exc
+
+
+def read_rules(ipr: IPRoute) -> frozenset[Rule]:
+    """Every rule in multiwan's priority range, both families."""
+    rules = set()
+    for af, family in AF.items():
+        for msg in ipr.get_rules(family=af):
+            priority = _attr(msg, "FRA_PRIORITY") or 0
+            if not owns_rule_priority(priority):
+                continue
+            src = _attr(msg, "FRA_SRC")
+            suppress = _attr(msg, "FRA_SUPPRESS_PREFIXLEN")
+            rules.add(
+                Rule(
+                    priority=priority,
+                    family=family,
+                    table=_attr(msg, "FRA_TABLE") or msg["table"],
+                    fwmark=_attr(msg, "FRA_FWMARK"),
+                    fwmask=_attr(msg, "FRA_FWMASK") if _attr(msg, "FRA_FWMARK") else None,
+                    src=f"{src}/{msg['src_len']}" if src else None,
+                    oif=_attr(msg, "FRA_OIFNAME"),
+                    suppress_prefixlength=(
+                        None if suppress in (None, NO_SUPPRESS) else int(suppress)
+                    ),
+                )
+            )
+    return frozenset(rules)
+
+
+def _rule_spec(rule: Rule) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "family": AF_OF[rule.family],
+        "priority": rule.priority,
+        "table": rule.table,
+        "action": "FR_ACT_TO_TBL",
+    }
+    if rule.fwmark is not None:
+        spec["fwmark"] = rule.fwmark
+        spec["fwmask"] = rule.fwmask if rule.fwmask is not None else 0xFFFFFFFF
+    if rule.src:
+        address, length = rule.src.split("/")
+        spec["src"] = address
+        spec["src_len"] = int(length)
+    if rule.oif:
+        spec["oifname"] = rule.oif
+    if rule.suppress_prefixlength is not None:
+        spec["suppress_prefixlen"] = rule.suppress_prefixlength
+    return spec
+
+
+def add_rule(ipr: IPRoute, rule: Rule) -> None:
+    try:
+        ipr.rule("add", **_rule_spec(rule))
+    except NetlinkError as exc:
+        if exc.code != 17:  # EEXIST: the same rule is there already
+            raise KernelError(f"adding rule {rule.render()}: {exc.args[-1]}") from exc
+    if rule not in read_rules(ipr):
+        raise KernelError(f"adding rule {rule.render()}: not found as written when read back")
+
+
+def delete_rule(ipr: IPRoute, rule: Rule) -> None:
+    try:
+        ipr.rule("del", **_rule_spec(rule))
+    except NetlinkError as exc:
+        if exc.code != 2:  # ENOENT: already gone
+            raise KernelError(f"deleting rule {rule.render()}: {exc.args[-1]}") from exc
+
+
+@dataclass(frozen=True)
+class InterfaceInfo:
+    """An interface's index, state and global addresses."""
+
+    index: int
+    admin_up: bool
+    carrier: bool
+    addresses4: tuple[ipaddress.IPv4Interface, ...]
+    addresses6: tuple[ipaddress.IPv6Interface, ...]
+
+
+def interface_info(ipr: IPRoute, name: str) -> InterfaceInfo | None:
+    """State and global addresses of `name`, or None if it does not exist."""
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        return None
+    index = int(found[0])
+    link = ipr.get_links(index)[0]
+    flags = int(link["flags"])
+    v4, v6 = [], []
+    for msg in ipr.get_addr(index=index):
+        if msg["scope"] != RT_SCOPE_UNIVERSE:
+            continue
+        address = _attr(msg, "IFA_LOCAL") or _attr(msg, "IFA_ADDRESS")
+        if msg["family"] == socket.AF_INET:
+            v4.append(ipaddress.IPv4Interface(f"{address}/{msg['prefixlen']}"))
+        elif msg["family"] == socket.AF_INET6:
+            v6.append(ipaddress.IPv6Interface(f"{address}/{msg['prefixlen']}"))
+    return InterfaceInfo(
+        index=index,
+        admin_up=bool(flags & IFF_UP),
+        carrier=bool(flags & IFF_LOWER_UP),
+        addresses4=tuple(v4),
+        addresses6=tuple(v6),
+    )
+
+
+def default_gateways(ipr: IPRoute, family: Family) -> list[tuple[str, str]]:
+    """(device, gateway) of every main-table default route, multipath nexthops included."""
+    names: dict[int, str] = {}
+    found = []
+    for msg in ipr.get_routes(family=AF_OF[family], table=254):
+        if msg["dst_len"] != 0 or _attr(msg, "RTA_DST"):
+            continue
+        hops = _attr(msg, "RTA_MULTIPATH") or [msg]
+        for hop in hops:
+            index = hop.get("oif") if "oif" in hop else _attr(hop, "RTA_OIF")
+            gateway = _attr(hop, "RTA_GATEWAY")
+            device = _ifname(ipr, index, names)
+            if device and gateway:
+                found.append((device, gateway))
+    return found
+
+
+def interface_facts(ipr: IPRoute, name: str) -> InterfaceFacts:
+    """What discovery knows of `name`: per family the gateway of a main-table default route
+    through it, its first global address and its connected subnets. Links that leave these
+    out of the config follow the interface (DHCP renewals) on every reconcile."""
+    info = interface_info(ipr, name)
+    if info is None:
+        return InterfaceFacts(present=False)
+    per_family = []
+    pairs: tuple[tuple[Family, tuple[Any, ...]], ...] = (
+        (4, info.addresses4),
+        (6, info.addresses6),
+    )
+    for family, addresses in pairs:
+        gateway = next((gw for dev, gw in default_gateways(ipr, family) if dev == name), None)
+        subnets = {str(a.network) for a in addresses if a.network.prefixlen < a.max_prefixlen}
+        per_family.append(
+            FamilyFacts(
+                gateway=gateway,
+                source=str(addresses[0].ip) if addresses else None,
+                subnets=tuple(sorted(subnets)),
+            )
+        )
+    return InterfaceFacts(present=True, v4=per_family[0], v6=per_family[1])
