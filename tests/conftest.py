@@ -10,6 +10,16 @@ from multiwan.lab.netns import Netns, cleanup_stale, unique_tag
 TEST_PREFIX = "mwt-"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite golden outputs")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """Golden tests rewrite their expected files (review the diff) instead of comparing."""
+    return bool(request.config.getoption("--update-golden"))
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.geteuid() == 0:
         cleanup_stale(TEST_PREFIX)

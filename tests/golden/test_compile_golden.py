@@ -9,6 +9,7 @@ one-rule policy chains).
 import json
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,14 +22,14 @@ from multiwan.core.plan import diff
 CASES = sorted(p for p in (Path(__file__).parent / "cases").iterdir() if p.is_dir())
 
 
-def _facts(raw: dict[str, dict[str, dict[str, object]]]) -> dict[str, InterfaceFacts]:
+def _facts(raw: dict[str, dict[str, dict[str, Any]]]) -> dict[str, InterfaceFacts]:
     facts = {}
     for interface, families in raw.items():
         per = {
             fam: FamilyFacts(
-                gateway=values.get("gateway"),  # type: ignore[arg-type]
-                source=values.get("source"),  # type: ignore[arg-type]
-                subnets=tuple(values.get("subnets", ())),  # type: ignore[call-overload]
+                gateway=values.get("gateway"),
+                source=values.get("source"),
+                subnets=tuple(values.get("subnets", ())),
             )
             for fam, values in families.items()
         }

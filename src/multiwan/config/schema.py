@@ -7,7 +7,7 @@ naming a policy) are checked here too, so a Config that exists is consistent.
 
 import ipaddress
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -167,49 +167,9 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Self:
-        problems: list[str] = []
-        clash = sorted(set(self.links) & set(self.policies))
-        if clash:
-            problems.append(f"names used for both a link and a policy: {', '.join(clash)}")
-        if RESERVED_VIA in self.links or RESERVED_VIA in self.policies:
-            problems.append(f"{RESERVED_VIA!r} is reserved (the main routing table)")
-        interfaces: dict[str, str] = {}
-        ids: dict[int, str] = {}
-        for name, link in self.links.items():
-            if link.interface in interfaces:
-                problems.append(
-                    f"links.{name}.interface: {link.interface!r} is already used by link "
-                    f"{interfaces[link.interface]!r}"
-                )
-            interfaces.setdefault(link.interface, name)
-            if link.id is not None:
-                if link.id in ids:
-                    problems.append(
-                        f"links.{name}.id: {link.id} is already used by {ids[link.id]!r}"
-                    )
-                ids.setdefault(link.id, name)
-        for pname, policy in self.policies.items():
-            seen: set[str] = set()
-            for i, member in enumerate(policy.members()):
-                if member.link not in self.links:
-                    problems.append(
-                        f"policies.{pname}.links.{i}: unknown link {member.link!r} "
-                        f"(links: {', '.join(self.links)})"
-                    )
-                if member.link in seen:
-                    problems.append(f"policies.{pname}.links.{i}: link {member.link!r} twice")
-                seen.add(member.link)
-        targets = [*self.links, *self.policies]
-        if self.default_policy not in self.policies and self.default_policy not in self.links:
-            problems.append(
-                f"default_policy: unknown policy {self.default_policy!r} "
-                f"(policies: {', '.join(self.policies) or 'none'})"
-            )
-        for i, rule in enumerate(self.rules):
-            if rule.via != RESERVED_VIA and rule.via not in targets:
-                problems.append(f"rules.{i}.via: {rule.via!r} is not a policy, a link or 'main'")
+        problems = reference_problems(self.model_dump())
         if problems:
-            raise ValueError("\n".join(problems))
+            raise ValueError("\n".join(f"{field}: {message}" for field, message in problems))
         return self
 
     def link_ids(self) -> dict[str, int]:
@@ -220,3 +180,73 @@ class Config(Strict):
             name: link.id if link.id is not None else next(free)
             for name, link in self.links.items()
         }
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for every name that does not resolve, on raw config data.
+
+    Tolerates partially invalid input (wrong types are the schema's to report), so the loader
+    can report these together with field errors in one pass.
+    """
+    links, policies = _dict(data.get("links")), _dict(data.get("policies"))
+    problems: list[tuple[str, str]] = []
+    for name in sorted(set(links) & set(policies)):
+        problems.append((f"policies.{name}", f"{name!r} is also the name of a link"))
+    for section, names in (("links", links), ("policies", policies)):
+        if RESERVED_VIA in names:
+            problems.append((f"{section}.{RESERVED_VIA}", "'main' is reserved (main table)"))
+    interfaces: dict[str, str] = {}
+    ids: dict[object, str] = {}
+    for name, raw_link in links.items():
+        link = _dict(raw_link)
+        interface, link_id = link.get("interface"), link.get("id")
+        if isinstance(interface, str):
+            if interface in interfaces:
+                problems.append(
+                    (
+                        f"links.{name}.interface",
+                        f"{interface!r} is already used by link {interfaces[interface]!r}",
+                    )
+                )
+            interfaces.setdefault(interface, name)
+        if link_id is not None:
+            if link_id in ids:
+                problems.append(
+                    (f"links.{name}.id", f"{link_id} is already used by {ids[link_id]!r}")
+                )
+            ids.setdefault(link_id, name)
+    known = ", ".join(links) or "none"
+    for pname, policy in policies.items():
+        seen: set[str] = set()
+        for i, member in enumerate(_list(_dict(policy).get("links"))):
+            target = member.get("link") if isinstance(member, dict) else member
+            if not isinstance(target, str):
+                continue
+            if target not in links:
+                problems.append(
+                    (f"policies.{pname}.links[{i}]", f"unknown link {target!r} (links: {known})")
+                )
+            elif target in seen:
+                problems.append((f"policies.{pname}.links[{i}]", f"link {target!r} listed twice"))
+            seen.add(target)
+    default = data.get("default_policy")
+    if isinstance(default, str) and default not in policies and default not in links:
+        problems.append(
+            (
+                "default_policy",
+                f"unknown policy {default!r} (policies: {', '.join(policies) or 'none'})",
+            )
+        )
+    for i, rule in enumerate(_list(data.get("rules"))):
+        via = _dict(rule).get("via")
+        if isinstance(via, str) and via != RESERVED_VIA and via not in links | policies:
+            problems.append((f"rules[{i}].via", f"{via!r} is not a policy, a link or 'main'"))
+    return problems
