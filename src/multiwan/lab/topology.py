@@ -1,0 +1,296 @@
+"""The namespace world that tests, the demo and benchmarks send real traffic through.
+
+    client(s) --lan0-- router --wan<k>-- isp<k> --NAT--> inet (203.0.113.10, servers)
+
+Each ISP masquerades to its own address (198.18.k.2), so the internet host's servers, which
+answer with the source they see, tell which ISP carried each flow. Plans: "distinct" (ISP k
+at 100.64.k.1/24) and "same-subnet" (every ISP at 192.168.1.1/24, like several modems).
+Everything is deleted by `cleanup`, also when building fails half-way.
+"""
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from multiwan.lab.netns import Netns, unique_tag
+
+SERVER_IP = "203.0.113.10"
+SERVER_IP6 = "fd00:cafe::10"
+TCP_PORTS = (80, 443, 22, 8080, 5001)
+UDP_PORTS = (53, 5353)
+HOLD_PORT = 7000
+Plan = Literal["distinct", "same-subnet"]
+
+
+@dataclass
+class Isp:
+    """One ISP: its namespace, how the router reaches it, and the address it NATs to."""
+
+    index: int
+    ns: Netns
+    router_if: str
+    gateway: str
+    router_address: str
+    public: str
+    gateway6: str | None = None
+    public6: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"isp{self.index}"
+
+    def _fault(self, rule: str) -> None:
+        self.restore()
+        self.ns.run(
+            "nft", "-f", "-",
+            input=f"table inet fault {{\n chain forward {{ type filter hook forward priority -10;"
+            f" {rule}; }}\n chain input {{ type filter hook input priority -10; {rule}; }}\n}}\n",
+        )  # fmt: skip
+
+    def blackhole(self) -> None:
+        """Forward and answer nothing while every link stays up (modem alive, internet dead)."""
+        self._fault("drop")
+
+    def loss(self, percent: int) -> None:
+        """Drop `percent` % of packets at random."""
+        self._fault(f"numgen random mod 100 < {percent} drop")
+
+    def restore(self) -> None:
+        self.ns.run("nft", "delete table inet fault", check=False)
+
+    def carrier_down(self) -> None:
+        """Take the ISP's side of the cable down: the router sees NO-CARRIER."""
+        self.ns.run("ip", "link", "set", "down0", "down")
+
+    def carrier_up(self) -> None:
+        self.ns.run("ip", "link", "set", "down0", "up")
+
+
+@dataclass
+class TrafficResult:
+    """Flows per ISP (by the source the server saw) and how many failed."""
+
+    per_isp: dict[str, int]
+    failed: int
+    unknown: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_isp.values())
+
+
+@dataclass
+class Lab:
+    """A built world; see the module docstring."""
+
+    prefix: str
+    tag: str
+    router: Netns
+    clients: list[Netns]
+    isps: list[Isp]
+    inet: Netns
+    state_dir: Path
+    namespaces: list[Netns] = field(default_factory=list)
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    server_ip: str = SERVER_IP
+    server_ip6: str = SERVER_IP6
+
+    def isp_for_source(self, address: str) -> str | None:
+        for isp in self.isps:
+            if address in (isp.public, isp.public6):
+                return isp.name
+        return None
+
+    def flows(
+        self,
+        kind: Literal["tcp", "udp"] = "tcp",
+        count: int = 100,
+        port: int = 80,
+        client: Netns | None = None,
+        dst: str = SERVER_IP,
+        concurrency: int = 20,
+        timeout: float = 2.0,
+    ) -> TrafficResult:
+        """Open `count` new flows from `client` (default: the first client) to the server."""
+        source = client or self.clients[0]
+        proc = source.run(
+            sys.executable, "-m", "multiwan.lab.traffic", kind, "--dst", dst,
+            "--port", str(port), "--count", str(count), "--concurrency", str(concurrency),
+            "--timeout", str(timeout), timeout=120,
+        )  # fmt: skip
+        raw = json.loads(proc.stdout)
+        per_isp: dict[str, int] = {isp.name: 0 for isp in self.isps}
+        unknown: dict[str, int] = {}
+        for address, n in raw["sources"].items():
+            name = self.isp_for_source(address)
+            if name is None:
+                unknown[address] = n
+            else:
+                per_isp[name] += n
+        return TrafficResult(per_isp, raw["failed"], unknown)
+
+    def multiwan(
+        self,
+        *args: str,
+        config: str | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the multiwan CLI inside the router (config text written to the state dir)."""
+        argv = [sys.executable, "-m", "multiwan", "--state-dir", str(self.state_dir)]
+        if config is not None:
+            path = self.state_dir / "multiwan.toml"
+            path.write_text(config)
+            argv += ["-c", str(path)]
+        return self.router.run(*argv, *args, check=check)
+
+    def start(self, ns: Netns, *argv: str) -> subprocess.Popen[str]:
+        """A background process inside `ns`, killed at cleanup."""
+        proc = ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.processes.append(proc)
+        return proc
+
+    def cleanup(self) -> None:
+        for proc in self.processes:
+            proc.kill()
+            proc.wait()
+        for ns in reversed(self.namespaces):
+            ns.delete()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _veth(a: Netns, a_if: str, b: Netns, b_if: str) -> None:
+    subprocess.run(
+        ["ip", "-n", a.name, "link", "add", a_if, "type", "veth", "peer", "name", b_if,
+         "netns", b.name],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    a.run("ip", "link", "set", a_if, "up")
+    b.run("ip", "link", "set", b_if, "up")
+
+
+def _addr(ns: Netns, dev: str, cidr: str) -> None:
+    ns.run("ip", "addr", "add", cidr, "dev", dev, *(["nodad"] if ":" in cidr else []))
+
+
+def _forwarding(ns: Netns) -> None:
+    ns.sysctl("net.ipv4.ip_forward", "1")
+    ns.sysctl("net.ipv6.conf.all.forwarding", "1")
+
+
+def _build_isp(lab: Lab, k: int, plan: Plan, same_address: bool) -> Isp:
+    ns = Netns(f"{lab.prefix}{lab.tag}-isp{k}")
+    lab.namespaces.append(ns)
+    _forwarding(ns)
+    router_if = f"wan{k}"
+    _veth(lab.router, router_if, ns, "down0")
+    _veth(ns, "up0", lab.inet, f"isp{k}")
+    if plan == "distinct":
+        gateway, router_address, prefix = f"100.64.{k}.1", f"100.64.{k}.2", 24
+        gateway6: str | None = f"fd00:64:{k}::1"
+        _addr(ns, "down0", f"{gateway6}/64")
+        _addr(lab.router, router_if, f"fd00:64:{k}::2/64")
+    else:
+        gateway, prefix = "192.168.1.1", 24
+        router_address = "192.168.1.100" if same_address else f"192.168.1.{10 + k}"
+        gateway6 = None
+    _addr(ns, "down0", f"{gateway}/{prefix}")
+    _addr(lab.router, router_if, f"{router_address}/{prefix}")
+    public, public6 = f"198.18.{k}.2", f"fd00:18:{k}::2"
+    _addr(ns, "up0", f"{public}/24")
+    _addr(ns, "up0", f"{public6}/64")
+    _addr(lab.inet, f"isp{k}", f"198.18.{k}.1/24")
+    _addr(lab.inet, f"isp{k}", f"fd00:18:{k}::1/64")
+    ns.run("ip", "route", "add", "default", "via", f"198.18.{k}.1")
+    ns.run("ip", "-6", "route", "add", "default", "via", f"fd00:18:{k}::1")
+    ns.run(
+        "nft", "-f", "-",
+        input='table inet nat {\n chain post { type nat hook postrouting priority srcnat;'
+        ' oifname "up0" masquerade; }\n}\n',
+    )  # fmt: skip
+    return Isp(k, ns, router_if, gateway, router_address, public, gateway6, public6)
+
+
+def build_lab(
+    prefix: str,
+    n_isps: int = 3,
+    plan: Plan = "distinct",
+    n_clients: int = 1,
+    same_address: bool = False,
+) -> Lab:
+    """Build the world; on any failure everything built so far is deleted."""
+    tag = unique_tag()
+    router = Netns(f"{prefix}{tag}-r")
+    state_dir = Path(f"/run/multiwan-lab/{prefix}{tag}")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lab = Lab(prefix, tag, router, [], [], router, state_dir, namespaces=[router])
+    try:
+        lab.inet = Netns(f"{prefix}{tag}-inet")
+        lab.namespaces.append(lab.inet)
+        _populate(lab, n_isps, plan, n_clients, same_address)
+    except BaseException:
+        lab.cleanup()
+        raise
+    return lab
+
+
+def _populate(lab: Lab, n_isps: int, plan: Plan, n_clients: int, same_address: bool) -> None:
+    router, inet = lab.router, lab.inet
+    _forwarding(router)
+    router.run("ip", "link", "add", "lan0", "type", "bridge")
+    router.run("ip", "link", "set", "lan0", "up")
+    _addr(router, "lan0", "10.10.0.1/24")
+    _addr(router, "lan0", "fd00:10::1/64")
+    for i in range(1, n_clients + 1):
+        client = Netns(f"{lab.prefix}{lab.tag}-c{i}")
+        lab.namespaces.append(client)
+        _veth(router, f"lanc{i}", client, "eth0")
+        router.run("ip", "link", "set", f"lanc{i}", "master", "lan0")
+        _addr(client, "eth0", f"10.10.0.{1 + i}/24")
+        _addr(client, "eth0", f"fd00:10::{1 + i}/64")
+        client.run("ip", "route", "add", "default", "via", "10.10.0.1")
+        client.run("ip", "-6", "route", "add", "default", "via", "fd00:10::1")
+        lab.clients.append(client)
+    inet.run("ip", "addr", "add", f"{SERVER_IP}/32", "dev", "lo")
+    inet.run("ip", "addr", "add", f"{SERVER_IP6}/128", "dev", "lo")
+    for k in range(1, n_isps + 1):
+        lab.isps.append(_build_isp(lab, k, plan, same_address))
+    first = lab.isps[0]
+    router.run("ip", "route", "add", "default", "via", first.gateway, "dev", first.router_if)
+    if first.gateway6:
+        router.run("ip", "-6", "route", "add", "default", "via", first.gateway6)
+    _start_servers(lab)
+
+
+def _start_servers(lab: Lab) -> None:
+    proc = lab.start(
+        lab.inet, sys.executable, "-m", "multiwan.lab.servers",
+        "--address", SERVER_IP, "--address", SERVER_IP6,
+        "--tcp", ",".join(map(str, TCP_PORTS)), "--udp", ",".join(map(str, UDP_PORTS)),
+        "--hold", str(HOLD_PORT),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        raise RuntimeError(f"lab servers did not start: {line}{proc.stdout.read()}")
+
+
+@contextlib.contextmanager
+def lab_world(
+    prefix: str,
+    n_isps: int = 3,
+    plan: Plan = "distinct",
+    n_clients: int = 1,
+    same_address: bool = False,
+) -> Iterator[Lab]:
+    """`build_lab` as a context manager that always cleans up."""
+    lab = build_lab(prefix, n_isps, plan, n_clients, same_address)
+    try:
+        yield lab
+    finally:
+        lab.cleanup()

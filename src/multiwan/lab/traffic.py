@@ -1,0 +1,97 @@
+"""Traffic generators for lab tests, run inside a client namespace; results as JSON.
+
+`tcp`/`udp` open many short flows (each a new conntrack entry) and count the source address
+the server saw in each; `hold` keeps one TCP connection alive and reports every echo, so a
+test can prove a long-lived flow kept its link (and never broke) across changes.
+"""
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+import time
+from collections import Counter
+
+
+async def _tcp_once(dst: str, port: int, timeout: float) -> str:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(dst, port), timeout)
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    finally:
+        writer.close()
+    return line.decode().strip()
+
+
+async def _udp_once(dst: str, port: int, timeout: float) -> str:
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (dst, port))
+        await loop.sock_sendall(sock, b"who\n")
+        data = await asyncio.wait_for(loop.sock_recv(sock, 256), timeout)
+    return data.decode().strip()
+
+
+async def count_sources(
+    kind: str, dst: str, port: int, count: int, concurrency: int, timeout: float
+) -> dict[str, object]:
+    """Open `count` flows, at most `concurrency` at once; count answers by source seen."""
+    once = _tcp_once if kind == "tcp" else _udp_once
+    sources: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            try:
+                sources[await once(dst, port, timeout)] += 1
+            except (OSError, TimeoutError) as exc:
+                errors[type(exc).__name__] += 1
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return {"sources": dict(sources), "failed": sum(errors.values()), "errors": dict(errors)}
+
+
+def hold(dst: str, port: int, interval: float, timeout: float) -> None:
+    """Echo a line every `interval` forever; print `<time> <source>` per reply, or BROKEN."""
+    try:
+        sock = socket.create_connection((dst, port), timeout=timeout)
+        stream = sock.makefile("rw")
+        seq = 0
+        while True:
+            stream.write(f"{seq}\n")
+            stream.flush()
+            reply = stream.readline()
+            if not reply:
+                raise ConnectionError("closed by peer")
+            print(f"{time.monotonic():.3f} {reply.split()[0]}", flush=True)
+            seq += 1
+            time.sleep(interval)
+    except OSError as exc:
+        print(f"BROKEN {type(exc).__name__}: {exc}", flush=True)
+        sys.exit(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("kind", choices=["tcp", "udp", "hold"])
+    parser.add_argument("--dst", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--interval", type=float, default=0.05)
+    args = parser.parse_args()
+    if args.kind == "hold":
+        hold(args.dst, args.port, args.interval, args.timeout)
+        return
+    result = asyncio.run(
+        count_sources(args.kind, args.dst, args.port, args.count, args.concurrency, args.timeout)
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
