@@ -31,9 +31,13 @@ def link_routes(link: ResolvedLink) -> set[Route]:
     """The link's table: its connected subnets, then the default route through it."""
     routes = set()
     for family, addr in _families(link):
+        # IPv6 has no route scopes: the kernel stores (and reports) every route as universe.
+        connected: Literal["universe", "link"] = "link" if family == 4 else "universe"
         for subnet in addr.subnets:
-            routes.add(Route(link.table, family, subnet, link.interface, None, addr.source, "link"))
-        scope: Literal["universe", "link"] = "universe" if addr.gateway else "link"
+            routes.add(
+                Route(link.table, family, subnet, link.interface, None, addr.source, connected)
+            )
+        scope: Literal["universe", "link"] = "universe" if addr.gateway or family == 6 else "link"
         routes.add(Route(link.table, family, "default", link.interface, addr.gateway, None, scope))
     return routes
 

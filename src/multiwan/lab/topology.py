@@ -13,7 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -63,6 +63,14 @@ class Isp:
 
     def restore(self) -> None:
         self.ns.run("nft", "delete table inet fault", check=False)
+
+    def forward_port(self, port: int, to: str, to_port: int) -> None:
+        """DNAT `public:port` to `to:to_port` (a service on the router behind this ISP)."""
+        self.ns.run(
+            "nft", "-f", "-",
+            input="table ip portmap {\n chain pre { type nat hook prerouting priority dstnat;"
+            f" ip daddr {self.public} tcp dport {port} dnat to {to}:{to_port}; }}\n}}\n",
+        )  # fmt: skip
 
     def carrier_down(self) -> None:
         """Take the ISP's side of the cable down: the router sees NO-CARRIER."""
@@ -154,6 +162,27 @@ class Lab:
         proc = ns.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.processes.append(proc)
         return proc
+
+    def serve(
+        self,
+        ns: Netns,
+        addresses: Sequence[str],
+        tcp: Sequence[int] = (),
+        udp: Sequence[int] = (),
+        hold: Sequence[int] = (),
+    ) -> None:
+        """Start whoami/hold servers (multiwan.lab.servers) in `ns`; return once listening."""
+        argv = [sys.executable, "-m", "multiwan.lab.servers"]
+        for address in addresses:
+            argv += ["--address", address]
+        for flag, ports in (("--tcp", tcp), ("--udp", udp), ("--hold", hold)):
+            if ports:
+                argv += [flag, ",".join(map(str, ports))]
+        proc = self.start(ns, *argv)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"servers in {ns.name} did not start: {line}{proc.stdout.read()}")
 
     def cleanup(self) -> None:
         for proc in self.processes:
@@ -268,16 +297,7 @@ def _populate(lab: Lab, n_isps: int, plan: Plan, n_clients: int, same_address: b
 
 
 def _start_servers(lab: Lab) -> None:
-    proc = lab.start(
-        lab.inet, sys.executable, "-m", "multiwan.lab.servers",
-        "--address", SERVER_IP, "--address", SERVER_IP6,
-        "--tcp", ",".join(map(str, TCP_PORTS)), "--udp", ",".join(map(str, UDP_PORTS)),
-        "--hold", str(HOLD_PORT),
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if line.strip() != "ready":
-        raise RuntimeError(f"lab servers did not start: {line}{proc.stdout.read()}")
+    lab.serve(lab.inet, [SERVER_IP, SERVER_IP6], TCP_PORTS, UDP_PORTS, (HOLD_PORT,))
 
 
 @contextlib.contextmanager
