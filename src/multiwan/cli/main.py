@@ -159,6 +159,14 @@ def show(ctx: Context, as_json: bool) -> None:
         render(state)
 
 
+@cli.command()
+def demo() -> None:
+    """Balance a 3-ISP world in network namespaces (mwd-*), show who carried what, clean up."""
+    from multiwan.lab.demo import run_demo
+
+    run_demo()
+
+
 def _warn_unroutable(links: list["ResolvedLink"]) -> None:
     for link in links:
         if not link.routable:

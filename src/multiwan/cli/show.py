@@ -34,7 +34,7 @@ def render(state: dict[str, Any]) -> None:
     console = Console()
     if state["nft_table"] is None:
         console.print("multiwan is not applied here (no nft table inet multiwan).")
-    links = Table(title="Links (new connections since the table was loaded)")
+    links = Table(title="New connections per link")
     links.add_column("link")
     links.add_column("new connections", justify="right")
     for name, values in sorted(state["links"].items()):
