@@ -133,7 +133,10 @@ def _hook_chain(name: str, hook: str, links: list[ResolvedLink]) -> list[str]:
         uplinks = [f'"{link.interface}" : jump {mark_chain(link.name)}' for link in links]
         lines.append(f"\t\tct state new {UNMARKED} iifname vmap {{ {', '.join(uplinks)} }}")
     lines += [
-        f"\t\tct state new {UNMARKED} fib daddr type local return",
+        # Only unicast to elsewhere is balanced: not the router's own addresses, broadcast,
+        # multicast (IPv6 neighbour discovery, MLD) or link-local peers.
+        f"\t\tct state new {UNMARKED} fib daddr type != unicast return",
+        f"\t\tct state new {UNMARKED} ip6 daddr fe80::/10 return",
         f"\t\tct state new {UNMARKED} jump decide",
         f"\t\tct mark & {MARK_MASK:#x} != 0 meta mark set ct mark & {MARK_MASK:#x}",
         "\t}",

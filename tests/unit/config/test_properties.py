@@ -1,0 +1,156 @@
+"""Properties: any valid config loads and compiles; any broken one is a ConfigError."""
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from multiwan.config.load import ConfigError, load_config_text
+from multiwan.core.compile import compile_state
+from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
+from multiwan.core.model import ActualState
+from multiwan.core.plan import diff
+from tests.golden.test_compile_golden import as_actual, fresh_sysctls
+
+NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
+CIDRS = st.sampled_from(["10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32", "198.51.100.7/32"])
+PORTS = st.one_of(st.integers(1, 65535), st.sampled_from(["1000-2000", "53", "5060-5061"]))
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    lines = [f"default_policy = {toml_value(data['default_policy'])}"]
+    for section in ("links", "policies"):
+        for name, body in data.get(section, {}).items():
+            lines.append(f"[{section}.{name}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in body.items()]
+    for rule in data.get("rules", []):
+        lines.append("[[rules]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in rule.items()]
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
+    link_names = draw(st.lists(NAMES, min_size=1, max_size=5, unique=True))
+    links = {
+        name: {
+            "interface": f"eth{i}",
+            "gateway": f"192.0.{i}.1",
+            "weight": draw(st.integers(1, 1000)),
+            "priority": draw(st.integers(0, 3)),
+            "masquerade": draw(st.booleans()),
+        }
+        for i, name in enumerate(link_names)
+    }
+    policy_names = draw(
+        st.lists(NAMES.filter(lambda n: n not in links and n != "main"), max_size=3, unique=True)
+    )
+    policies = {}
+    for name in policy_names:
+        members = draw(st.lists(st.sampled_from(link_names), min_size=1, unique=True))
+        policies[name] = {
+            "strategy": draw(st.sampled_from(["balance", "failover"])),
+            "links": [
+                m if draw(st.booleans()) else {"link": m, "weight": draw(st.integers(1, 9))}
+                for m in members
+            ],
+            "last_resort": draw(st.sampled_from(["main", "unreachable", "blackhole"])),
+        }
+    targets = [*link_names, *policy_names, "main"]
+    rules = []
+    for _ in range(draw(st.integers(0, 4))):
+        rule: dict[str, Any] = {"via": draw(st.sampled_from(targets))}
+        if draw(st.booleans()):
+            rule["dst"] = draw(st.lists(CIDRS, min_size=1, max_size=2, unique=True))
+        if draw(st.booleans()):
+            rule["proto"] = draw(st.sampled_from(["tcp", "udp"]))
+            rule["dport"] = draw(st.lists(PORTS, min_size=1, max_size=3))
+        rules.append(rule)
+    default = draw(st.sampled_from(policy_names or link_names))
+    return {"default_policy": default, "links": links, "policies": policies, "rules": rules}
+
+
+def facts_for(count: int) -> dict[str, InterfaceFacts]:
+    return {
+        f"eth{i}": InterfaceFacts(True, FamilyFacts(None, f"192.0.{i}.2", (f"192.0.{i}.0/24",)))
+        for i in range(count)
+    }
+
+
+@FAST
+@given(valid_configs(), st.data())
+def test_valid_configs_load_and_compile(data: dict[str, Any], draw: st.DataObject) -> None:
+    config = load_config_text(to_toml(data), "gen.toml")
+    links = resolve_links(config, facts_for(len(config.links)))
+    live = draw.draw(st.sets(st.sampled_from(sorted(config.links))))
+    desired = compile_state(config, links, live)
+    fresh = ActualState(None, frozenset(), frozenset(), fresh_sysctls(desired))
+    assert not diff(desired, fresh).empty
+    assert diff(desired, as_actual(desired)).empty
+    # A change of health only ever rewrites one-rule chains, never the table.
+    other = compile_state(config, links, set(config.links) - live)
+    assert "replace table" not in diff(other, as_actual(desired)).nft_summary
+
+
+MISTAKES = [
+    ("links", lambda d: d["links"][next(iter(d["links"]))].update(weight=0)),
+    ("links", lambda d: d["links"][next(iter(d["links"]))].update(gateway="999.1.1.1")),
+    ("links", lambda d: d["links"][next(iter(d["links"]))].update(colour="red")),
+    ("default_policy", lambda d: d.update(default_policy="zz-nope")),
+    ("rules", lambda d: d.setdefault("rules", []).append({"via": "zz-nope"})),
+    ("rules", lambda d: d.setdefault("rules", []).append({"via": "main", "dport": [0]})),
+    ("rules", lambda d: d.setdefault("rules", []).append({"via": "main", "dst": ["1.2.3.4/40"]})),
+]
+
+
+@FAST
+@given(valid_configs(), st.sampled_from(MISTAKES))
+def test_one_mistake_is_reported_with_its_field(data: dict[str, Any], mistake: Any) -> None:
+    field, inject = mistake
+    inject(data)
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(to_toml(data), "gen.toml")
+    assert any(p.field.startswith(field) for p in caught.value.problems), caught.value.problems
+
+
+def assert_config_or_problems(text: str) -> None:
+    """Loading gives a Config or a ConfigError that lists problems; never anything else."""
+    try:
+        load_config_text(text, "fuzz.toml")
+    except ConfigError as exc:
+        if not exc.problems:
+            raise AssertionError("ConfigError without problems") from exc
+
+
+@FAST
+@given(st.text(max_size=300))
+def test_arbitrary_text_is_a_config_or_a_config_error(text: str) -> None:
+    assert_config_or_problems(text)
+
+
+@FAST
+@given(
+    st.recursive(
+        st.one_of(st.integers(), st.text(max_size=8), st.booleans(), st.floats(allow_nan=False)),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)
+        ),
+        max_leaves=12,
+    ).filter(lambda v: isinstance(v, dict))
+)
+def test_arbitrary_toml_data_is_a_config_or_a_config_error(data: dict[str, Any]) -> None:
+    text = "\n".join(f"{k} = {toml_value(v)}" for k, v in data.items())
+    assert_config_or_problems(text)
