@@ -157,6 +157,16 @@ class Rule(Strict):
         return found or [4, 6]
 
 
+#: Conntrack helpers multiwan can attach, with the protocol and port of their control channel.
+HELPERS: dict[str, tuple[str, int]] = {
+    "ftp": ("tcp", 21),
+    "tftp": ("udp", 69),
+    "sip": ("udp", 5060),
+    "irc": ("tcp", 6667),
+    "pptp": ("tcp", 1723),
+}
+
+
 class Config(Strict):
     """A whole multiwan config file."""
 
@@ -164,6 +174,9 @@ class Config(Strict):
     links: Annotated[dict[Name, Link], Field(min_length=1)]
     policies: dict[Name, Policy] = {}
     rules: list[Rule] = []
+    #: Attach these conntrack helpers so the connections they announce (FTP data, ...) are
+    #: "related" and inherit the link of their control connection.
+    conntrack_helpers: list[Literal["ftp", "tftp", "sip", "irc", "pptp"]] = []
 
     @model_validator(mode="after")
     def _references(self) -> Self:

@@ -10,7 +10,7 @@ see what is loaded without parsing listings.
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from multiwan.config.schema import RESERVED_VIA, Config
+from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
 from multiwan.core.links import ResolvedLink
 from multiwan.core.model import NftDigests, NftState
@@ -123,8 +123,13 @@ def with_digest(rule: str) -> tuple[str, str]:
     return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
 
 
-def _hook_chain(name: str, hook: str, links: list[ResolvedLink]) -> list[str]:
+def _hook_chain(
+    name: str, hook: str, links: list[ResolvedLink], helpers: list[str]
+) -> list[str]:
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
+    for helper in helpers:
+        proto, port = HELPERS[helper]
+        lines.append(f'\t\tct state new {proto} dport {port} ct helper set "mw-{helper}"')
     if hook == "output":
         # Sockets that chose their link themselves (probes set SO_MARK) are left alone.
         lines.append(f"\t\tmeta mark & {MARK_MASK:#x} != 0 return")
@@ -150,8 +155,11 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
     """The table skeleton: everything that depends only on the config (and link devices)."""
     lines = [f"table {TABLE} {{"]
     lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
-    lines += _hook_chain("prerouting", "prerouting", links)
-    lines += _hook_chain("output", "output", links)
+    for helper in config.conntrack_helpers:
+        proto, _ = HELPERS[helper]
+        lines.append(f'\tct helper mw-{helper} {{ type "{helper}" protocol {proto}; }}')
+    lines += _hook_chain("prerouting", "prerouting", links, config.conntrack_helpers)
+    lines += _hook_chain("output", "output", links, config.conntrack_helpers)
     lines.append("\tchain decide {")
     for index, rule in enumerate(config.rules):
         label = rule.name or f"rules[{index}]"
