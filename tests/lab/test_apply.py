@@ -60,11 +60,14 @@ def test_long_lived_connection_keeps_its_link_across_reapply(lab3: Lab) -> None:
     lab3.multiwan("apply", config=lab_config(lab3))
     with LongFlow(lab3.clients[0]) as flow:
         (first,) = flow.sources()
-        # A weight change replaces the whole table (static part changed) ...
-        lab3.multiwan("apply", config=lab_config(lab3, weights=(5, 1, 1)))
+        # A weight change rewrites one policy chain ...
+        reweighted = lab3.multiwan("apply", config=lab_config(lab3, weights=(5, 1, 1)))
+        assert "nft: update pol_all" in reweighted.stdout
         flow.wait_replies(5)
-        # ... and a changed rule set too; new flows follow the new config at once.
-        lab3.multiwan("apply", config=lab_config(lab3, strategy="failover", priorities=(3, 2, 1)))
+        # ... a new rule replaces the whole table; new flows follow it at once.
+        rule = '\n[[rules]]\nproto = "tcp"\ndport = [80]\nvia = "isp3"\n'
+        replaced = lab3.multiwan("apply", config=lab_config(lab3, extra=rule))
+        assert "replace table" in replaced.stdout
         assert lab3.flows(count=20).per_isp["isp3"] == 20
         flow.wait_replies(5)
         assert not flow.broken()
