@@ -53,7 +53,9 @@ def _wrong_union_branch(error: Any) -> bool:
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
-    for item in loc:
+    for position, item in enumerate(loc):
+        if position >= 2 and loc[position - 2] == "targets" and isinstance(loc[position - 1], int):
+            continue  # the target kind pydantic adds as a discriminator tag
         if isinstance(item, int):
             parts.append(f"[{item}]")
         elif item in UNION_TAGS:

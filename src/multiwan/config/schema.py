@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from multiwan.config.health import HealthCheck
+
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$")]
 InterfaceName = Annotated[str, StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$")]
 PORT_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
@@ -53,6 +55,9 @@ class Link(Strict):
     priority: Annotated[int, Field(ge=0, le=1000)] = 1  # failover tier: lower is preferred
     masquerade: bool = True
     enabled: bool = True
+    #: How this link is probed; omitted: the top-level [health], else never probed (up
+    #: while its interface is present with carrier).
+    health: HealthCheck | None = None
 
     @field_validator("gateway", "source")
     @classmethod
@@ -167,6 +172,17 @@ HELPERS: dict[str, tuple[str, int]] = {
 }
 
 
+class Daemon(Strict):
+    """Settings of `multiwan run`."""
+
+    #: Executables run on every link state change (LINK, STATE, PREVIOUS, INTERFACE, GATEWAY
+    #: in their environment).
+    hooks_dir: str = "/etc/multiwan/hooks.d"
+    hook_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    #: Delay before a full reconcile after address and route events (they come in bursts).
+    reconcile_delay: Annotated[float, Field(ge=0, le=10)] = 0.05
+
+
 class Config(Strict):
     """A whole multiwan config file."""
 
@@ -177,6 +193,12 @@ class Config(Strict):
     #: Attach these conntrack helpers so the connections they announce (FTP data, ...) are
     #: "related" and inherit the link of their control connection.
     conntrack_helpers: list[Literal["ftp", "tftp", "sip", "irc", "pptp"]] = []
+    #: Health check of every link that has none of its own.
+    health: HealthCheck | None = None
+    daemon: Daemon = Daemon()
+
+    def health_of(self, link: str) -> HealthCheck | None:
+        return self.links[link].health or self.health
 
     @model_validator(mode="after")
     def _references(self) -> Self:

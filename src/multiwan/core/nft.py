@@ -8,7 +8,7 @@ see what is loaded without parsing listings.
 """
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
@@ -123,9 +123,7 @@ def with_digest(rule: str) -> tuple[str, str]:
     return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
 
 
-def _hook_chain(
-    name: str, hook: str, links: list[ResolvedLink], helpers: list[str]
-) -> list[str]:
+def _hook_chain(name: str, hook: str, links: list[ResolvedLink], helpers: list[str]) -> list[str]:
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
     for helper in helpers:
         proto, port = HELPERS[helper]

@@ -1,0 +1,107 @@
+"""Health-check settings: which targets prove a link works, how often, and the thresholds
+that move it between up, degraded and down."""
+
+import ipaddress
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _address(value: str) -> str:
+    return str(ipaddress.ip_address(value))
+
+
+class IcmpTarget(Strict):
+    kind: Literal["icmp"]
+    host: str
+
+    _host = field_validator("host")(_address)
+
+
+class TcpTarget(Strict):
+    """A TCP connect; for a link a refused connection proves the path works too."""
+
+    kind: Literal["tcp"]
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)]
+
+    _host = field_validator("host")(_address)
+
+
+class HttpTarget(Strict):
+    kind: Literal["http"]
+    url: str
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    body_contains: str | None = None
+    verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        return value
+
+
+class DnsTarget(Strict):
+    """A DNS query to `server`; with `expect`, the answer must contain that value."""
+
+    kind: Literal["dns"]
+    server: str
+    query: str
+    rdtype: Literal["A", "AAAA", "TXT", "NS", "MX", "SOA"] = "A"
+    expect: str | None = None
+
+    _server = field_validator("server")(_address)
+
+
+Target = Annotated[IcmpTarget | TcpTarget | HttpTarget | DnsTarget, Field(discriminator="kind")]
+
+
+class HealthCheck(Strict):
+    """How one link is probed and judged."""
+
+    targets: Annotated[list[Target], Field(min_length=1)]
+    interval: Seconds = 1.0
+    #: Probe interval while a link is failing or recovering (defaults to `interval`).
+    fast_interval: Seconds | None = None
+    timeout: Seconds = 1.0
+    fall: Annotated[int, Field(ge=1, le=100)] = 3  # failed rounds in a row: down
+    rise: Annotated[int, Field(ge=1, le=100)] = 3  # good rounds in a row: up again
+    reliability: Annotated[int, Field(ge=1)] = 1  # targets that must answer in a round
+    window: Annotated[int, Field(ge=1, le=1000)] = 30  # rounds for latency and loss
+    degraded_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    degraded_loss_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    down_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    down_loss_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    #: What a degraded link does: keep its share, serve only when no up link is left in its
+    #: tier (last_resort), or take `degraded_weight` instead of its weight.
+    degraded_action: Literal["keep", "last_resort", "weight"] = "keep"
+    degraded_weight: Annotated[int, Field(gt=0, le=1000)] | None = None
+    #: At daemon start: "up" keeps traffic flowing until probes say otherwise.
+    initial_state: Literal["up", "down"] = "up"
+    #: Delete the conntrack entries of a link that goes down, so applications reconnect
+    #: through live links at once instead of waiting for their own timeouts.
+    flush_conntrack: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.reliability > len(self.targets):
+            raise ValueError(
+                f"reliability {self.reliability} exceeds the {len(self.targets)} target(s)"
+            )
+        if self.degraded_action == "weight" and self.degraded_weight is None:
+            raise ValueError("degraded_action 'weight' needs degraded_weight")
+        return self
+
+    @property
+    def probe_interval_fast(self) -> float:
+        return self.fast_interval or self.interval
