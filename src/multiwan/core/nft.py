@@ -123,7 +123,9 @@ def with_digest(rule: str) -> tuple[str, str]:
     return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
 
 
-def _hook_chain(name: str, hook: str, links: list[ResolvedLink], helpers: Sequence[str]) -> list[str]:
+def _hook_chain(
+    name: str, hook: str, links: list[ResolvedLink], helpers: Sequence[str]
+) -> list[str]:
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
     for helper in helpers:
         proto, port = HELPERS[helper]

@@ -1,0 +1,185 @@
+"""The link state machine, as playbooks: events in, transitions out, time explicit."""
+
+import random
+from collections.abc import Sequence
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from multiwan.config.health import HealthCheck
+from multiwan.core.linkstate import (
+    Event,
+    InterfaceChange,
+    LinkHealth,
+    OperatorChange,
+    ProbeRound,
+    TargetResult,
+    Transition,
+    initial,
+    next_interval,
+    step,
+)
+
+CHECK = HealthCheck.model_validate(
+    {
+        "targets": [{"kind": "icmp", "host": "192.0.2.1"}, {"kind": "icmp", "host": "192.0.2.2"}],
+        "interval": 1.0,
+        "fast_interval": 0.2,
+        "fall": 3,
+        "rise": 2,
+    }
+)
+
+
+def round_(at: float, *oks: bool, rtt: float = 0.01) -> ProbeRound:
+    return ProbeRound(
+        at,
+        tuple(
+            TargetResult(f"t{i}", ok, rtt if ok else None, None if ok else "timeout after 1s")
+            for i, ok in enumerate(oks)
+        ),
+    )
+
+
+def play(
+    events: Sequence[Event], check: HealthCheck | None = CHECK, start: LinkHealth | None = None
+) -> tuple[LinkHealth, list[Transition]]:
+    health = start or initial(check, 0.0, present=True, carrier=True)
+    transitions = []
+    for event in events:
+        health, transition = step(health, event, check)
+        if transition:
+            transitions.append(transition)
+    return health, transitions
+
+
+def test_fall_failed_rounds_take_a_link_down_with_the_reason() -> None:
+    health, moves = play([round_(1, False, False), round_(2, False, False)])
+    assert moves == []
+    assert next_interval(health, CHECK) == 0.2  # failing: probe fast
+    health, moves = play([round_(1, False, False)] * 2 + [round_(3, False, False)])
+    assert [(m.previous, m.state) for m in moves] == [("up", "down")]
+    assert moves[0].reason == "3 rounds failed: t0 timeout after 1s, t1 timeout after 1s"
+
+
+def test_one_answering_target_is_enough_with_reliability_one() -> None:
+    _, moves = play([round_(t, True, False) for t in range(10)])
+    assert moves == []
+
+
+def test_a_good_round_resets_the_failure_count() -> None:
+    events = [round_(1, False, False), round_(2, False, False), round_(3, True, True)]
+    _, moves = play([*events, round_(4, False, False), round_(5, False, False)])
+    assert moves == []
+
+
+def test_rise_good_rounds_bring_it_back() -> None:
+    down, _ = play([round_(t, False, False) for t in range(3)])
+    health, moves = play([round_(4, True, True)], start=down)
+    assert (moves, next_interval(health, CHECK)) == ([], 0.2)  # recovering: probe fast
+    health, moves = play([round_(4, True, True), round_(5, True, True)], start=down)
+    assert [(m.state, m.reason) for m in moves] == [("up", "2 good rounds")]
+    assert health.since == 5
+
+
+def test_carrier_loss_acts_at_once_and_return_needs_rise_rounds() -> None:
+    health, moves = play([InterfaceChange(1.5, present=True, carrier=False)])
+    assert [(m.state, m.reason) for m in moves] == [("down", "carrier lost")]
+    health, moves = play([InterfaceChange(2, present=True, carrier=True)], start=health)
+    assert moves == []
+    assert health.reason == "carrier back, waiting for 2 good rounds"
+    _, moves = play([round_(3, True, True), round_(4, True, True)], start=health)
+    assert [m.state for m in moves] == ["up"]
+
+
+def test_interface_gone_is_absent_and_nothing_but_its_return_changes_that() -> None:
+    health, moves = play([InterfaceChange(1, present=False)])
+    assert [(m.state, m.reason) for m in moves] == [("absent", "interface gone")]
+    health, moves = play([round_(t, True, True) for t in range(2, 6)], start=health)
+    assert (moves, health.state) == ([], "absent")
+    health, moves = play([InterfaceChange(7, present=True)], start=health)
+    assert [m.state for m in moves] == ["down"]
+
+
+def test_unprobed_link_follows_its_interface_only() -> None:
+    health, moves = play(
+        [InterfaceChange(1, present=True, carrier=False), InterfaceChange(2, present=True)],
+        check=None,
+    )
+    assert [m.state for m in moves] == ["down", "up"]
+    assert play([round_(3, False, False)] * 5, check=None, start=health)[1] == []
+
+
+def test_operator_disable_wins_and_enable_returns_to_what_probes_say() -> None:
+    health, moves = play([OperatorChange(1, disabled=True), round_(2, False, False)])
+    assert [(m.state, m.reason) for m in moves] == [("disabled", "disabled by operator")]
+    health, moves = play(
+        [round_(3, False, False), round_(4, False, False), OperatorChange(5, disabled=False)],
+        start=health,
+    )
+    assert [m.state for m in moves] == ["down"]
+
+
+LOSSY = HealthCheck.model_validate(
+    {
+        "targets": [{"kind": "icmp", "host": f"192.0.2.{i}"} for i in (1, 2, 3)],
+        "degraded_loss_pct": 10,
+        "down_loss_pct": 50,
+        "degraded_latency_ms": 100,
+        "window": 30,
+        "fall": 3,
+        "rise": 3,
+    }
+)
+
+
+def test_twenty_percent_loss_settles_in_degraded_once_and_never_flaps() -> None:
+    rng = random.Random(20)
+    events: list[Event] = [round_(t, *(rng.random() >= 0.2 for _ in range(3))) for t in range(1000)]
+    health, moves = play(events, check=LOSSY)
+    assert [(m.previous, m.state) for m in moves] == [("up", "degraded")]
+    assert moves[0].reason.startswith("loss ")
+    # Once the loss is gone, it recovers after the window calms down.
+    health, moves = play([round_(1000 + t, True, True, True) for t in range(60)], LOSSY, health)
+    assert [m.state for m in moves] == ["up"]
+
+
+def test_latency_degrades_and_heavy_loss_takes_down() -> None:
+    slow = [round_(t, True, True, True, rtt=0.15) for t in range(10)]
+    _, moves = play(slow, check=LOSSY)
+    assert [(m.state, m.reason.split(" >")[0]) for m in moves] == [("degraded", "latency 150ms")]
+    rng = random.Random(3)
+    lossy = [round_(t, *(rng.random() >= 0.7 for _ in range(3))) for t in range(40)]
+    _, moves = play(lossy, check=LOSSY)
+    assert moves[-1].state == "down"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("probe"), st.lists(st.booleans(), min_size=2, max_size=2)),
+            st.tuples(st.just("iface"), st.tuples(st.booleans(), st.booleans())),
+            st.tuples(st.just("operator"), st.booleans()),
+        ),
+        max_size=60,
+    )
+)
+def test_any_event_sequence_gives_a_consistent_state(steps: list[tuple[str, object]]) -> None:
+    health = initial(CHECK, 0.0, present=True, carrier=True)
+    for at, (kind, value) in enumerate(steps, start=1):
+        if kind == "probe":
+            event: Event = round_(at, *value)  # type: ignore[misc]
+        elif kind == "iface":
+            present, carrier = value  # type: ignore[misc]
+            event = InterfaceChange(at, present, carrier)
+        else:
+            event = OperatorChange(at, bool(value))
+        before = health
+        health, transition = step(health, event, CHECK)
+        assert health.since >= before.since
+        assert (transition is None) == (health.state == before.state)
+        if health.disabled:
+            assert health.state == "disabled"
+        elif not health.present:
+            assert health.state == "absent"
