@@ -2,6 +2,7 @@
 
 import random
 from collections.abc import Sequence
+from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -169,9 +170,9 @@ def test_any_event_sequence_gives_a_consistent_state(steps: list[tuple[str, obje
     health = initial(CHECK, 0.0, present=True, carrier=True)
     for at, (kind, value) in enumerate(steps, start=1):
         if kind == "probe":
-            event: Event = round_(at, *value)  # type: ignore[misc]
+            event: Event = round_(at, *cast(list[bool], value))
         elif kind == "iface":
-            present, carrier = value  # type: ignore[misc]
+            present, carrier = cast(tuple[bool, bool], value)
             event = InterfaceChange(at, present, carrier)
         else:
             event = OperatorChange(at, bool(value))
