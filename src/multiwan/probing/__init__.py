@@ -1,0 +1,1 @@
+"""Health probes that leave by one given link, whatever the balancing rules say."""

@@ -1,0 +1,52 @@
+"""One probe of any configured target kind, from one link; never raises."""
+
+from multiwan.config.health import DnsTarget, HttpTarget, IcmpTarget, Target, TcpTarget
+from multiwan.probing.binding import LinkBinding, family_of
+from multiwan.probing.dns import dns_query
+from multiwan.probing.http import http_get
+from multiwan.probing.icmp import Pinger
+from multiwan.probing.result import ProbeResult, os_error
+from multiwan.probing.tcp import tcp_connect
+
+
+def describe(target: Target) -> str:
+    """Short name of a target for log lines and status."""
+    if isinstance(target, IcmpTarget):
+        return target.host
+    if isinstance(target, TcpTarget):
+        return f"tcp:{target.host}:{target.port}"
+    if isinstance(target, HttpTarget):
+        return target.url
+    return f"dns:{target.server}:{target.query}"
+
+
+class LinkProber:
+    """Probes for one link; ICMP goes through one shared raw socket per family."""
+
+    def __init__(self, binding: LinkBinding) -> None:
+        self.binding = binding
+        self._pingers: dict[int, Pinger] = {}
+
+    def _pinger(self, family: int) -> Pinger:
+        if family not in self._pingers:
+            self._pingers[family] = Pinger(self.binding, family)
+        return self._pingers[family]
+
+    async def probe(self, target: Target, limit: float) -> ProbeResult:
+        if isinstance(target, IcmpTarget):
+            try:
+                pinger = self._pinger(family_of(target.host))
+            except OSError as exc:
+                return os_error(exc)
+            return await pinger.ping(target.host, limit)
+        if isinstance(target, TcpTarget):
+            return await tcp_connect(target.host, target.port, self.binding, limit, True)
+        if isinstance(target, HttpTarget):
+            return await http_get(target, self.binding, limit)
+        assert isinstance(target, DnsTarget)
+        return await dns_query(target, self.binding, limit)
+
+    def close(self) -> None:
+        for pinger in self._pingers.values():
+            pinger.close()
+        self._pingers.clear()
