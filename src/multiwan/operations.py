@@ -1,7 +1,6 @@
 """The operations behind `plan`, `apply`, `flush` and the daemon: compose config, discovery,
 compiler, diff and executor. Kept apart from the CLI so the daemon shares every step."""
 
-from collections.abc import Set
 from dataclasses import dataclass, replace
 
 from multiwan.config.schema import Config
@@ -9,6 +8,7 @@ from multiwan.core.compile import compile_state
 from multiwan.core.links import ResolvedLink, resolve_links
 from multiwan.core.model import DesiredState, Sysctl
 from multiwan.core.plan import Plan, diff, flush_plan
+from multiwan.core.strategy import Availability
 from multiwan.kernel.reconcile import Kernel
 
 
@@ -21,7 +21,7 @@ class Intent:
     links: list[ResolvedLink]
 
 
-def intent(config: Config, kernel: Kernel, live: Set[str] | None = None) -> Intent:
+def intent(config: Config, kernel: Kernel, live: Availability | None = None) -> Intent:
     """What `apply` would do now. `live=None` treats every enabled link as live.
 
     Sysctls multiwan changed earlier but no longer needs (a link was removed) go back to
@@ -30,7 +30,7 @@ def intent(config: Config, kernel: Kernel, live: Set[str] | None = None) -> Inte
     links = resolve_links(
         config, kernel.interface_facts(link.interface for link in config.links.values())
     )
-    desired = compile_state(config, links, set(config.links) if live is None else live)
+    desired = compile_state(config, links, live or Availability(frozenset(config.links)))
     wanted = {s.key for s in desired.sysctls}
     restore = {Sysctl(k, v) for k, v in kernel.journal.load().items() if k not in wanted}
     desired = replace(desired, sysctls=desired.sysctls | restore)

@@ -10,13 +10,21 @@ from multiwan.core.links import ResolvedLink
 from multiwan.core.model import DesiredState, Route, Rule, Sysctl
 from multiwan.core.nft import build_nft, pin_chain, policy_chain
 from multiwan.core.routing import link_routes, link_sysctls, routing_rules
-from multiwan.core.strategy import Choice, choose, pin
+from multiwan.core.strategy import Availability, Choice, choose, pin
 
 
-def choices_for(config: Config, links: list[ResolvedLink], live: Set[str]) -> dict[str, Choice]:
-    """The current choice of every policy chain and every link a rule pins to."""
+def choices_for(
+    config: Config, links: list[ResolvedLink], available: Availability | Set[str]
+) -> dict[str, Choice]:
+    """The current choice of every policy chain and every link a rule pins to.
+
+    A plain set means those links are live. Links that cannot be routed or are disabled in
+    the config never take connections."""
+    if not isinstance(available, Availability):
+        available = Availability(frozenset(available))
     by_name = {link.name: link for link in links}
-    usable = {link.name for link in links if link.routable and link.enabled and link.name in live}
+    able = {link.name for link in links if link.routable and link.enabled}
+    usable = Availability(available.live & able, available.reserve & able, available.weights)
     choices = {
         policy_chain(name): choose(policy, by_name, usable)
         for name, policy in config.policies.items()
@@ -29,7 +37,9 @@ def choices_for(config: Config, links: list[ResolvedLink], live: Set[str]) -> di
     return choices
 
 
-def compile_state(config: Config, links: list[ResolvedLink], live: Set[str]) -> DesiredState:
+def compile_state(
+    config: Config, links: list[ResolvedLink], live: Availability | Set[str]
+) -> DesiredState:
     """Everything multiwan wants in the kernel for this config and link health."""
     routable = [link for link in links if link.routable]
     routes: set[Route] = set()

@@ -4,11 +4,22 @@ This is the part of the data plane that changes at run time; it compiles to one 
 chain per policy, so a link going down or a weight change rewrites only those chains.
 """
 
-from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from multiwan.config.schema import Config, Policy
 from multiwan.core.links import ResolvedLink
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Which links take new connections: `live` ones, `reserve` ones only when no live
+    member is left in a policy (degraded links kept as a last resort), and weights that
+    replace a link's configured one (degraded links with a reduced weight)."""
+
+    live: frozenset[str]
+    reserve: frozenset[str] = frozenset()
+    weights: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -19,15 +30,18 @@ class Choice:
     last_resort: str = "main"  # main | unreachable | blackhole | policy:<name>
 
 
-def choose(policy: Policy, links: Mapping[str, ResolvedLink], live: Set[str]) -> Choice:
-    """Live members of the best live tier: all of them by weight, or the first (failover)."""
+def choose(policy: Policy, links: Mapping[str, ResolvedLink], usable: Availability) -> Choice:
+    """Live members of the best live tier: all of them by weight, or the first (failover).
+    Reserve links count only when no member is live."""
+    members = [m for m in policy.members() if m.link in usable.live]
+    if not members:
+        members = [m for m in policy.members() if m.link in usable.reserve]
     candidates = []
-    for order, member in enumerate(policy.members()):
+    for order, member in enumerate(members):
         link = links[member.link]
-        if member.link not in live:
-            continue
         tier = member.priority if member.priority is not None else link.priority
         weight = member.weight if member.weight is not None else link.weight
+        weight = usable.weights.get(member.link, weight)
         candidates.append((tier, order, member.link, weight))
     if not candidates:
         return Choice((), policy.last_resort)
@@ -39,9 +53,9 @@ def choose(policy: Policy, links: Mapping[str, ResolvedLink], live: Set[str]) ->
     return Choice(tuple((name, weight) for _, _, name, weight in tier_members), policy.last_resort)
 
 
-def pin(link: str, live: Set[str], default_policy: str, config: Config) -> Choice:
+def pin(link: str, usable: Availability, default_policy: str, config: Config) -> Choice:
     """A rule's `via = <link>`: that link while live, else the default policy (or main)."""
-    if link in live:
+    if link in usable.live or link in usable.reserve:
         return Choice(((link, 1),))
     if default_policy in config.policies:
         return Choice((), f"policy:{default_policy}")

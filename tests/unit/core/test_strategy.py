@@ -2,12 +2,16 @@
 
 from multiwan.config.schema import Config, Policy
 from multiwan.core.links import Addressing, ResolvedLink
-from multiwan.core.strategy import Choice, choose, pin
+from multiwan.core.strategy import Availability, Choice, choose, pin
 
 
 def _link(name: str, index: int, weight: int = 1, priority: int = 1) -> ResolvedLink:
     v4 = Addressing(gateway="192.0.2.1", source=f"192.0.2.{index + 1}", subnets=())
     return ResolvedLink(name, index, f"eth{index}", weight, priority, True, True, v4, None)
+
+
+def live(names: set[str]) -> Availability:
+    return Availability(frozenset(names))
 
 
 LINKS = {
@@ -20,32 +24,36 @@ LINKS = {
 
 def test_balance_uses_every_live_link_of_the_best_tier_by_weight() -> None:
     policy = Policy(links=["a", "b", "c", "backup"])
-    assert choose(policy, LINKS, {"a", "b", "c", "backup"}).shares == (("a", 1), ("b", 2), ("c", 3))
-    assert choose(policy, LINKS, {"a", "c", "backup"}).shares == (("a", 1), ("c", 3))
+    assert choose(policy, LINKS, live({"a", "b", "c", "backup"})).shares == (
+        ("a", 1),
+        ("b", 2),
+        ("c", 3),
+    )
+    assert choose(policy, LINKS, live({"a", "c", "backup"})).shares == (("a", 1), ("c", 3))
 
 
 def test_balance_falls_to_the_next_tier_only_when_the_best_is_dead() -> None:
     policy = Policy(links=["a", "backup"])
-    assert choose(policy, LINKS, {"backup"}).shares == (("backup", 1),)
+    assert choose(policy, LINKS, live({"backup"})).shares == (("backup", 1),)
 
 
 def test_failover_takes_the_first_live_link_in_priority_then_member_order() -> None:
     policy = Policy(strategy="failover", links=["c", "a", "b"])
-    assert choose(policy, LINKS, {"a", "b", "c"}).shares == (("c", 1),)
-    assert choose(policy, LINKS, {"a", "b"}).shares == (("a", 1),)
+    assert choose(policy, LINKS, live({"a", "b", "c"})).shares == (("c", 1),)
+    assert choose(policy, LINKS, live({"a", "b"})).shares == (("a", 1),)
 
 
 def test_member_overrides_weight_and_tier() -> None:
     policy = Policy.model_validate(
         {"links": [{"link": "a", "weight": 7}, {"link": "backup", "priority": 0}]}
     )
-    assert choose(policy, LINKS, {"a", "backup"}).shares == (("backup", 1),)
-    assert choose(policy, LINKS, {"a"}).shares == (("a", 7),)
+    assert choose(policy, LINKS, live({"a", "backup"})).shares == (("backup", 1),)
+    assert choose(policy, LINKS, live({"a"})).shares == (("a", 7),)
 
 
 def test_nothing_live_means_last_resort() -> None:
     policy = Policy(links=["a"], last_resort="unreachable")
-    assert choose(policy, LINKS, set()) == Choice((), "unreachable")
+    assert choose(policy, LINKS, live(set())) == Choice((), "unreachable")
 
 
 def test_pinned_link_falls_back_to_the_default_policy() -> None:
@@ -56,5 +64,18 @@ def test_pinned_link_falls_back_to_the_default_policy() -> None:
             "policies": {"p": {"links": ["a"]}},
         }
     )
-    assert pin("a", {"a"}, "p", config) == Choice((("a", 1),))
-    assert pin("a", set(), "p", config) == Choice((), "policy:p")
+    assert pin("a", live({"a"}), "p", config) == Choice((("a", 1),))
+    assert pin("a", live(set()), "p", config) == Choice((), "policy:p")
+
+
+def test_reserve_links_serve_only_when_no_member_is_live() -> None:
+    policy = Policy(links=["a", "b"])
+    both = Availability(frozenset({"a"}), reserve=frozenset({"b"}))
+    assert choose(policy, LINKS, both).shares == (("a", 1),)
+    only_reserve = Availability(frozenset(), reserve=frozenset({"b"}))
+    assert choose(policy, LINKS, only_reserve).shares == (("b", 2),)
+
+
+def test_weight_overrides_replace_configured_weights() -> None:
+    usable = Availability(frozenset({"a", "c"}), weights={"c": 1})
+    assert choose(Policy(links=["a", "c"]), LINKS, usable).shares == (("a", 1), ("c", 1))
