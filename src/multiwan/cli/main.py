@@ -160,6 +160,26 @@ def show(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@pass_context
+def run(ctx: Context, verbose: bool) -> None:
+    """Apply the config, then follow link health until stopped (for systemd)."""
+    import logging
+    import os
+
+    from multiwan.daemon.run import run_daemon
+
+    ctx.config()  # reject an invalid config with every problem listed, before starting
+    fmt = (
+        "%(levelname)s %(message)s"
+        if os.environ.get("JOURNAL_STREAM")
+        else ("%(asctime)s %(levelname)s %(message)s")
+    )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
+    run_daemon(ctx.config_path, ctx.state_dir)
+
+
+@cli.command()
 def demo() -> None:
     """Balance a 3-ISP world in network namespaces (mwd-*), show who carried what, clean up."""
     from multiwan.lab.demo import run_demo

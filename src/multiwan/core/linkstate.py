@@ -100,10 +100,22 @@ class LinkHealth:
         return sum(rtts) / len(rtts) if rtts else None
 
 
-def initial(check: HealthCheck | None, at: float, present: bool, carrier: bool) -> LinkHealth:
-    """A link at daemon start: optimistic (`up`) unless its check says `initial_state=down`."""
-    verdict: Verdict = "down" if check and check.initial_state == "down" else "up"
-    reason = "starting" if check else "not probed"
+def initial(
+    check: HealthCheck | None,
+    at: float,
+    present: bool,
+    carrier: bool,
+    previous: State | None = None,
+) -> LinkHealth:
+    """A link at daemon start: optimistic (`up`) unless its check says `initial_state=down`
+    or the previous run left it down or degraded (a restart must not revive a dead link)."""
+    verdict: Verdict = "up"
+    if check and (check.initial_state == "down" or previous == "down"):
+        verdict = "down"
+    elif check and previous == "degraded":
+        verdict = "degraded"
+    reason = "starting" if previous is None else f"resuming as {verdict}"
+    reason = reason if check else "not probed"
     health = LinkHealth("up", at, reason, verdict, present=present, carrier=carrier)
     return replace(health, state=_effective(health))
 

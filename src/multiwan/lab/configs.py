@@ -16,11 +16,15 @@ def lab_config(
     ipv6: bool = False,
     extra: str = "",
     gateways: bool = True,
+    health: str = "",
 ) -> str:
-    """Links isp1..ispN (interface wanK) in one policy `main-policy`, plus `extra` TOML."""
+    """Links isp1..ispN (interface wanK) in one policy `all`, plus `extra` TOML; `health`
+    is the body of a top-level [health] table (see `probe_health`)."""
     weights = weights or [1] * len(lab.isps)
     priorities = priorities or [1] * len(lab.isps)
     lines = ['default_policy = "all"', ""]
+    if health:
+        lines += ["[health]", health, ""]
     for isp, weight, priority in zip(lab.isps, weights, priorities, strict=True):
         lines += [
             f"[links.{isp.name}]",
@@ -34,3 +38,13 @@ def lab_config(
     members = ", ".join(f'"{isp.name}"' for isp in lab.isps)
     lines += ["[policies.all]", f'strategy = "{strategy}"', f"links = [{members}]", ""]
     return "\n".join(lines) + extra
+
+
+def probe_health(
+    lab: Lab, interval: float = 0.2, fall: int = 3, rise: int = 3, extra: str = ""
+) -> str:
+    """A [health] body: ICMP to the internet host (through each link), fast intervals."""
+    return (
+        f'targets = [{{ kind = "icmp", host = "{lab.server_ip}" }}]\n'
+        f"interval = {interval}\ntimeout = {interval}\nfall = {fall}\nrise = {rise}\n{extra}"
+    )

@@ -1,0 +1,268 @@
+"""The daemon's single owner of state: it consumes events one at a time and keeps the kernel
+matching link health.
+
+A state change takes the fast path: recompute the policies' one-rule chains and apply only
+those that changed, in one nft transaction. Address and route events take the slow path: a
+full reconcile (the kernel deletes a link's routes when its interface goes down; they are
+put back here). All blocking kernel calls run on one worker thread that owns the netlink
+and nftables handles.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from multiwan.config.schema import Config
+from multiwan.core.compile import choices_for
+from multiwan.core.links import ResolvedLink
+from multiwan.core.linkstate import (
+    Event,
+    InterfaceChange,
+    LinkHealth,
+    Transition,
+    initial,
+    step,
+)
+from multiwan.core.nft import TABLE, dynamic_rule, with_digest
+from multiwan.core.strategy import Availability
+from multiwan.daemon.events import DaemonEvent, ProbeDone, Reconcile, Reload
+from multiwan.daemon.hooks import HookEvent, run_hooks
+from multiwan.daemon.persist import load_states, save_states
+from multiwan.kernel.conntrack import flush_link_connections
+from multiwan.kernel.errors import KernelError
+from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
+from multiwan.kernel.reconcile import ApplyError, Kernel
+from multiwan.operations import Intent, intent
+
+log = logging.getLogger("multiwan")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What status readers may see of one link (immutable snapshot)."""
+
+    name: str
+    interface: str
+    state: str
+    since: float
+    reason: str
+    loss: float | None
+    latency: float | None
+
+
+class KernelWorker:
+    """One thread that owns the kernel handles; every blocking call goes through it."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel")
+        self._kernel: Kernel | None = None
+        self._state_dir = state_dir
+
+    async def call(self, work: Callable[[Kernel], T]) -> T:
+        def run() -> T:
+            if self._kernel is None:
+                self._kernel = Kernel(self._state_dir)
+            return work(self._kernel)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
+    def close(self) -> None:
+        if self._kernel is not None:
+            self._pool.submit(self._kernel.close).result()
+        self._pool.shutdown()
+
+
+class Engine:
+    """Consumes DaemonEvents; `links`, `health` and `config` are its state."""
+
+    def __init__(
+        self,
+        config: Config,
+        worker: KernelWorker,
+        state_dir: Path,
+        reload_config: Callable[[], Config],
+        spawn: Callable[..., object],
+    ) -> None:
+        self.config = config
+        self.worker = worker
+        self.states_path = state_dir / "link-states.json"
+        self.reload_config = reload_config
+        self.spawn = spawn  # starts a background task in the daemon's TaskGroup
+        self.links: dict[str, ResolvedLink] = {}
+        self.health: dict[str, LinkHealth] = {}
+        self.applied: dict[str, str] = {}  # dynamic chain -> digest loaded in the kernel
+        self.generation = 0
+        self.reconcile_pending = False
+
+    # --- views ---------------------------------------------------------------------------
+    def availability(self) -> Availability:
+        live, reserve, weights = set(), set(), {}
+        for name, health in self.health.items():
+            check = self.config.health_of(name)
+            if health.state == "up":
+                live.add(name)
+            elif health.state == "degraded" and check is not None:
+                if check.degraded_action == "last_resort":
+                    reserve.add(name)
+                else:
+                    live.add(name)
+                    if check.degraded_action == "weight" and check.degraded_weight:
+                        weights[name] = check.degraded_weight
+        return Availability(frozenset(live), frozenset(reserve), weights)
+
+    def snapshot(self) -> list[LinkView]:
+        return [
+            LinkView(name, self.config.links[name].interface, h.state, h.since, h.reason,
+                     h.loss, h.latency)
+            for name, h in self.health.items()
+        ]  # fmt: skip
+
+    # --- start and reconcile -------------------------------------------------------------
+    async def start(self) -> None:
+        """Adopt what is in the kernel: compute, diff, apply only the difference."""
+        await self.reconcile(first=True)
+
+    async def reconcile(self, first: bool = False) -> None:
+        self.reconcile_pending = False
+        config = self.config
+        previous = load_states(self.states_path) if first else {}
+        if first or set(self.health) != set(config.links):
+            facts = await self.worker.call(
+                lambda k: k.interface_facts(link.interface for link in config.links.values())
+            )
+            now = time.monotonic()
+            self.health = {
+                name: self.health.get(name)
+                or initial(
+                    config.health_of(name), now, facts[link.interface].present,
+                    facts[link.interface].present, previous.get(name),
+                )
+                for name, link in config.links.items()
+            }  # fmt: skip
+        available = self.availability()
+        try:
+            found = await self.worker.call(lambda k: self._apply(k, config, available))
+        except (ApplyError, KernelError) as exc:
+            log.error("reconcile failed, kernel left as it was: %s", exc)
+            return
+        self.links = {link.name: link for link in found.links}
+        self.applied = dict(found.desired.nft.digests.dynamic)
+        if not found.plan.empty:
+            log.info("reconciled: %s", found.plan.nft_summary or "routes, rules or sysctls")
+
+    @staticmethod
+    def _apply(kernel: Kernel, config: Config, available: Availability) -> Intent:
+        found = intent(config, kernel, available)
+        kernel.execute(found.plan)
+        return found
+
+    # --- events --------------------------------------------------------------------------
+    async def handle(self, event: DaemonEvent) -> None:
+        if isinstance(event, ProbeDone):
+            if event.generation == self.generation and event.link in self.health:
+                await self._step(event.link, event.round)
+        elif isinstance(event, InterfaceState):
+            await self._interface(event)
+        elif isinstance(event, AddressingChanged | Resync | Reconcile):
+            self._schedule_reconcile()
+        elif isinstance(event, Reload):
+            await self._reload()
+
+    def _schedule_reconcile(self) -> None:
+        if not self.reconcile_pending:
+            self.reconcile_pending = True
+            self.spawn(self._delayed_reconcile(), name="reconcile")
+
+    async def _delayed_reconcile(self) -> None:
+        await asyncio.sleep(self.config.daemon.reconcile_delay)
+        await self.reconcile()
+
+    async def _interface(self, event: InterfaceState) -> None:
+        for name, link in self.config.links.items():
+            if link.interface == event.name and name in self.health:
+                change = InterfaceChange(
+                    time.monotonic(), event.present, event.carrier and event.admin_up
+                )
+                await self._step(name, change)
+        if event.present:
+            self._schedule_reconcile()
+
+    async def _step(self, name: str, event: Event) -> None:
+        health, transition = step(self.health[name], event, self.config.health_of(name))
+        self.health[name] = health
+        if transition is not None:
+            await self._on_transition(name, transition)
+
+    async def _on_transition(self, name: str, transition: Transition) -> None:
+        started = time.perf_counter()
+        changed = await self.update_policies()
+        took = (time.perf_counter() - started) * 1000
+        log.info(
+            "link %s: %s -> %s (%s); %s in %.1f ms",
+            name, transition.previous, transition.state, transition.reason,
+            f"updated {', '.join(changed)}" if changed else "no policy changed", took,
+        )  # fmt: skip
+        check = self.config.health_of(name)
+        link = self.links.get(name)
+        flush = check is None or check.flush_conntrack
+        if transition.state in ("down", "absent") and link is not None and flush:
+            self.spawn(self._flush(name, link.mark), name=f"flush:{name}")
+        save_states(self.states_path, {n: h.state for n, h in self.health.items()
+                                       if h.state != "disabled"})  # fmt: skip
+        gateway = link.v4.gateway if link and link.v4 and link.v4.gateway else ""
+        hook = HookEvent(name, transition.state, transition.previous,
+                         self.config.links[name].interface, gateway)  # fmt: skip
+        daemon = self.config.daemon
+        self.spawn(run_hooks(Path(daemon.hooks_dir), hook, daemon.hook_timeout), name="hooks")
+
+    async def update_policies(self) -> list[str]:
+        """Rewrite the one-rule chains whose choice changed, in one nft transaction."""
+        choices = choices_for(self.config, list(self.links.values()), self.availability())
+        script, changed, digests = [], [], {}
+        for chain, choice in sorted(choices.items()):
+            rule, tag = with_digest(dynamic_rule(choice))
+            digests[chain] = tag
+            if self.applied.get(chain) != tag:
+                changed.append(chain)
+                script += [f"flush chain {TABLE} {chain}", f"add rule {TABLE} {chain} {rule}"]
+        if script:
+            text = "\n".join(script) + "\n"
+            try:
+                await self.worker.call(lambda k: k.nft.run(text))
+            except KernelError as exc:
+                log.error("policy update failed (%s); reconciling in full", exc)
+                self._schedule_reconcile()
+                return []
+            self.applied = digests
+        return changed
+
+    async def _flush(self, name: str, mark: int) -> None:
+        try:
+            count = await flush_link_connections(mark)
+        except KernelError as exc:
+            log.warning("link %s: could not flush its connections: %s", name, exc)
+            return
+        if count:
+            log.info("link %s: flushed %d connections so they reconnect elsewhere", name, count)
+
+    async def _reload(self) -> None:
+        from multiwan.config.load import ConfigError
+
+        try:
+            config = self.reload_config()
+        except ConfigError as exc:
+            log.error("reload rejected, keeping the running config: %s",
+                      "; ".join(str(p) for p in exc.problems))  # fmt: skip
+            return
+        self.config = config
+        self.health = {n: h for n, h in self.health.items() if n in config.links}
+        self.generation += 1
+        await self.reconcile()
+        log.info("reloaded: %d links, %d policies, %d rules", len(config.links),
+                 len(config.policies), len(config.rules))  # fmt: skip

@@ -1,0 +1,26 @@
+"""Everything the daemon reacts to, as values on one queue with one consumer."""
+
+from dataclasses import dataclass
+
+from multiwan.core.linkstate import ProbeRound
+from multiwan.kernel.events import KernelEvent
+
+
+@dataclass(frozen=True)
+class ProbeDone:
+    link: str
+    round: ProbeRound
+    generation: int  # probe loops of an older config are ignored
+
+
+@dataclass(frozen=True)
+class Reload:
+    """SIGHUP: read the config again; keep the old one if the new one is invalid."""
+
+
+@dataclass(frozen=True)
+class Reconcile:
+    """Addresses or routes changed: compare the kernel with what we want and fix it."""
+
+
+DaemonEvent = ProbeDone | Reload | Reconcile | KernelEvent

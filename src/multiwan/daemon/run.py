@@ -1,0 +1,112 @@
+"""`multiwan run`: apply the config, then keep the kernel matching link health until
+stopped. One TaskGroup, one event queue, one consumer (the Engine) that owns all state.
+
+Stopping leaves the kernel as it is: a restart reconciles with what it finds, so flows on
+healthy links are never disturbed. SIGHUP reloads the config (an invalid one is rejected
+and the running one kept).
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from multiwan.config.load import load_config
+from multiwan.daemon.engine import Engine, KernelWorker
+from multiwan.daemon.events import DaemonEvent, Reload
+from multiwan.daemon.notify import notify, watchdog_interval
+from multiwan.daemon.probes import probe_loop
+from multiwan.kernel.events import kernel_events
+
+log = logging.getLogger("multiwan")
+
+
+class Daemon:
+    def __init__(self, config_path: Path, state_dir: Path) -> None:
+        self.config_path = config_path
+        self.state_dir = state_dir
+        self.queue: asyncio.Queue[DaemonEvent] = asyncio.Queue()
+        self.stopping = asyncio.Event()
+        self.probes: list[asyncio.Task[None]] = []
+        self.background: set[asyncio.Task[object]] = set()
+
+    async def run(self) -> None:
+        config = load_config(self.config_path)
+        worker = KernelWorker(self.state_dir)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.group = group
+                engine = Engine(
+                    config, worker, self.state_dir,
+                    lambda: load_config(self.config_path), self.spawn,
+                )  # fmt: skip
+                await engine.start()
+                self._start_probes(engine)
+                self.spawn(self._watch_kernel(), name="netlink")
+                if (every := watchdog_interval()) is not None:
+                    self.spawn(self._watchdog(every), name="watchdog")
+                self._signals()
+                notify("READY=1")
+                log.info("running: %d links; %s", len(config.links), self._summary(engine))
+                await self._consume(engine)
+                for task in [*self.probes, *self.background]:
+                    task.cancel()
+        finally:
+            worker.close()
+        log.info("stopped; kernel state left in place")
+
+    def spawn(self, coro: object, name: str) -> asyncio.Task[object]:
+        task: asyncio.Task[object] = self.group.create_task(coro, name=name)  # type: ignore[arg-type]
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    @staticmethod
+    def _summary(engine: Engine) -> str:
+        return ", ".join(f"{v.name} {v.state}" for v in engine.snapshot())
+
+    def _start_probes(self, engine: Engine) -> None:
+        for task in self.probes:
+            task.cancel()
+        self.probes = [
+            self.group.create_task(
+                probe_loop(name, engine, self.queue.put_nowait, engine.generation),
+                name=f"probe:{name}",
+            )
+            for name in engine.config.links
+        ]
+
+    async def _consume(self, engine: Engine) -> None:
+        stop = asyncio.ensure_future(self.stopping.wait())
+        while not self.stopping.is_set():
+            get = asyncio.ensure_future(self.queue.get())
+            await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not get.done():
+                get.cancel()
+                break
+            generation = engine.generation
+            await engine.handle(get.result())
+            if engine.generation != generation:
+                self._start_probes(engine)
+        stop.cancel()
+
+    async def _watch_kernel(self) -> None:
+        async for event in kernel_events():
+            self.queue.put_nowait(event)
+
+    async def _watchdog(self, every: float) -> None:
+        while True:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(every)
+
+    def _signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, self.queue.put_nowait, Reload())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+
+
+def run_daemon(config_path: Path, state_dir: Path) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(Daemon(config_path, state_dir).run())
