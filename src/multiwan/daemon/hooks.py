@@ -5,8 +5,10 @@ concurrently with a timeout, and their failure is logged: a hook never stops the
 """
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,7 @@ async def run_hook(program: Path, event: HookEvent, limit: float) -> bool:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed whole on timeout
         )
     except OSError as exc:
         log.warning("hook %s could not start: %s", program.name, exc)
@@ -53,7 +56,9 @@ async def run_hook(program: Path, event: HookEvent, limit: float) -> bool:
     try:
         output, _ = await asyncio.wait_for(proc.communicate(), limit)
     except TimeoutError:
-        proc.kill()
+        # The group, not just the hook: a child left holding its output would keep it alive.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
         log.warning(
             "hook %s killed after %.1fs (link %s -> %s)",

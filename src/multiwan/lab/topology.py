@@ -184,6 +184,17 @@ class Lab:
         if line.strip() != "ready":
             raise RuntimeError(f"servers in {ns.name} did not start: {line}{proc.stdout.read()}")
 
+    def delete_uplink(self, isp: Isp) -> None:
+        """The router's interface to `isp` disappears (a USB modem unplugged)."""
+        self.router.run("ip", "link", "del", isp.router_if)
+
+    def recreate_uplink(self, isp: Isp, router_address: str) -> None:
+        """It comes back, possibly with another address (DHCP on re-plug)."""
+        _veth(self.router, isp.router_if, isp.ns, "down0")
+        _addr(isp.ns, "down0", f"{isp.gateway}/24")
+        _addr(self.router, isp.router_if, f"{router_address}/24")
+        isp.router_address = router_address
+
     def cleanup(self) -> None:
         for proc in self.processes:
             proc.kill()
