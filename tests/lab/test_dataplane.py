@@ -45,7 +45,7 @@ def test_router_originated_traffic_is_balanced(lab3: Lab) -> None:
 
 def test_udp_and_ipv6_flows_are_balanced(lab3: Lab) -> None:
     lab3.multiwan("apply", config=lab_config(lab3, ipv6=True))
-    assert_shares(lab3.flows("udp", count=600, port=53), {"isp1": 1, "isp2": 1, "isp3": 1})
+    assert_shares(lab3.flows("udp", count=600, port=5353), {"isp1": 1, "isp2": 1, "isp3": 1})
     six = lab3.flows(count=600, dst=lab3.server_ip6)
     assert_shares(six, {"isp1": 1, "isp2": 1, "isp3": 1})
 
@@ -64,9 +64,9 @@ dport = [22, "8000-8100"]
 via = "isp2"
 
 [[rules]]
-name = "dns-on-isp3"
+name = "sip-on-isp3"
 proto = "udp"
-dport = [53]
+dport = [5060]
 via = "isp3"
 
 [[rules]]
@@ -81,7 +81,7 @@ def test_rules_send_matching_traffic_to_their_link(make_lab: LabFactory) -> None
     lab.multiwan("apply", config=lab_config(lab, extra=RULES))
     assert lab.flows(count=60, port=22).per_isp == {"isp1": 0, "isp2": 60, "isp3": 0}
     assert lab.flows(count=60, port=8080).per_isp == {"isp1": 0, "isp2": 60, "isp3": 0}
-    assert lab.flows("udp", count=60, port=53).per_isp == {"isp1": 0, "isp2": 0, "isp3": 60}
+    assert lab.flows("udp", count=60, port=5060).per_isp == {"isp1": 0, "isp2": 0, "isp3": 60}
     second = lab.flows(count=60, port=80, client=lab.clients[1])
     assert second.per_isp == {"isp1": 60, "isp2": 0, "isp3": 0}
     # `main` bypasses balancing: the main table's default route goes by ISP 1.

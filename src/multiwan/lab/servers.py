@@ -8,6 +8,13 @@ import argparse
 import asyncio
 from typing import cast
 
+import dns.message
+import dns.rrset
+from aiohttp import web
+
+#: What the lab's DNS server answers for any name.
+DNS_ANSWER = "192.0.2.53"
+
 
 async def _whoami(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     peer = writer.get_extra_info("peername")[0]
@@ -39,7 +46,34 @@ class _UdpWhoami(asyncio.DatagramProtocol):
         self.transport.sendto(f"{addr[0]}\n".encode(), addr)
 
 
-async def serve(addresses: list[str], tcp: list[int], udp: list[int], hold: list[int]) -> None:
+class _Dns(asyncio.DatagramProtocol):
+    """Answers every A query with DNS_ANSWER (dnspython builds the reply)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        query = dns.message.from_wire(data)
+        reply = dns.message.make_response(query)
+        name = query.question[0].name
+        reply.answer.append(dns.rrset.from_text(name, 60, "IN", "A", DNS_ANSWER))
+        self.transport.sendto(reply.to_wire(), addr)
+
+
+async def _http(request: web.Request) -> web.Response:
+    if request.path == "/fail":
+        return web.Response(status=503, text="failing on purpose")
+    return web.Response(text=f"multiwan lab ok, you are {request.remote}")
+
+
+async def serve(
+    addresses: list[str],
+    tcp: list[int],
+    udp: list[int],
+    hold: list[int],
+    dns_port: int | None,
+    http_port: int | None,
+) -> None:
     loop = asyncio.get_running_loop()
     servers = []
     for port in tcp:
@@ -57,6 +91,16 @@ async def serve(addresses: list[str], tcp: list[int], udp: list[int], hold: list
         # address routing picks, which the ISPs' NAT would not recognise as the reply.
         for host in addresses:
             await loop.create_datagram_endpoint(_UdpWhoami, local_addr=(host, port))
+    if dns_port:
+        for host in addresses:
+            await loop.create_datagram_endpoint(_Dns, local_addr=(host, dns_port))
+    if http_port:
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", _http)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        for host in addresses:
+            await web.TCPSite(runner, host=host, port=http_port).start()
     print("ready", flush=True)
     await asyncio.Event().wait()
 
@@ -71,8 +115,10 @@ def main() -> None:
     parser.add_argument("--tcp", type=_ports, default=[])
     parser.add_argument("--udp", type=_ports, default=[])
     parser.add_argument("--hold", type=_ports, default=[])
+    parser.add_argument("--dns", type=int, default=None, help="DNS responder port")
+    parser.add_argument("--http", type=int, default=None, help="HTTP server port")
     args = parser.parse_args()
-    asyncio.run(serve(args.address, args.tcp, args.udp, args.hold))
+    asyncio.run(serve(args.address, args.tcp, args.udp, args.hold, args.dns, args.http))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from multiwan.lab.netns import Netns, unique_tag
 SERVER_IP = "203.0.113.10"
 SERVER_IP6 = "fd00:cafe::10"
 TCP_PORTS = (80, 443, 22, 8080, 5001)
-UDP_PORTS = (53, 5353)
+UDP_PORTS = (5060, 5353)
+DNS_PORT = 53
+HTTP_PORT = 8081
 HOLD_PORT = 7000
 Plan = Literal["distinct", "same-subnet"]
 
@@ -170,6 +172,8 @@ class Lab:
         tcp: Sequence[int] = (),
         udp: Sequence[int] = (),
         hold: Sequence[int] = (),
+        dns: int | None = None,
+        http: int | None = None,
     ) -> None:
         """Start whoami/hold servers (multiwan.lab.servers) in `ns`; return once listening."""
         argv = [sys.executable, "-m", "multiwan.lab.servers"]
@@ -178,6 +182,9 @@ class Lab:
         for flag, ports in (("--tcp", tcp), ("--udp", udp), ("--hold", hold)):
             if ports:
                 argv += [flag, ",".join(map(str, ports))]
+        for flag, port in (("--dns", dns), ("--http", http)):
+            if port:
+                argv += [flag, str(port)]
         proc = self.start(ns, *argv)
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -308,7 +315,8 @@ def _populate(lab: Lab, n_isps: int, plan: Plan, n_clients: int, same_address: b
 
 
 def _start_servers(lab: Lab) -> None:
-    lab.serve(lab.inet, [SERVER_IP, SERVER_IP6], TCP_PORTS, UDP_PORTS, (HOLD_PORT,))
+    lab.serve(lab.inet, [SERVER_IP, SERVER_IP6], TCP_PORTS, UDP_PORTS, (HOLD_PORT,),
+              dns=DNS_PORT, http=HTTP_PORT)  # fmt: skip
 
 
 @contextlib.contextmanager
