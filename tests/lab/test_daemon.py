@@ -82,16 +82,17 @@ def test_interface_down_and_up_gets_its_routes_back(lab3: Lab) -> None:
         assert lab3.flows(count=90).per_isp["isp2"] > 0
 
 
-def test_interface_deleted_and_back_with_a_new_address(lab3: Lab) -> None:
+@pytest.mark.parametrize("address", ["100.64.2.2", "100.64.2.77"], ids=["same", "new-address"])
+def test_interface_deleted_and_back(lab3: Lab, address: str) -> None:
     isp2 = lab3.isps[1]
     with LabDaemon(lab3, daemon_config(lab3)) as daemon:
         lab3.delete_uplink(isp2)
         daemon.wait_log(r"link isp2: \w+ -> absent \(interface gone\)")
         flows_avoid(lab3, "isp2")
-        lab3.recreate_uplink(isp2, "100.64.2.77")
+        lab3.recreate_uplink(isp2, address)
         daemon.wait_log(r"link isp2: \w+ -> up", timeout=15)
         rules = lab3.router.run("ip", "rule").stdout
-        assert "from 100.64.2.77 lookup 7702" in rules
+        assert f"from {address} lookup 7702" in rules
         assert lab3.flows(count=90).per_isp["isp2"] > 0
 
 

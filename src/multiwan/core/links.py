@@ -27,6 +27,8 @@ class InterfaceFacts:
     present: bool
     v4: FamilyFacts = FamilyFacts()
     v6: FamilyFacts = FamilyFacts()
+    #: Kernel index: a re-created interface has a new one (sockets bound to the old are dead).
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class ResolvedLink:
     enabled: bool
     v4: Addressing | None
     v6: Addressing | None
+    ifindex: int | None = None
 
     @property
     def table(self) -> int:
@@ -102,6 +105,7 @@ def resolve_links(config: Config, facts: Mapping[str, InterfaceFacts]) -> list[R
                 enabled=link.enabled,
                 v4=v4,
                 v6=v6,
+                ifindex=found.index,
             )
         )
     return resolved

@@ -22,6 +22,7 @@ def _binding(engine: Engine, name: str) -> LinkBinding | None:
         link.mark,
         link.v4.source if link.v4 else None,
         link.v6.source if link.v6 else None,
+        link.ifindex,
     )
 
 

@@ -266,4 +266,4 @@ def interface_facts(ipr: IPRoute, name: str) -> InterfaceFacts:
                 subnets=tuple(sorted(subnets)),
             )
         )
-    return InterfaceFacts(present=True, v4=per_family[0], v6=per_family[1])
+    return InterfaceFacts(present=True, v4=per_family[0], v6=per_family[1], index=info.index)

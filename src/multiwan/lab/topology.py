@@ -60,8 +60,8 @@ class Isp:
         self._fault("drop")
 
     def loss(self, percent: int) -> None:
-        """Drop `percent` % of packets at random."""
-        self._fault(f"numgen random mod 100 < {percent} drop")
+        """Drop `percent` % of the packets the router sends through this ISP, at random."""
+        self._fault(f'iifname "down0" numgen random mod 100 < {percent} drop')
 
     def restore(self) -> None:
         self.ns.run("nft", "delete table inet fault", check=False)

@@ -16,6 +16,8 @@ class LinkBinding:
     mark: int
     source4: str | None = None
     source6: str | None = None
+    #: The interface's index when the binding was made: a new one means new sockets.
+    ifindex: int | None = None
 
     def source(self, family: int) -> str | None:
         return self.source4 if family == socket.AF_INET else self.source6

@@ -2,8 +2,6 @@
 
 from multiwan.config.health import DnsTarget, HttpTarget, IcmpTarget, Target, TcpTarget
 from multiwan.probing.binding import LinkBinding, family_of
-from multiwan.probing.dns import dns_query
-from multiwan.probing.http import http_get
 from multiwan.probing.icmp import Pinger
 from multiwan.probing.result import ProbeResult, os_error
 from multiwan.probing.tcp import tcp_connect
@@ -41,9 +39,14 @@ class LinkProber:
             return await pinger.ping(target.host, limit)
         if isinstance(target, TcpTarget):
             return await tcp_connect(target.host, target.port, self.binding, limit, True)
+        # aiohttp and dnspython cost ~25 MB of memory: loaded only by links that use them.
         if isinstance(target, HttpTarget):
+            from multiwan.probing.http import http_get
+
             return await http_get(target, self.binding, limit)
         assert isinstance(target, DnsTarget)
+        from multiwan.probing.dns import dns_query
+
         return await dns_query(target, self.binding, limit)
 
     def close(self) -> None:

@@ -1,0 +1,109 @@
+"""Run every benchmark and write docs/benchmarks.md (machine and date included).
+
+    sudo .venv/bin/python -m bench.run            # everything (~5 minutes)
+    sudo .venv/bin/python -m bench.run --quick    # fewer trials
+
+All traffic stays inside namespaces named mwb-*, deleted at the end (stale ones first).
+"""
+
+import argparse
+import datetime
+import os
+import platform
+from pathlib import Path
+
+from bench.failover import measure_failover
+from bench.loss import measure_loss
+from bench.scale import probe_cost, update_time
+from multiwan.lab.netns import cleanup_stale
+
+OUT = Path(__file__).parent.parent / "docs" / "benchmarks.md"
+
+
+def _machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return (
+        f"{os.cpu_count()} x {cpu}, kernel {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    cleanup_stale("mwb-")
+    trials = 2 if args.quick else 5
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.date.today()} on {_machine()} (shared machine: read ratios and "
+        "orders of magnitude). Regenerate with `sudo .venv/bin/python -m bench.run`.",
+        "",
+    ]
+
+    failover = measure_failover(trials)
+    lines += [
+        "## Failover and failback (3 ISPs, ICMP probe every 200 ms, fall=3, rise=3)",
+        "",
+        "From the fault or repair to the new policy being in the kernel (daemon log); each",
+        "step is then checked with 30-60 real new connections.",
+        "",
+        "| event | median ms | max ms | trials |",
+        "| --- | ---: | ---: | ---: |",
+        *[f"| {name} | {median} | {worst} | {n} |" for name, median, worst, n in failover.rows()],
+        "",
+        f"Established connections on healthy links: {failover.healthy_flows} watched through "
+        f"every fault above, {failover.disrupted} disrupted. Connection checks that failed: "
+        f"{len(failover.checks_failed)} {'; '.join(failover.checks_failed)}",
+        "",
+    ]
+
+    loss = measure_loss(seconds=10 if args.quick else 20)
+    rate = loss.failed / max(loss.connections, 1)
+    lines += [
+        "## 20 % packet loss on one link",
+        "",
+        "3 ICMP targets, window 30 rounds, degraded above 10 % loss, down above 50 %,",
+        '`degraded_action = "last_resort"`; new connections opened all along.',
+        "",
+        f"- state changes of the lossy link: {len(loss.transitions)} "
+        f"({'; '.join(loss.transitions) or 'none'})",
+        f"- time to settle: {loss.time_to_settle:.1f} s"
+        if loss.time_to_settle
+        else "- never settled",
+        f"- new connections: {loss.connections}, failed {loss.failed} ({rate:.2%})",
+        "",
+    ]
+
+    lines += [
+        "## One state change applied to the kernel",
+        "",
+        "Compile the policy chains and apply the changed ones in one nft transaction",
+        "(in-process libnftables), 200 changes each.",
+        "",
+        "| links | median ms | p95 ms |",
+        "| ---: | ---: | ---: |",
+    ]
+    for count in (4, 64):
+        result = update_time(count)
+        lines.append(f"| {count} | {result['median_ms']:.2f} | {result['p95_ms']:.2f} |")
+    lines += ["", "## Probing cost (4 ICMP targets per link, every 200 ms, 20 s)", "",
+              "| links | probes/s | CPU % of one core | RSS MB | false downs |",
+              "| ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for count in (4, 64):
+        cost = probe_cost(count, seconds=10 if args.quick else 20)
+        lines.append(
+            f"| {count} | {cost['probes_per_s']:.0f} | {cost['cpu_pct']:.1f} | "
+            f"{cost['rss_mb']:.1f} | {cost['false_downs']:.0f} |"
+        )
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text("\n".join(lines) + "\n")
+    print(OUT.read_text())
+
+
+if __name__ == "__main__":
+    main()

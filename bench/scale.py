@@ -1,0 +1,126 @@
+"""Cost that grows with the number of links: one state change applied to the kernel, and
+probing every link's targets every 200 ms (CPU and memory of the daemon)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from multiwan.lab.daemon import LabDaemon
+from multiwan.lab.netns import Netns, unique_tag
+from multiwan.lab.topology import Lab
+
+PREFIX = "mwb-"
+TARGETS = ("203.0.113.10", "203.0.113.11", "203.0.113.12", "203.0.113.13")
+
+
+def _links_world(count: int) -> Lab:
+    """A router with `count` uplinks, all to one ISP namespace holding 4 probe targets."""
+    tag = unique_tag()
+    router, isp = Netns(f"{PREFIX}{tag}-r"), Netns(f"{PREFIX}{tag}-isp")
+    state = Path(f"/run/multiwan-lab/{PREFIX}{tag}")
+    state.mkdir(parents=True, exist_ok=True)
+    lab = Lab(PREFIX, tag, router, [], [], isp, state, namespaces=[router, isp])
+    try:
+        batch_r, batch_i = [], []
+        for k in range(1, count + 1):
+            subprocess.run(["ip", "-n", router.name, "link", "add", f"wan{k}", "type", "veth",
+                            "peer", "name", f"r{k}", "netns", isp.name], check=True)  # fmt: skip
+            batch_r += [f"addr add 10.100.{k}.2/30 dev wan{k}", f"link set wan{k} up"]
+            batch_i += [f"addr add 10.100.{k}.1/30 dev r{k}", f"link set r{k} up"]
+        batch_i += [f"addr add {t}/32 dev lo" for t in TARGETS]
+        router.run("ip", "-batch", "-", input="\n".join(batch_r) + "\n")
+        isp.run("ip", "-batch", "-", input="\n".join(batch_i) + "\n")
+    except BaseException:
+        lab.cleanup()
+        raise
+    return lab
+
+
+def _config(lab: Lab, count: int, interval: float | None) -> str:
+    lines = ['default_policy = "all"', ""]
+    if interval:
+        targets = ", ".join(f'{{ kind = "icmp", host = "{t}" }}' for t in TARGETS)
+        lines += ["[health]", f"targets = [{targets}]", f"interval = {interval}",
+                  f"timeout = {interval}", ""]  # fmt: skip
+    names = []
+    for k in range(1, count + 1):
+        lines += [f"[links.l{k}]", f'interface = "wan{k}"', f'gateway = "10.100.{k}.1"', ""]
+        names.append(f'"l{k}"')
+    lines += ["[policies.all]", f"links = [{', '.join(names)}]", ""]
+    return "\n".join(lines)
+
+
+TIME_UPDATES = """
+import json, statistics, sys, time
+from multiwan.config.load import load_config
+from multiwan.core.compile import choices_for
+from multiwan.core.nft import TABLE, dynamic_rule, with_digest
+from multiwan.kernel.nftables import Nftables
+from multiwan.kernel.reconcile import Kernel
+from multiwan.operations import intent
+from pathlib import Path
+
+config = load_config(Path(sys.argv[1]))
+kernel = Kernel(Path(sys.argv[2]))
+links = intent(config, kernel).links
+names = sorted(config.links)
+samples = []
+for i in range(200):
+    live = set(names) - {names[i % len(names)]}
+    started = time.perf_counter()
+    choices = choices_for(config, links, live)
+    script = []
+    for chain, choice in choices.items():
+        rule, _ = with_digest(dynamic_rule(choice))
+        script += [f"flush chain {TABLE} {chain}", f"add rule {TABLE} {chain} {rule}"]
+    kernel.nft.run("\\n".join(script) + "\\n")
+    samples.append(time.perf_counter() - started)
+print(json.dumps({"median_ms": statistics.median(samples) * 1000,
+                  "p95_ms": sorted(samples)[int(len(samples) * 0.95)] * 1000}))
+"""
+
+
+def update_time(count: int) -> dict[str, float]:
+    """Median time to apply one link's state change (compile + one nft transaction)."""
+    lab = _links_world(count)
+    try:
+        lab.multiwan("apply", config=_config(lab, count, None))
+        out = lab.router.run(sys.executable, "-c", TIME_UPDATES,
+                             str(lab.state_dir / "multiwan.toml"), str(lab.state_dir))  # fmt: skip
+        result: dict[str, float] = json.loads(out.stdout)
+        return result
+    finally:
+        lab.cleanup()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def probe_cost(count: int, interval: float = 0.2, seconds: float = 20.0) -> dict[str, float]:
+    """CPU share of one core and RSS of a daemon probing `count` links x 4 targets."""
+    lab = _links_world(count)
+    try:
+        with LabDaemon(lab, _config(lab, count, interval)) as daemon:
+            assert daemon.proc is not None
+            pid = daemon.proc.pid
+            time.sleep(3)
+            cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+            time.sleep(seconds)
+            cpu = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+            rss = _rss_mb(pid)
+            down = sum("-> down" in line for _, line in daemon.lines)
+        return {"cpu_pct": cpu * 100, "rss_mb": rss, "false_downs": down,
+                "probes_per_s": count * len(TARGETS) / interval}  # fmt: skip
+    finally:
+        lab.cleanup()
