@@ -3,6 +3,7 @@ down or deleted and brought back (with a new address), reload, restart, hooks; a
 healthy links are never disturbed."""
 
 import signal
+import threading
 import time
 
 import pytest
@@ -157,3 +158,53 @@ def test_hooks_run_on_every_state_change(lab3: Lab) -> None:
         ]
         assert daemon.proc is not None
         assert daemon.proc.poll() is None  # failing hooks never stop the daemon
+
+
+def test_traffic_signal_probes_a_silent_link_at_once(lab3: Lab) -> None:
+    """Probing every 5 s, but traffic into a dead ISP (sent, nothing received) triggers the
+    fast interval at once: the link goes down long before the next regular round."""
+    health = probe_health(lab3, interval=5.0, extra="fast_interval = 0.1\ntraffic_signal = true\n")
+    health = health.replace("timeout = 5.0", "timeout = 0.1")
+    pin = '\n[[rules]]\nproto = "tcp"\ndport = [5001]\nvia = "isp2"\n'
+    with LabDaemon(lab3, lab_config(lab3, health=health, extra=pin)) as daemon:
+        time.sleep(0.5)
+        fault = time.monotonic()
+        lab3.isps[1].blackhole()
+        sender = threading.Thread(target=lab3.flows, kwargs={"count": 40, "port": 5001})
+        sender.start()
+        down = daemon.wait_log(r"link isp2: up -> down", timeout=10)
+        sender.join()
+        assert down - fault < 2.5, daemon.log()
+
+
+def test_address_change_moves_the_link_with_it(lab3: Lab) -> None:
+    """DHCP renews wan1 with another address: rules and routes follow, traffic flows."""
+    with LabDaemon(lab3, daemon_config(lab3)) as daemon:
+        lab3.router.run("ip", "addr", "add", "100.64.1.50/24", "dev", "wan1")
+        lab3.router.run("ip", "addr", "del", "100.64.1.2/24", "dev", "wan1")
+        lab3.router.run("ip", "route", "replace", "default", "via", "100.64.1.1", "dev", "wan1")
+        daemon.wait_log(r"reconciled")
+        deadline = time.monotonic() + 5
+        while "from 100.64.1.50 lookup 7701" not in lab3.router.run("ip", "rule").stdout:
+            assert time.monotonic() < deadline, lab3.router.run("ip", "rule").stdout
+            time.sleep(0.05)
+        assert "100.64.1.2 " not in lab3.router.run("ip", "rule").stdout
+        assert lab3.flows(count=90).per_isp["isp1"] > 0
+
+
+def test_lossy_link_settles_degraded_once(lab3: Lab) -> None:
+    targets = ", ".join(
+        f'{{ kind = "icmp", host = "{host}" }}'
+        for host in (lab3.server_ip, "198.18.1.1", "198.18.2.1")
+    )
+    health = (
+        f"targets = [{targets}]\ninterval = 0.1\ntimeout = 0.1\nwindow = 30\n"
+        'degraded_loss_pct = 10\ndown_loss_pct = 50\ndegraded_action = "last_resort"\n'
+    )
+    with LabDaemon(lab3, lab_config(lab3, health=health)) as daemon:
+        lab3.isps[1].loss(20)
+        daemon.wait_log(r"link isp2: up -> degraded \(loss", timeout=15)
+        time.sleep(8)
+        changes = [line for _, line in daemon.lines if "link isp2:" in line]
+        assert len(changes) == 1, changes
+        flows_avoid(lab3, "isp2")  # last resort: unused while the other links are up

@@ -88,6 +88,9 @@ class HealthCheck(Strict):
     degraded_weight: Annotated[int, Field(gt=0, le=1000)] | None = None
     #: At daemon start: "up" keeps traffic flowing until probes say otherwise.
     initial_state: Literal["up", "down"] = "up"
+    #: Probe at `fast_interval` while the interface sends but receives nothing (a link that
+    #: carries traffic and gets no answers is suspect before any probe has failed).
+    traffic_signal: bool = False
     #: Delete the conntrack entries of a link that goes down, so applications reconnect
     #: through live links at once instead of waiting for their own timeouts.
     flush_conntrack: bool = True

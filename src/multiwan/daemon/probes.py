@@ -5,6 +5,7 @@ while failing or recovering). One slow target never delays another link."""
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from multiwan.core.linkstate import ProbeRound, TargetResult, next_interval
 from multiwan.daemon.engine import Engine
@@ -26,6 +27,22 @@ def _binding(engine: Engine, name: str) -> LinkBinding | None:
     )
 
 
+def _packets(interface: str) -> tuple[int, int] | None:
+    """(received, sent) packets of an interface (sysfs of this namespace), None if gone."""
+    base = Path("/sys/class/net") / interface / "statistics"
+    try:
+        return int((base / "rx_packets").read_text()), int((base / "tx_packets").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _suspect(before: tuple[int, int] | None, now: tuple[int, int] | None) -> bool:
+    """The interface sent packets but received none in between: its path may be dead."""
+    if before is None or now is None:
+        return False
+    return now[1] > before[1] and now[0] == before[0]
+
+
 async def probe_loop(
     name: str, engine: Engine, post: Callable[[DaemonEvent], None], generation: int
 ) -> None:
@@ -33,6 +50,7 @@ async def probe_loop(
     if check is None:
         return
     prober: LinkProber | None = None
+    interface = engine.config.links[name].interface
     try:
         while True:
             started = time.monotonic()
@@ -56,8 +74,18 @@ async def probe_loop(
                 )
             post(ProbeDone(name, ProbeRound(time.monotonic(), results), generation))
             health = engine.health.get(name)
-            interval = next_interval(health, check) if health else check.interval
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+            deadline = started + (next_interval(health, check) if health else check.interval)
+            counters = _packets(interface) if check.traffic_signal else None
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not check.traffic_signal:
+                    await asyncio.sleep(remaining)
+                    break
+                # Traffic signal: look at the counters every fast interval and probe at
+                # once when the link sent but received nothing in between.
+                await asyncio.sleep(min(remaining, check.probe_interval_fast))
+                previous, counters = counters, _packets(interface)
+                if _suspect(previous, counters):
+                    break
     finally:
         if prober is not None:
             prober.close()

@@ -27,7 +27,7 @@ class LabDaemon:
             str(self.lab.state_dir), "-c", str(self.config_path), "run",
         )  # fmt: skip
         threading.Thread(target=self._read, daemon=True).start()
-        self.wait_log(r"INFO running: ")
+        self.wait_log(r"INFO running: ", timeout=30)
         return self
 
     def _read(self) -> None:

@@ -1,0 +1,79 @@
+"""Operator changes made at run time (mode, weights, drain, disable), layered over the
+config file. They last until the next reload or restart, which start from the file again."""
+
+from dataclasses import dataclass, field, replace
+
+from multiwan.config.schema import Config
+
+STRATEGIES = ("balance", "failover")
+
+
+class RuntimeError_(ValueError):
+    """An operator request that cannot be applied; the message says why."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    default_policy: str | None = None
+    strategy: str | None = None  # of the default policy
+    weights: dict[str, int] = field(default_factory=dict)
+    drained: frozenset[str] = frozenset()
+    disabled: frozenset[str] = frozenset()
+
+    def effective(self, config: Config) -> Config:
+        """The config with these changes applied."""
+        update: dict[str, object] = {}
+        default = self.default_policy or config.default_policy
+        if self.default_policy:
+            update["default_policy"] = default
+        if self.strategy and default in config.policies:
+            policy = config.policies[default].model_copy(update={"strategy": self.strategy})
+            update["policies"] = {**config.policies, default: policy}
+        if self.weights:
+            update["links"] = {
+                name: link.model_copy(update={"weight": self.weights.get(name, link.weight)})
+                for name, link in config.links.items()
+            }
+        return config.model_copy(update=update) if update else config
+
+    def with_mode(self, config: Config, mode: str) -> "Runtime":
+        """`mode NAME`: a policy becomes the default; `balance`/`failover` (when no policy has
+        that name) switch the default policy's strategy."""
+        if mode in config.policies or mode in config.links:
+            return replace(self, default_policy=mode)
+        if mode in STRATEGIES:
+            return replace(self, strategy=mode)
+        known = ", ".join([*config.policies, *STRATEGIES])
+        raise RuntimeError_(f"unknown mode {mode!r}: expected one of {known}")
+
+    def with_weight(self, config: Config, link: str, weight: int) -> "Runtime":
+        _known(config, link)
+        if not 1 <= weight <= 1000:
+            raise RuntimeError_(f"weight must be 1-1000, got {weight}")
+        return replace(self, weights={**self.weights, link: weight})
+
+    def with_link(self, config: Config, link: str, action: str) -> "Runtime":
+        _known(config, link)
+        if action == "drain":
+            return replace(self, drained=self.drained | {link})
+        if action == "undrain":
+            return replace(self, drained=self.drained - {link})
+        if action == "disable":
+            return replace(self, disabled=self.disabled | {link})
+        if action == "enable":
+            return replace(self, disabled=self.disabled - {link}, drained=self.drained - {link})
+        raise RuntimeError_(f"unknown link action {action!r}")
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "default_policy": self.default_policy,
+            "strategy": self.strategy,
+            "weights": dict(self.weights),
+            "drained": sorted(self.drained),
+            "disabled": sorted(self.disabled),
+        }
+
+
+def _known(config: Config, link: str) -> None:
+    if link not in config.links:
+        raise RuntimeError_(f"unknown link {link!r}: expected one of {', '.join(config.links)}")
