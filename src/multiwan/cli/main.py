@@ -4,7 +4,7 @@ quick commands start fast (FIELD-NOTES: CLI start-up)."""
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,7 @@ DEFAULT_CONFIG = Path("/etc/multiwan/multiwan.toml")
 #: Exit codes: 0 success, 1 invalid config, 2 usage, 3 kernel apply failed (state restored).
 EXIT_CONFIG = 1
 EXIT_KERNEL = 3
+EXIT_NOT_RUNNING = 4
 
 
 class Context:
@@ -177,6 +178,111 @@ def run(ctx: Context, verbose: bool) -> None:
     )
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
     run_daemon(ctx.config_path, ctx.state_dir)
+
+
+def _ask(ctx: Context, command: str, **args: object) -> Any:
+    """One control request; clear messages when no daemon runs or it refuses."""
+    from multiwan.cli.client import NotRunning, Refused, request
+
+    try:
+        return request(ctx.state_dir, command, **args)
+    except NotRunning as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_NOT_RUNNING)
+    except Refused as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    from multiwan.cli.status import status_table
+
+    # Piped output (scripts, logs) gets a wide table instead of rich's 80 columns.
+    Console(width=None if sys.stdout.isatty() else 160).print(status_table(status))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """Links of the running daemon: state, reason, quality, weight, rates."""
+    result = _ask(ctx, "status")
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        _print_status(result)
+
+
+@cli.command()
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes.")
+@pass_context
+def watch(ctx: Context, interval: float) -> None:
+    """`status`, refreshing live in the terminal (Ctrl-C to leave)."""
+    import time
+
+    from rich.live import Live
+
+    from multiwan.cli.status import status_table
+
+    with Live(status_table(_ask(ctx, "status")), auto_refresh=False) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                live.update(status_table(_ask(ctx, "status")), refresh=True)
+        except KeyboardInterrupt:
+            pass
+
+
+@cli.command()
+@click.argument("name")
+@pass_context
+def mode(ctx: Context, name: str) -> None:
+    """Make policy NAME the default, or switch the default policy to balance/failover."""
+    _print_status(_ask(ctx, "mode", mode=name))
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["disable", "enable", "drain", "undrain"]))
+@click.argument("name")
+@pass_context
+def link(ctx: Context, action: str, name: str) -> None:
+    """Take a link out (disable), let its connections finish (drain), or back in."""
+    _print_status(_ask(ctx, "link", link=name, action=action))
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("weight", type=click.IntRange(1, 1000))
+@pass_context
+def weight(ctx: Context, name: str, weight: int) -> None:
+    """Change a link's weight until the next reload."""
+    _print_status(_ask(ctx, "weight", link=name, weight=weight))
+
+
+@cli.command()
+@pass_context
+def reload(ctx: Context) -> None:
+    """Make the daemon read its config again (drops runtime changes)."""
+    _print_status(_ask(ctx, "reload"))
+
+
+@cli.command("log")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def log_command(ctx: Context, as_json: bool) -> None:
+    """Recent link state changes with their reasons."""
+    import datetime
+
+    entries = _ask(ctx, "log")
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        stamp = datetime.datetime.fromtimestamp(entry["time"]).isoformat(timespec="milliseconds")
+        click.echo(
+            f"{stamp} {entry['link']}: {entry['previous']} -> {entry['state']} ({entry['reason']})"
+        )
 
 
 @cli.command()

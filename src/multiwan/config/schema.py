@@ -181,6 +181,11 @@ class Daemon(Strict):
     hook_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     #: Delay before a full reconcile after address and route events (they come in bursts).
     reconcile_delay: Annotated[float, Field(ge=0, le=10)] = 0.05
+    #: Members of this group may read status and log through the control socket (control
+    #: itself is root only).
+    status_group: str | None = None
+    #: Prometheus metrics endpoint (host:port); "" turns it off.
+    metrics_listen: str = "127.0.0.1:9560"
 
 
 class Config(Strict):

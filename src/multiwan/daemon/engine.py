@@ -11,6 +11,7 @@ and nftables handles.
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,15 +25,18 @@ from multiwan.core.linkstate import (
     Event,
     InterfaceChange,
     LinkHealth,
+    OperatorChange,
     Transition,
     initial,
     step,
 )
 from multiwan.core.nft import TABLE, dynamic_rule, with_digest
 from multiwan.core.strategy import Availability
-from multiwan.daemon.events import DaemonEvent, ProbeDone, Reconcile, Reload
+from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
 from multiwan.daemon.persist import load_states, save_states
+from multiwan.daemon.rates import Rates
+from multiwan.daemon.runtime import Runtime, RuntimeError_
 from multiwan.kernel.conntrack import flush_link_connections
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
@@ -41,6 +45,7 @@ from multiwan.operations import Intent, intent
 
 log = logging.getLogger("multiwan")
 T = TypeVar("T")
+HISTORY = 200  # state changes kept for `multiwan log`
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,17 @@ class LinkView:
     reason: str
     loss: float | None
     latency: float | None
+
+
+@dataclass(frozen=True)
+class Published:
+    """A consistent copy of what metrics report, replaced as a whole."""
+
+    status: dict[str, object]
+    transitions: dict[tuple[str, str], int]
+    new_connections: dict[str, int]
+    apply_count: int
+    apply_seconds: float
 
 
 class KernelWorker:
@@ -89,7 +105,9 @@ class Engine:
         reload_config: Callable[[], Config],
         spawn: Callable[..., object],
     ) -> None:
-        self.config = config
+        self.file_config = config
+        self.runtime = Runtime()
+        self.config = config  # the file's config with the runtime changes applied
         self.worker = worker
         self.states_path = state_dir / "link-states.json"
         self.reload_config = reload_config
@@ -99,12 +117,20 @@ class Engine:
         self.applied: dict[str, str] = {}  # dynamic chain -> digest loaded in the kernel
         self.generation = 0
         self.reconcile_pending = False
+        self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
+        self.rates: dict[str, Rates] = {}
+        self.interfaces: dict[str, str] = {n: link.interface for n, link in config.links.items()}
+        self.transitions: dict[tuple[str, str], int] = {}  # (link, new state) -> count
+        self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
+        self.published: Published | None = None  # read by the metrics thread
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
         live, reserve, weights = set(), set(), {}
         for name, health in self.health.items():
             check = self.config.health_of(name)
+            if name in self.runtime.drained:
+                continue  # no new connections; existing ones finish
             if health.state == "up":
                 live.add(name)
             elif health.state == "degraded" and check is not None:
@@ -122,6 +148,48 @@ class Engine:
                      h.loss, h.latency)
             for name, h in self.health.items()
         ]  # fmt: skip
+
+    async def publish(self) -> None:
+        """Refresh the immutable view the metrics thread reads (once a second)."""
+        try:
+            listing = await self.worker.call(lambda k: k.nft.list_json(f"counters table {TABLE}"))
+        except KernelError:
+            listing = None
+        new = {}
+        for item in listing or []:
+            counter = item.get("counter")
+            if counter and counter["name"].startswith("new_"):
+                new[counter["name"].removeprefix("new_")] = int(counter["packets"])
+        self.published = Published(
+            self.status(), dict(self.transitions), new, self.apply_count, self.apply_seconds
+        )
+
+    def status(self) -> dict[str, object]:
+        """What `multiwan status` shows: links with health, weight and rates; the mode."""
+        offset = time.time() - time.monotonic()
+        available = self.availability()
+        links = []
+        for view in self.snapshot():
+            rates = self.rates.get(view.name)
+            links.append({
+                "name": view.name,
+                "interface": view.interface,
+                "state": view.state,
+                "since": view.since + offset,
+                "reason": view.reason,
+                "latency_ms": None if view.latency is None else round(view.latency * 1000, 2),
+                "loss_pct": None if view.loss is None else round(view.loss * 100, 1),
+                "weight": available.weights.get(view.name, self.config.links[view.name].weight),
+                "drained": view.name in self.runtime.drained,
+                "taking_new": view.name in available.live | available.reserve,
+                **(rates.as_dict() if rates else {}),
+            })  # fmt: skip
+        return {
+            "default_policy": self.config.default_policy,
+            "policies": {n: p.strategy for n, p in self.config.policies.items()},
+            "runtime": self.runtime.describe(),
+            "links": links,
+        }
 
     # --- start and reconcile -------------------------------------------------------------
     async def start(self) -> None:
@@ -173,6 +241,45 @@ class Engine:
             self._schedule_reconcile()
         elif isinstance(event, Reload):
             await self._reload()
+        elif isinstance(event, Control):
+            try:
+                event.reply.set_result({"ok": True, "result": await self._control(event)})
+            except RuntimeError_ as exc:
+                event.reply.set_result({"ok": False, "error": str(exc)})
+
+    async def _control(self, request: Control) -> object:
+        """Operator requests through the control socket; changes last until reload."""
+        args, config = request.args, self.file_config
+        if request.command == "status":
+            return self.status()
+        if request.command == "log":
+            return list(self.history)
+        if request.command == "reload":
+            await self._reload()
+            return self.status()
+        if request.command == "mode":
+            runtime = self.runtime.with_mode(config, str(args.get("mode")))
+        elif request.command == "weight":
+            runtime = self.runtime.with_weight(config, str(args.get("link")), int(args["weight"]))
+        elif request.command == "link":
+            link, action = str(args.get("link")), str(args.get("action"))
+            runtime = self.runtime.with_link(config, link, action)
+        else:
+            raise RuntimeError_(f"unknown command {request.command!r}")
+        await self._apply_runtime(runtime)
+        return self.status()
+
+    async def _apply_runtime(self, runtime: Runtime) -> None:
+        now = time.monotonic()
+        for name in self.health:
+            disabled = name in runtime.disabled
+            if disabled != self.health[name].disabled:
+                self.runtime = runtime
+                await self._step(name, OperatorChange(now, disabled))
+        self.runtime = runtime
+        self.config = runtime.effective(self.file_config)
+        await self.reconcile()
+        log.info("runtime change: %s", runtime.describe())
 
     def _schedule_reconcile(self) -> None:
         if not self.reconcile_pending:
@@ -200,9 +307,17 @@ class Engine:
             await self._on_transition(name, transition)
 
     async def _on_transition(self, name: str, transition: Transition) -> None:
+        self.history.append({
+            "time": time.time(), "link": name, "previous": transition.previous,
+            "state": transition.state, "reason": transition.reason,
+        })  # fmt: skip
+        key = (name, transition.state)
+        self.transitions[key] = self.transitions.get(key, 0) + 1
         started = time.perf_counter()
         changed = await self.update_policies()
         took = (time.perf_counter() - started) * 1000
+        self.apply_count += 1
+        self.apply_seconds += took / 1000
         log.info(
             "link %s: %s -> %s (%s); %s in %.1f ms",
             name, transition.previous, transition.state, transition.reason,
@@ -211,7 +326,7 @@ class Engine:
         check = self.config.health_of(name)
         link = self.links.get(name)
         flush = check is None or check.flush_conntrack
-        if transition.state in ("down", "absent") and link is not None and flush:
+        if transition.state in ("down", "absent", "disabled") and link is not None and flush:
             self.spawn(self._flush(name, link.mark), name=f"flush:{name}")
         save_states(self.states_path, {n: h.state for n, h in self.health.items()
                                        if h.state != "disabled"})  # fmt: skip
@@ -260,8 +375,13 @@ class Engine:
             log.error("reload rejected, keeping the running config: %s",
                       "; ".join(str(p) for p in exc.problems))  # fmt: skip
             return
-        self.config = config
+        self.file_config, self.runtime, self.config = config, Runtime(), config
+        self.interfaces.clear()
+        self.interfaces.update({n: link.interface for n, link in config.links.items()})
         self.health = {n: h for n, h in self.health.items() if n in config.links}
+        for name, health in list(self.health.items()):
+            if health.disabled:  # runtime changes end with a reload
+                await self._step(name, OperatorChange(time.monotonic(), disabled=False))
         self.generation += 1
         await self.reconcile()
         log.info("reloaded: %d links, %d policies, %d rules", len(config.links),

@@ -1,6 +1,8 @@
 """Everything the daemon reacts to, as values on one queue with one consumer."""
 
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from multiwan.core.linkstate import ProbeRound
 from multiwan.kernel.events import KernelEvent
@@ -23,4 +25,13 @@ class Reconcile:
     """Addresses or routes changed: compare the kernel with what we want and fix it."""
 
 
-DaemonEvent = ProbeDone | Reload | Reconcile | KernelEvent
+@dataclass(frozen=True)
+class Control:
+    """A request from the control socket; the engine answers through `reply`."""
+
+    command: str
+    args: dict[str, Any]
+    reply: "asyncio.Future[dict[str, Any]]"
+
+
+DaemonEvent = ProbeDone | Reload | Reconcile | Control | KernelEvent

@@ -13,10 +13,13 @@ import signal
 from pathlib import Path
 
 from multiwan.config.load import load_config
+from multiwan.daemon.control import serve_control
 from multiwan.daemon.engine import Engine, KernelWorker
 from multiwan.daemon.events import DaemonEvent, Reload
+from multiwan.daemon.metrics import serve_metrics
 from multiwan.daemon.notify import notify, watchdog_interval
 from multiwan.daemon.probes import probe_loop
+from multiwan.daemon.rates import sample_rates
 from multiwan.kernel.events import kernel_events
 
 log = logging.getLogger("multiwan")
@@ -44,6 +47,13 @@ class Daemon:
                 await engine.start()
                 self._start_probes(engine)
                 self.spawn(self._watch_kernel(), name="netlink")
+                daemon = config.daemon
+                self.spawn(serve_control(self.state_dir, daemon.status_group, self.queue),
+                           name="control")  # fmt: skip
+                self.spawn(sample_rates(engine.interfaces, engine.rates), name="rates")
+                if daemon.metrics_listen:
+                    serve_metrics(daemon.metrics_listen, engine)
+                self.spawn(self._publish(engine), name="publish")
                 if (every := watchdog_interval()) is not None:
                     self.spawn(self._watchdog(every), name="watchdog")
                 self._signals()
@@ -94,6 +104,11 @@ class Daemon:
     async def _watch_kernel(self) -> None:
         async for event in kernel_events():
             self.queue.put_nowait(event)
+
+    async def _publish(self, engine: Engine) -> None:
+        while True:
+            await engine.publish()
+            await asyncio.sleep(1.0)
 
     async def _watchdog(self, every: float) -> None:
         while True:

@@ -1,0 +1,36 @@
+"""Talk to the running daemon over its control socket (one JSON line each way)."""
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from multiwan.daemon.control import PROTOCOL_VERSION, socket_path
+
+
+class NotRunning(Exception):
+    """No daemon answers on the control socket."""
+
+
+class Refused(Exception):
+    """The daemon answered with an error (permission, unknown link, bad mode...)."""
+
+
+def request(state_dir: Path, command: str, **args: Any) -> Any:
+    path = socket_path(state_dir)
+    message = {"version": PROTOCOL_VERSION, "command": command, "args": args}
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(path))
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            reply = json.loads(sock.makefile().readline() or "null")
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise NotRunning(f"multiwan is not running (no daemon on {path})") from exc
+    except PermissionError as exc:
+        raise Refused(f"permission denied on {path}") from exc
+    if not isinstance(reply, dict):
+        raise NotRunning(f"no answer from the daemon on {path}")
+    if not reply.get("ok"):
+        raise Refused(str(reply.get("error")))
+    return reply["result"]

@@ -1,0 +1,41 @@
+"""Render the daemon's status for people: one row per link."""
+
+import datetime
+from typing import Any
+
+from rich.table import Table
+
+STATE_STYLE = {"up": "green", "degraded": "yellow", "down": "red", "absent": "red",
+               "disabled": "dim"}  # fmt: skip
+
+
+def _number(value: Any, unit: str = "") -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def status_table(status: dict[str, Any]) -> Table:
+    runtime = status["runtime"]
+    changed = {k: v for k, v in runtime.items() if v}
+    title = f"default policy {status['default_policy']}"
+    if changed:
+        title += f" (runtime changes until reload: {changed})"
+    table = Table(title=title)
+    for column in ("link", "state", "since", "reason", "latency", "loss", "weight", "new",
+                   "kbit/s rx/tx", "pps rx/tx"):  # fmt: skip
+        table.add_column(column, justify="right" if column not in ("link", "reason") else "left")
+    for link in status["links"]:
+        since = datetime.datetime.fromtimestamp(link["since"]).strftime("%H:%M:%S")
+        state = link["state"] + (" (drained)" if link["drained"] else "")
+        table.add_row(
+            link["name"],
+            f"[{STATE_STYLE.get(link['state'], '')}]{state}[/]",
+            since,
+            link["reason"],
+            _number(link["latency_ms"], " ms"),
+            _number(link["loss_pct"], "%"),
+            str(link["weight"]),
+            "yes" if link["taking_new"] else "no",
+            f"{_number(link.get('rx_kbit_s'))}/{_number(link.get('tx_kbit_s'))}",
+            f"{_number(link.get('rx_pps'))}/{_number(link.get('tx_pps'))}",
+        )
+    return table

@@ -1,0 +1,69 @@
+"""Prometheus metrics on HTTP (localhost by default), served by prometheus_client's own
+thread from the engine's last published view, so a scrape never touches the event loop."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from multiwan.core.linkstate import State
+from multiwan.daemon.engine import Engine
+
+STATES: tuple[State, ...] = ("up", "degraded", "down", "disabled", "absent")
+
+
+class EngineCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        view = self.engine.published
+        if view is None:
+            return
+        links: list[dict[str, Any]] = view.status["links"]  # type: ignore[assignment]
+        state = GaugeMetricFamily("multiwan_link_state", "1 for the link's current state",
+                                  labels=["link", "state"])  # fmt: skip
+        latency = GaugeMetricFamily("multiwan_link_latency_seconds", "Probe RTT (window mean)",
+                                    labels=["link"])  # fmt: skip
+        loss = GaugeMetricFamily("multiwan_link_loss_ratio", "Probe loss over the window",
+                                 labels=["link"])  # fmt: skip
+        weight = GaugeMetricFamily("multiwan_link_weight", "Effective weight", labels=["link"])
+        rx = CounterMetricFamily("multiwan_link_receive_bytes", "Bytes received", labels=["link"])
+        tx = CounterMetricFamily("multiwan_link_transmit_bytes", "Bytes sent", labels=["link"])
+        for link in links:
+            name = link["name"]
+            for candidate in STATES:
+                state.add_metric([name, candidate], float(link["state"] == candidate))
+            if link["latency_ms"] is not None:
+                latency.add_metric([name], link["latency_ms"] / 1000)
+            if link["loss_pct"] is not None:
+                loss.add_metric([name], link["loss_pct"] / 100)
+            weight.add_metric([name], link["weight"])
+            if "rx_bytes" in link:
+                rx.add_metric([name], link["rx_bytes"])
+                tx.add_metric([name], link["tx_bytes"])
+        changes = CounterMetricFamily("multiwan_link_transitions", "State changes, by new state",
+                                      labels=["link", "state"])  # fmt: skip
+        for (name, new_state), count in sorted(view.transitions.items()):
+            changes.add_metric([name, new_state], count)
+        connections = CounterMetricFamily(
+            "multiwan_link_connections", "New connections given to the link", labels=["link"]
+        )
+        for name, count in sorted(view.new_connections.items()):
+            connections.add_metric([name], count)
+        applies = SummaryMetricFamily(
+            "multiwan_policy_update_seconds", "Time to apply a state change to the kernel"
+        )
+        applies.add_metric([], view.apply_count, view.apply_seconds)
+        yield from (state, latency, loss, weight, rx, tx, changes, connections, applies)
+
+
+def serve_metrics(listen: str, engine: Engine) -> CollectorRegistry:
+    """Start the HTTP endpoint in its own thread; `listen` is host:port."""
+    host, _, port = listen.rpartition(":")
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine))
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)
+    return registry
