@@ -1,0 +1,54 @@
+"""Metrics exposition, and the shipped Grafana dashboard uses only metrics that exist."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any, cast
+
+from prometheus_client import generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+from multiwan.daemon.engine import Engine, Published
+from multiwan.daemon.metrics import EngineCollector
+
+DASHBOARD = Path(__file__).parents[3] / "contrib" / "grafana-dashboard.json"
+
+LINK = {
+    "name": "wan1", "state": "up", "latency_ms": 12.5, "loss_pct": 2.0, "weight": 3,
+    "rx_bytes": 1000, "tx_bytes": 2000,
+}  # fmt: skip
+
+
+class FakeEngine:
+    published = Published(
+        status={"links": [LINK]},
+        transitions={("wan1", "down"): 2, ("wan1", "up"): 2},
+        new_connections={"wan1": 41},
+        apply_count=4,
+        apply_seconds=0.002,
+    )
+
+
+def exposition() -> str:
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(cast(Engine, FakeEngine())))
+    return generate_latest(registry).decode()
+
+
+def test_metrics_render_the_published_view() -> None:
+    text = exposition()
+    assert 'multiwan_link_state{link="wan1",state="up"} 1.0' in text
+    assert 'multiwan_link_state{link="wan1",state="down"} 0.0' in text
+    assert 'multiwan_link_latency_seconds{link="wan1"} 0.0125' in text
+    assert 'multiwan_link_loss_ratio{link="wan1"} 0.02' in text
+    assert 'multiwan_link_transitions_total{link="wan1",state="down"} 2.0' in text
+    assert 'multiwan_link_connections_total{link="wan1"} 41.0' in text
+    assert "multiwan_policy_update_seconds_count 4.0" in text
+
+
+def test_dashboard_queries_only_existing_metrics() -> None:
+    dashboard: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"multiwan_[a-z_]+", expr)}
+    exposed = set(re.findall(r"^(multiwan_[a-z_]+)", exposition(), re.MULTILINE))
+    assert used <= exposed, used - exposed
