@@ -180,8 +180,8 @@ def test_traffic_signal_probes_a_silent_link_at_once(lab3: Lab) -> None:
 def test_address_change_moves_the_link_with_it(lab3: Lab) -> None:
     """DHCP renews wan1 with another address: rules and routes follow, traffic flows."""
     with LabDaemon(lab3, daemon_config(lab3)) as daemon:
-        lab3.router.run("ip", "addr", "add", "100.64.1.50/24", "dev", "wan1")
         lab3.router.run("ip", "addr", "del", "100.64.1.2/24", "dev", "wan1")
+        lab3.router.run("ip", "addr", "add", "100.64.1.50/24", "dev", "wan1")
         lab3.router.run("ip", "route", "replace", "default", "via", "100.64.1.1", "dev", "wan1")
         daemon.wait_log(r"reconciled")
         deadline = time.monotonic() + 5
