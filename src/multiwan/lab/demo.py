@@ -54,7 +54,7 @@ class Demo:
         lab, console = self.lab, self.console
         config = lab_config(lab, weights=WEIGHTS, extra=RULES, health=probe_health(lab))
         console.rule("config of the router (weights 1:2:3, ICMP probe every 200 ms)")
-        console.print(config, highlight=False)
+        console.print(config, markup=False, highlight=False)
         with LabDaemon(lab, config) as daemon:
             console.rule("multiwan run is balancing")
             self.traffic("all ISPs up")
