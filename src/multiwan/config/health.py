@@ -26,11 +26,13 @@ class IcmpTarget(Strict):
 
 
 class TcpTarget(Strict):
-    """A TCP connect; for a link a refused connection proves the path works too."""
+    """A TCP connect; for a link a refused connection proves the path works too (for a
+    service backend it is a failure: `refused_ok = false`)."""
 
     kind: Literal["tcp"]
     host: str
     port: Annotated[int, Field(ge=1, le=65535)]
+    refused_ok: bool = True
 
     _host = field_validator("host")(_address)
 
@@ -63,7 +65,27 @@ class DnsTarget(Strict):
     _server = field_validator("server")(_address)
 
 
-Target = Annotated[IcmpTarget | TcpTarget | HttpTarget | DnsTarget, Field(discriminator="kind")]
+class SmtpTarget(Strict):
+    """An SMTP server: it must greet with a 220 banner (then gets QUIT)."""
+
+    kind: Literal["smtp"]
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+
+    _host = field_validator("host")(_address)
+
+
+class CommandTarget(Strict):
+    """An external command: exit status 0 means healthy. Runs with the check's timeout."""
+
+    kind: Literal["command"]
+    argv: Annotated[list[str], Field(min_length=1)]
+
+
+Target = Annotated[
+    IcmpTarget | TcpTarget | HttpTarget | DnsTarget | SmtpTarget | CommandTarget,
+    Field(discriminator="kind"),
+]
 
 
 class HealthCheck(Strict):

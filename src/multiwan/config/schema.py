@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from multiwan.config.health import HealthCheck
+from multiwan.config.services import Service
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$")]
 InterfaceName = Annotated[str, StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$")]
@@ -200,6 +201,8 @@ class Config(Strict):
     conntrack_helpers: list[Literal["ftp", "tftp", "sip", "irc", "pptp"]] = []
     #: Health check of every link that has none of its own.
     health: HealthCheck | None = None
+    #: Inbound services: virtual IP:port balanced over backends.
+    services: dict[Name, Service] = {}
     daemon: Daemon = Daemon()
 
     def health_of(self, link: str) -> HealthCheck | None:

@@ -3,7 +3,7 @@
 A pure function: the CLI, the daemon and the golden tests all call it the same way.
 """
 
-from collections.abc import Set
+from collections.abc import Mapping, Set
 
 from multiwan.config.schema import Config
 from multiwan.core.links import ResolvedLink
@@ -38,9 +38,13 @@ def choices_for(
 
 
 def compile_state(
-    config: Config, links: list[ResolvedLink], live: Availability | Set[str]
+    config: Config,
+    links: list[ResolvedLink],
+    live: Availability | Set[str],
+    backends: Mapping[str, Set[str]] | None = None,
 ) -> DesiredState:
-    """Everything multiwan wants in the kernel for this config and link health."""
+    """Everything multiwan wants in the kernel for this config, link health and (for
+    services) which backends are live (None: all of them)."""
     routable = [link for link in links if link.routable]
     routes: set[Route] = set()
     for link in routable:
@@ -48,7 +52,7 @@ def compile_state(
     rules: set[Rule] = routing_rules(routable)
     sysctls: set[Sysctl] = link_sysctls(routable)
     return DesiredState(
-        nft=build_nft(config, links, choices_for(config, links, live)),
+        nft=build_nft(config, links, choices_for(config, links, live), backends),
         routes=frozenset(routes),
         rules=frozenset(rules),
         sysctls=frozenset(sysctls),

@@ -8,10 +8,11 @@ see what is loaded without parsing listings.
 """
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
+from multiwan.core import services
 from multiwan.core.links import ResolvedLink
 from multiwan.core.model import NftDigests, NftState
 from multiwan.core.ownership import MARK_BYPASS, MARK_MASK, NFT_FAMILY, NFT_TABLE
@@ -173,10 +174,12 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
         lines.append(f"\tchain {mark_chain(link.name)} {{ {body}; }}")
     lines.append(f"\tchain {mark_chain(RESERVED_VIA)} {{ {_set_mark(MARK_BYPASS)}; }}")
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
+    lines += services.static_lines(config.services)
     masquerade = [f'"{link.interface}"' for link in links if link.masquerade]
     lines += [
         "\tchain postrouting {",
         "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+        *services.snat_lines(config.services),
     ]
     if masquerade:
         lines.append(f"\t\toifname {_set(masquerade)} masquerade")
@@ -184,9 +187,17 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
     return "\n".join(lines) + "\n"
 
 
-def build_nft(config: Config, links: list[ResolvedLink], choices: Mapping[str, Choice]) -> NftState:
-    """The whole desired table: static skeleton plus one rule per dynamic chain."""
-    static = render_static(config, links, choices)
+def build_nft(
+    config: Config,
+    links: list[ResolvedLink],
+    choices: Mapping[str, Choice],
+    backends: Mapping[str, Set[str]] | None = None,
+) -> NftState:
+    """The whole desired table: static skeleton plus one rule per dynamic chain.
+    `backends` names each service's live backends (None: all live)."""
+    rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
+    rules.update(services.service_rules(config.services, backends))
+    static = render_static(config, links, rules)
     static_tag = digest(static)
     # The digest rides in a comment on the decide chain's last rule (nft 1.0.6 JSON listings
     # drop table comments but keep rule comments).
@@ -198,8 +209,8 @@ def build_nft(config: Config, links: list[ResolvedLink], choices: Mapping[str, C
         1,
     )
     dynamic, tags = {}, {}
-    for chain, choice in sorted(choices.items()):
-        dynamic[chain], tags[chain] = with_digest(dynamic_rule(choice))
+    for chain, rule in sorted(rules.items()):
+        dynamic[chain], tags[chain] = with_digest(rule)
     return NftState(static=static, digests=NftDigests(static_tag, tags), dynamic=dynamic)
 
 

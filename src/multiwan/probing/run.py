@@ -1,9 +1,19 @@
 """One probe of any configured target kind, from one link; never raises."""
 
-from multiwan.config.health import DnsTarget, HttpTarget, IcmpTarget, Target, TcpTarget
+from multiwan.config.health import (
+    CommandTarget,
+    DnsTarget,
+    HttpTarget,
+    IcmpTarget,
+    SmtpTarget,
+    Target,
+    TcpTarget,
+)
 from multiwan.probing.binding import LinkBinding, family_of
+from multiwan.probing.command import run_command
 from multiwan.probing.icmp import Pinger
 from multiwan.probing.result import ProbeResult, os_error
+from multiwan.probing.smtp import smtp_greeting
 from multiwan.probing.tcp import tcp_connect
 
 
@@ -15,13 +25,18 @@ def describe(target: Target) -> str:
         return f"tcp:{target.host}:{target.port}"
     if isinstance(target, HttpTarget):
         return target.url
+    if isinstance(target, SmtpTarget):
+        return f"smtp:{target.host}:{target.port}"
+    if isinstance(target, CommandTarget):
+        return " ".join(target.argv)
     return f"dns:{target.server}:{target.query}"
 
 
 class LinkProber:
-    """Probes for one link; ICMP goes through one shared raw socket per family."""
+    """Probes for one link (or, with no binding, for service backends); ICMP goes through
+    one shared raw socket per family."""
 
-    def __init__(self, binding: LinkBinding) -> None:
+    def __init__(self, binding: LinkBinding | None) -> None:
         self.binding = binding
         self._pingers: dict[int, Pinger] = {}
 
@@ -38,7 +53,13 @@ class LinkProber:
                 return os_error(exc)
             return await pinger.ping(target.host, limit)
         if isinstance(target, TcpTarget):
-            return await tcp_connect(target.host, target.port, self.binding, limit, True)
+            return await tcp_connect(
+                target.host, target.port, self.binding, limit, target.refused_ok
+            )
+        if isinstance(target, SmtpTarget):
+            return await smtp_greeting(target.host, target.port, limit)
+        if isinstance(target, CommandTarget):
+            return await run_command(target.argv, limit)
         # aiohttp and dnspython cost ~25 MB of memory: loaded only by links that use them.
         if isinstance(target, HttpTarget):
             from multiwan.probing.http import http_get
