@@ -1,6 +1,7 @@
 """The operations behind `plan`, `apply`, `flush` and the daemon: compose config, discovery,
 compiler, diff and executor. Kept apart from the CLI so the daemon shares every step."""
 
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, replace
 
 from multiwan.config.schema import Config
@@ -21,8 +22,14 @@ class Intent:
     links: list[ResolvedLink]
 
 
-def intent(config: Config, kernel: Kernel, live: Availability | None = None) -> Intent:
-    """What `apply` would do now. `live=None` treats every enabled link as live.
+def intent(
+    config: Config,
+    kernel: Kernel,
+    live: Availability | None = None,
+    backends: Mapping[str, Set[str]] | None = None,
+) -> Intent:
+    """What `apply` would do now. `live=None` treats every enabled link as live, and
+    `backends=None` every service backend.
 
     Sysctls multiwan changed earlier but no longer needs (a link was removed) go back to
     the values recorded before the first change.
@@ -30,7 +37,7 @@ def intent(config: Config, kernel: Kernel, live: Availability | None = None) -> 
     links = resolve_links(
         config, kernel.interface_facts(link.interface for link in config.links.values())
     )
-    desired = compile_state(config, links, live or Availability(frozenset(config.links)))
+    desired = compile_state(config, links, live or Availability(frozenset(config.links)), backends)
     wanted = {s.key for s in desired.sysctls}
     restore = {Sysctl(k, v) for k, v in kernel.journal.load().items() if k not in wanted}
     desired = replace(desired, sysctls=desired.sysctls | restore)

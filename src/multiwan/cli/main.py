@@ -196,10 +196,13 @@ def _ask(ctx: Context, command: str, **args: object) -> Any:
 def _print_status(status: dict[str, Any]) -> None:
     from rich.console import Console
 
-    from multiwan.cli.status import status_table
+    from multiwan.cli.status import services_table, status_table
 
     # Piped output (scripts, logs) gets a wide table instead of rich's 80 columns.
-    Console(width=None if sys.stdout.isatty() else 160).print(status_table(status))
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(status_table(status))
+    if status.get("services"):
+        console.print(services_table(status["services"]))
 
 
 @cli.command()
@@ -249,6 +252,16 @@ def mode(ctx: Context, name: str) -> None:
 def link(ctx: Context, action: str, name: str) -> None:
     """Take a link out (disable), let its connections finish (drain), or back in."""
     _print_status(_ask(ctx, "link", link=name, action=action))
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["drain", "undrain"]))
+@click.argument("service")
+@click.argument("backend")
+@pass_context
+def backend(ctx: Context, action: str, service: str, backend: str) -> None:
+    """Drain a service BACKEND (address:port): no new connections, existing ones finish."""
+    _print_status(_ask(ctx, "backend", service=service, backend=backend, action=action))
 
 
 @cli.command()

@@ -39,3 +39,27 @@ def status_table(status: dict[str, Any]) -> Table:
             f"{_number(link.get('rx_pps'))}/{_number(link.get('tx_pps'))}",
         )
     return table
+
+
+def services_table(services: dict[str, Any]) -> Table:
+    table = Table(title="Services")
+    for column in ("service", "listen", "backend", "state", "reason", "latency", "weight",
+                   "new", "rejected"):  # fmt: skip
+        table.add_column(column)
+    for name, service in services.items():
+        listen = f"{','.join(service['listen'])}:{','.join(map(str, service['ports']))}"
+        for index, row in enumerate(service["backends"]):
+            role = " (backup)" if row["backup"] else ""
+            state = row["state"] + (" (drained)" if row["drained"] else "")
+            table.add_row(
+                name if index == 0 else "",
+                f"{listen} {service['protocol']} {service['scheduler']}" if index == 0 else "",
+                row["backend"] + role,
+                f"[{STATE_STYLE.get(row['state'], '')}]{state}[/]",
+                row["reason"],
+                _number(row["latency_ms"], " ms"),
+                str(row["weight"]),
+                "yes" if row["taking_new"] else "no",
+                str(service["rejected"]) if index == 0 else "",
+            )
+    return table

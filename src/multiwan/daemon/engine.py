@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from multiwan.config.health import HealthCheck
 from multiwan.config.schema import Config
 from multiwan.core.compile import choices_for
 from multiwan.core.links import ResolvedLink
@@ -31,13 +32,14 @@ from multiwan.core.linkstate import (
     step,
 )
 from multiwan.core.nft import TABLE, dynamic_rule, with_digest
+from multiwan.core.services import service_rules
 from multiwan.core.strategy import Availability
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
 from multiwan.daemon.persist import load_states, save_states
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
-from multiwan.kernel.conntrack import flush_link_connections
+from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
 from multiwan.kernel.reconcile import ApplyError, Kernel
@@ -114,6 +116,7 @@ class Engine:
         self.spawn = spawn  # starts a background task in the daemon's TaskGroup
         self.links: dict[str, ResolvedLink] = {}
         self.health: dict[str, LinkHealth] = {}
+        self.backends: dict[tuple[str, str], LinkHealth] = {}  # (service, address:port)
         self.applied: dict[str, str] = {}  # dynamic chain -> digest loaded in the kernel
         self.generation = 0
         self.reconcile_pending = False
@@ -123,6 +126,7 @@ class Engine:
         self.transitions: dict[tuple[str, str], int] = {}  # (link, new state) -> count
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
         self.published: Published | None = None  # read by the metrics thread
+        self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -142,6 +146,22 @@ class Engine:
                         weights[name] = check.degraded_weight
         return Availability(frozenset(live), frozenset(reserve), weights)
 
+    def backend_checks(self) -> dict[tuple[str, str], HealthCheck]:
+        """The health check of every service backend, by (service, address:port)."""
+        return {
+            (name, backend.key(service.ports[0])): service.backend_check(backend)
+            for name, service in self.config.services.items()
+            for backend in service.backends
+        }
+
+    def backends_live(self) -> dict[str, set[str]]:
+        """Per service, the backends that take new connections (up and not drained)."""
+        live: dict[str, set[str]] = {name: set() for name in self.config.services}
+        for (service, key), health in self.backends.items():
+            if health.state == "up" and f"{service}/{key}" not in self.runtime.drained_backends:
+                live.setdefault(service, set()).add(key)
+        return live
+
     def snapshot(self) -> list[LinkView]:
         return [
             LinkView(name, self.config.links[name].interface, h.state, h.since, h.reason,
@@ -158,8 +178,13 @@ class Engine:
         new = {}
         for item in listing or []:
             counter = item.get("counter")
-            if counter and counter["name"].startswith("new_"):
-                new[counter["name"].removeprefix("new_")] = int(counter["packets"])
+            if not counter:
+                continue
+            name = counter["name"]
+            if name.startswith("new_"):
+                new[name.removeprefix("new_")] = int(counter["packets"])
+            elif name.startswith("svc_") and name.endswith("_rejected"):
+                self.rejected[name[4 : -len("_rejected")]] = int(counter["packets"])
         self.published = Published(
             self.status(), dict(self.transitions), new, self.apply_count, self.apply_seconds
         )
@@ -189,7 +214,38 @@ class Engine:
             "policies": {n: p.strategy for n, p in self.config.policies.items()},
             "runtime": self.runtime.describe(),
             "links": links,
+            "services": self._services_status(offset),
         }
+
+    def _services_status(self, offset: float) -> dict[str, object]:
+        live = self.backends_live()
+        services: dict[str, object] = {}
+        for name, service in self.config.services.items():
+            rows = []
+            for backend in service.backends:
+                key = backend.key(service.ports[0])
+                health = self.backends.get((name, key))
+                rows.append({
+                    "backend": key,
+                    "state": health.state if health else "unknown",
+                    "since": (health.since + offset) if health else None,
+                    "reason": health.reason if health else "",
+                    "latency_ms": None if not health or health.latency is None
+                    else round(health.latency * 1000, 2),
+                    "weight": backend.weight,
+                    "backup": backend.backup,
+                    "drained": f"{name}/{key}" in self.runtime.drained_backends,
+                    "taking_new": key in live.get(name, set()),
+                })  # fmt: skip
+            services[name] = {
+                "listen": service.listen,
+                "ports": service.ports,
+                "protocol": service.protocol,
+                "scheduler": service.scheduler,
+                "rejected": self.rejected.get(name, 0),
+                "backends": rows,
+            }
+        return services
 
     # --- start and reconcile -------------------------------------------------------------
     async def start(self) -> None:
@@ -213,9 +269,15 @@ class Engine:
                 )
                 for name, link in config.links.items()
             }  # fmt: skip
-        available = self.availability()
+        now = time.monotonic()
+        checks = self.backend_checks()
+        self.backends = {
+            key: self.backends.get(key) or initial(check, now, present=True, carrier=True)
+            for key, check in checks.items()
+        }
+        available, backends = self.availability(), self.backends_live()
         try:
-            found = await self.worker.call(lambda k: self._apply(k, config, available))
+            found = await self.worker.call(lambda k: self._apply(k, config, available, backends))
         except (ApplyError, KernelError) as exc:
             log.error("reconcile failed, kernel left as it was: %s", exc)
             return
@@ -225,16 +287,22 @@ class Engine:
             log.info("reconciled: %s", found.plan.nft_summary or "routes, rules or sysctls")
 
     @staticmethod
-    def _apply(kernel: Kernel, config: Config, available: Availability) -> Intent:
-        found = intent(config, kernel, available)
+    def _apply(
+        kernel: Kernel, config: Config, available: Availability, backends: dict[str, set[str]]
+    ) -> Intent:
+        found = intent(config, kernel, available, backends)
         kernel.execute(found.plan)
         return found
 
     # --- events --------------------------------------------------------------------------
     async def handle(self, event: DaemonEvent) -> None:
         if isinstance(event, ProbeDone):
-            if event.generation == self.generation and event.link in self.health:
-                await self._step(event.link, event.round)
+            if event.generation != self.generation:
+                return
+            if event.service is not None:
+                await self._step_backend(event.service, event.subject, event.round)
+            elif event.subject in self.health:
+                await self._step(event.subject, event.round)
         elif isinstance(event, InterfaceState):
             await self._interface(event)
         elif isinstance(event, AddressingChanged | Resync | Reconcile):
@@ -261,6 +329,9 @@ class Engine:
             runtime = self.runtime.with_mode(config, str(args.get("mode")))
         elif request.command == "weight":
             runtime = self.runtime.with_weight(config, str(args.get("link")), int(args["weight"]))
+        elif request.command == "backend":
+            service, backend = str(args.get("service")), str(args.get("backend"))
+            runtime = self.runtime.with_backend(config, service, backend, str(args.get("action")))
         elif request.command == "link":
             link, action = str(args.get("link")), str(args.get("action"))
             runtime = self.runtime.with_link(config, link, action)
@@ -306,6 +377,37 @@ class Engine:
         if transition is not None:
             await self._on_transition(name, transition)
 
+    async def _step_backend(self, service: str, key: str, event: Event) -> None:
+        current = self.backends.get((service, key))
+        check = self.backend_checks().get((service, key))
+        if current is None or check is None:
+            return
+        health, transition = step(current, event, check)
+        self.backends[(service, key)] = health
+        if transition is None:
+            return
+        self.history.append({
+            "time": time.time(), "link": f"{service}/{key}", "previous": transition.previous,
+            "state": transition.state, "reason": transition.reason,
+        })  # fmt: skip
+        started = time.perf_counter()
+        changed = await self.update_policies()
+        took = (time.perf_counter() - started) * 1000
+        log.info(
+            "service %s: backend %s %s -> %s (%s); %s in %.1f ms",
+            service, key, transition.previous, transition.state, transition.reason,
+            f"updated {', '.join(changed)}" if changed else "no change", took,
+        )  # fmt: skip
+        if not self.backends_live().get(service):
+            log.warning("service %s: no backend left; new connections are rejected", service)
+        definition = self.config.services[service]
+        if transition.state == "down" and definition.flush_on_down:
+            backend = next(b for b in definition.backends if b.key(definition.ports[0]) == key)
+            self.spawn(
+                flush_backend_connections(backend.address, definition.protocol, backend.port),
+                name=f"flush:{service}/{key}",
+            )
+
     async def _on_transition(self, name: str, transition: Transition) -> None:
         self.history.append({
             "time": time.time(), "link": name, "previous": transition.previous,
@@ -339,9 +441,11 @@ class Engine:
     async def update_policies(self) -> list[str]:
         """Rewrite the one-rule chains whose choice changed, in one nft transaction."""
         choices = choices_for(self.config, list(self.links.values()), self.availability())
+        rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
+        rules.update(service_rules(self.config.services, self.backends_live()))
         script, changed, digests = [], [], {}
-        for chain, choice in sorted(choices.items()):
-            rule, tag = with_digest(dynamic_rule(choice))
+        for chain, plain in sorted(rules.items()):
+            rule, tag = with_digest(plain)
             digests[chain] = tag
             if self.applied.get(chain) != tag:
                 changed.append(chain)

@@ -10,9 +10,10 @@ from multiwan.kernel.events import KernelEvent
 
 @dataclass(frozen=True)
 class ProbeDone:
-    link: str
+    subject: str  # a link, or a backend (address:port) of `service`
     round: ProbeRound
     generation: int  # probe loops of an older config are ignored
+    service: str | None = None
 
 
 @dataclass(frozen=True)

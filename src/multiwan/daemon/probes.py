@@ -1,20 +1,21 @@
-"""One probe loop per link: a round probes every target concurrently, its result goes to
-the engine's queue, and the next round starts after the link's current interval (faster
-while failing or recovering). One slow target never delays another link."""
+"""Probe loops: a round probes every target of one subject (a link, or a service backend)
+concurrently, its result goes to the engine's queue, and the next round starts after the
+subject's current interval (faster while failing or recovering). One slow target never
+delays another subject."""
 
 import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from multiwan.core.linkstate import ProbeRound, TargetResult, next_interval
+from multiwan.config.health import HealthCheck
+from multiwan.core.linkstate import LinkHealth, ProbeRound, TargetResult, next_interval
 from multiwan.daemon.engine import Engine
-from multiwan.daemon.events import DaemonEvent, ProbeDone
 from multiwan.probing.binding import LinkBinding
 from multiwan.probing.run import LinkProber, describe
 
 
-def _binding(engine: Engine, name: str) -> LinkBinding | None:
+def link_binding(engine: Engine, name: str) -> LinkBinding | None:
     link = engine.links.get(name)
     if link is None or not link.routable:
         return None
@@ -43,47 +44,51 @@ def _suspect(before: tuple[int, int] | None, now: tuple[int, int] | None) -> boo
     return now[1] > before[1] and now[0] == before[0]
 
 
+async def _round(check: HealthCheck, prober: LinkProber | None) -> tuple[TargetResult, ...]:
+    if prober is None:
+        return tuple(
+            TargetResult(describe(t), False, None, "link has no route") for t in check.targets
+        )
+    answers = await asyncio.gather(*(prober.probe(t, check.timeout) for t in check.targets))
+    return tuple(
+        TargetResult(describe(t), a.ok, a.rtt, a.error)
+        for t, a in zip(check.targets, answers, strict=True)
+    )
+
+
 async def probe_loop(
-    name: str, engine: Engine, post: Callable[[DaemonEvent], None], generation: int
+    check: HealthCheck,
+    report: Callable[[ProbeRound], None],
+    health: Callable[[], LinkHealth | None],
+    binding: Callable[[], LinkBinding | None] | None = None,
+    interface: str | None = None,
 ) -> None:
-    check = engine.config.health_of(name)
-    if check is None:
-        return
-    prober: LinkProber | None = None
-    interface = engine.config.links[name].interface
+    """Probe forever. With `binding`, probes leave by that link (none while it has no
+    route); without, they are plain (service backends). `interface` enables the traffic
+    signal when the check asks for it."""
+    prober: LinkProber | None = None if binding else LinkProber(None)
+    watch = interface if check.traffic_signal else None
     try:
         while True:
             started = time.monotonic()
-            binding = _binding(engine, name)
-            if prober is None or prober.binding != binding:
-                if prober is not None:
-                    prober.close()
-                prober = LinkProber(binding) if binding is not None else None
-            if prober is None:
-                results = tuple(
-                    TargetResult(describe(t), False, None, "link has no route")
-                    for t in check.targets
-                )
-            else:
-                answers = await asyncio.gather(
-                    *(prober.probe(target, check.timeout) for target in check.targets)
-                )
-                results = tuple(
-                    TargetResult(describe(t), a.ok, a.rtt, a.error)
-                    for t, a in zip(check.targets, answers, strict=True)
-                )
-            post(ProbeDone(name, ProbeRound(time.monotonic(), results), generation))
-            health = engine.health.get(name)
-            deadline = started + (next_interval(health, check) if health else check.interval)
-            counters = _packets(interface) if check.traffic_signal else None
+            if binding is not None:
+                bound = binding()
+                if prober is None or prober.binding != bound:
+                    if prober is not None:
+                        prober.close()
+                    prober = LinkProber(bound) if bound is not None else None
+            report(ProbeRound(time.monotonic(), await _round(check, prober)))
+            now = health()
+            deadline = started + (next_interval(now, check) if now else check.interval)
+            counters = _packets(watch) if watch else None
             while (remaining := deadline - time.monotonic()) > 0:
-                if not check.traffic_signal:
+                if watch is None:
                     await asyncio.sleep(remaining)
                     break
                 # Traffic signal: look at the counters every fast interval and probe at
                 # once when the link sent but received nothing in between.
                 await asyncio.sleep(min(remaining, check.probe_interval_fast))
-                previous, counters = counters, _packets(interface)
+                previous, counters = counters, _packets(watch)
                 if _suspect(previous, counters):
                     break
     finally:

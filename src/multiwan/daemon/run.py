@@ -10,15 +10,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
+from multiwan.config.health import HealthCheck
 from multiwan.config.load import load_config
+from multiwan.core.linkstate import ProbeRound
 from multiwan.daemon.control import serve_control
 from multiwan.daemon.engine import Engine, KernelWorker
-from multiwan.daemon.events import DaemonEvent, Reload
+from multiwan.daemon.events import DaemonEvent, ProbeDone, Reload
 from multiwan.daemon.metrics import serve_metrics
 from multiwan.daemon.notify import notify, watchdog_interval
-from multiwan.daemon.probes import probe_loop
+from multiwan.daemon.probes import link_binding, probe_loop
 from multiwan.daemon.rates import sample_rates
 from multiwan.kernel.events import kernel_events
 
@@ -77,15 +81,41 @@ class Daemon:
         return ", ".join(f"{v.name} {v.state}" for v in engine.snapshot())
 
     def _start_probes(self, engine: Engine) -> None:
+        """A probe loop per checked link and per service backend (again after a reload)."""
         for task in self.probes:
             task.cancel()
-        self.probes = [
-            self.group.create_task(
-                probe_loop(name, engine, self.queue.put_nowait, engine.generation),
-                name=f"probe:{name}",
-            )
-            for name in engine.config.links
-        ]
+        self.probes = []
+        for name, link in engine.config.links.items():
+            check = engine.config.health_of(name)
+            if check is not None:
+                loop = self._link_loop(engine, name, check, link.interface)
+                self.probes.append(self.group.create_task(loop, name=f"probe:{name}"))
+        for (service, key), check in engine.backend_checks().items():
+            loop = self._backend_loop(engine, service, key, check)
+            self.probes.append(self.group.create_task(loop, name=f"probe:{service}/{key}"))
+
+    def _link_loop(
+        self, engine: Engine, name: str, check: HealthCheck, interface: str
+    ) -> Coroutine[Any, Any, None]:
+        generation = engine.generation
+
+        def report(result: ProbeRound) -> None:
+            self.queue.put_nowait(ProbeDone(name, result, generation))
+
+        return probe_loop(
+            check, report, lambda: engine.health.get(name), lambda: link_binding(engine, name),
+            interface,
+        )  # fmt: skip
+
+    def _backend_loop(
+        self, engine: Engine, service: str, key: str, check: HealthCheck
+    ) -> Coroutine[Any, Any, None]:
+        generation = engine.generation
+
+        def report(result: ProbeRound) -> None:
+            self.queue.put_nowait(ProbeDone(key, result, generation, service))
+
+        return probe_loop(check, report, lambda: engine.backends.get((service, key)))
 
     async def _consume(self, engine: Engine) -> None:
         stop = asyncio.ensure_future(self.stopping.wait())

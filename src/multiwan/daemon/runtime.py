@@ -19,6 +19,7 @@ class Runtime:
     weights: dict[str, int] = field(default_factory=dict)
     drained: frozenset[str] = frozenset()
     disabled: frozenset[str] = frozenset()
+    drained_backends: frozenset[str] = frozenset()  # "service/address:port"
 
     def effective(self, config: Config) -> Config:
         """The config with these changes applied."""
@@ -64,6 +65,22 @@ class Runtime:
             return replace(self, disabled=self.disabled - {link}, drained=self.drained - {link})
         raise RuntimeError_(f"unknown link action {action!r}")
 
+    def with_backend(self, config: Config, service: str, backend: str, action: str) -> "Runtime":
+        """Drain (no new connections, existing ones finish) or undrain a service backend."""
+        if service not in config.services:
+            known = ", ".join(config.services) or "none"
+            raise RuntimeError_(f"unknown service {service!r}: expected one of {known}")
+        definition = config.services[service]
+        keys = [b.key(definition.ports[0]) for b in definition.backends]
+        if backend not in keys:
+            raise RuntimeError_(f"unknown backend {backend!r}: expected one of {', '.join(keys)}")
+        entry = f"{service}/{backend}"
+        if action == "drain":
+            return replace(self, drained_backends=self.drained_backends | {entry})
+        if action == "undrain":
+            return replace(self, drained_backends=self.drained_backends - {entry})
+        raise RuntimeError_(f"unknown backend action {action!r}: expected drain or undrain")
+
     def describe(self) -> dict[str, object]:
         return {
             "default_policy": self.default_policy,
@@ -71,6 +88,7 @@ class Runtime:
             "weights": dict(self.weights),
             "drained": sorted(self.drained),
             "disabled": sorted(self.disabled),
+            "drained_backends": sorted(self.drained_backends),
         }
 
 

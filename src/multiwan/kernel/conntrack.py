@@ -1,7 +1,8 @@
-"""Flush the conntrack entries pinned to a link, so their applications reconnect at once
-through live links instead of waiting for their own timeouts.
+"""Delete conntrack entries: those pinned to a dead link, so their applications reconnect at
+once through live links instead of waiting for their own timeouts, and those DNATed to a
+failed service backend (when the service asks for it).
 
-`conntrack -D -m MARK/MASK` filters in the kernel (~15 ms for one link; FIELD-NOTES), far
+`conntrack -D` with a filter works in the kernel (~15 ms for one link; FIELD-NOTES), far
 cheaper than dumping the table through netlink.
 """
 
@@ -11,17 +12,14 @@ from multiwan.core.ownership import MARK_MASK
 from multiwan.kernel.errors import KernelError
 
 
-async def flush_link_connections(mark: int) -> int:
-    """Delete every conntrack entry whose mark selects this link; returns how many."""
+async def _delete(*selector: str) -> int:
+    """`conntrack -D` with a kernel-side filter; how many entries it deleted."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            "conntrack",
-            "-D",
-            "-m",
-            f"{mark:#x}/{MARK_MASK:#x}",
+            "conntrack", "-D", *selector,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-        )
+        )  # fmt: skip
     except OSError as exc:
         raise KernelError(f"cannot run conntrack (install conntrack): {exc}") from exc
     _, err = await proc.communicate()
@@ -31,5 +29,18 @@ async def flush_link_connections(mark: int) -> int:
         if "flow entries have been deleted" in line:
             return int(line.split()[-6])
     if proc.returncode not in (0, 1):
-        raise KernelError(f"conntrack -D -m {mark:#x}/{MARK_MASK:#x} failed: {text.strip()}")
+        raise KernelError(f"conntrack -D {' '.join(selector)} failed: {text.strip()}")
     return 0
+
+
+async def flush_link_connections(mark: int) -> int:
+    """Delete every conntrack entry whose mark selects this link; returns how many."""
+    return await _delete("-m", f"{mark:#x}/{MARK_MASK:#x}")
+
+
+async def flush_backend_connections(address: str, protocol: str, port: int | None) -> int:
+    """Delete the connections a service DNATed to this backend (the reply source)."""
+    selector = ["-r", address, "-p", protocol]
+    if port:
+        selector += ["--reply-port-src", str(port)]
+    return await _delete(*selector)

@@ -6,6 +6,7 @@ Run inside a namespace: `python -m multiwan.lab.servers --tcp 80,443 --udp 53 --
 
 import argparse
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 import dns.message
@@ -36,6 +37,29 @@ async def _hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.close()
+
+
+def _smtp(name: str) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A tiny SMTP-like backend: greets with `220 NAME`, answers NOOP, says bye to QUIT."""
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")[0]
+        try:
+            writer.write(f"220 {name} multiwan-lab ESMTP (you are {peer})\r\n".encode())
+            await writer.drain()
+            while line := await reader.readline():
+                if line.strip().upper() == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    await writer.drain()
+                    break
+                writer.write(f"250 {name} ok\r\n".encode())
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    return session
 
 
 class _UdpWhoami(asyncio.DatagramProtocol):
@@ -73,6 +97,7 @@ async def serve(
     hold: list[int],
     dns_port: int | None,
     http_port: int | None,
+    smtp: tuple[int, str] | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     servers = []
@@ -91,6 +116,12 @@ async def serve(
         # address routing picks, which the ISPs' NAT would not recognise as the reply.
         for host in addresses:
             await loop.create_datagram_endpoint(_UdpWhoami, local_addr=(host, port))
+    if smtp:
+        servers.append(
+            await asyncio.start_server(
+                _smtp(smtp[1]), host=addresses, port=smtp[0], backlog=1024, reuse_address=True
+            )
+        )
     if dns_port:
         for host in addresses:
             await loop.create_datagram_endpoint(_Dns, local_addr=(host, dns_port))
@@ -117,8 +148,11 @@ def main() -> None:
     parser.add_argument("--hold", type=_ports, default=[])
     parser.add_argument("--dns", type=int, default=None, help="DNS responder port")
     parser.add_argument("--http", type=int, default=None, help="HTTP server port")
+    parser.add_argument("--smtp", type=int, default=None, help="SMTP-like backend port")
+    parser.add_argument("--name", default="backend", help="name in the SMTP greeting")
     args = parser.parse_args()
-    asyncio.run(serve(args.address, args.tcp, args.udp, args.hold, args.dns, args.http))
+    smtp = (args.smtp, args.name) if args.smtp else None
+    asyncio.run(serve(args.address, args.tcp, args.udp, args.hold, args.dns, args.http, smtp))
 
 
 if __name__ == "__main__":

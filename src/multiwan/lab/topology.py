@@ -197,9 +197,9 @@ class Lab:
 
     def recreate_uplink(self, isp: Isp, router_address: str) -> None:
         """It comes back, possibly with another address (DHCP on re-plug)."""
-        _veth(self.router, isp.router_if, isp.ns, "down0")
-        _addr(isp.ns, "down0", f"{isp.gateway}/24")
-        _addr(self.router, isp.router_if, f"{router_address}/24")
+        veth_pair(self.router, isp.router_if, isp.ns, "down0")
+        add_address(isp.ns, "down0", f"{isp.gateway}/24")
+        add_address(self.router, isp.router_if, f"{router_address}/24")
         isp.router_address = router_address
 
     def cleanup(self) -> None:
@@ -211,7 +211,7 @@ class Lab:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
-def _veth(a: Netns, a_if: str, b: Netns, b_if: str) -> None:
+def veth_pair(a: Netns, a_if: str, b: Netns, b_if: str) -> None:
     subprocess.run(
         ["ip", "-n", a.name, "link", "add", a_if, "type", "veth", "peer", "name", b_if,
          "netns", b.name],
@@ -221,7 +221,7 @@ def _veth(a: Netns, a_if: str, b: Netns, b_if: str) -> None:
     b.run("ip", "link", "set", b_if, "up")
 
 
-def _addr(ns: Netns, dev: str, cidr: str) -> None:
+def add_address(ns: Netns, dev: str, cidr: str) -> None:
     ns.run("ip", "addr", "add", cidr, "dev", dev, *(["nodad"] if ":" in cidr else []))
 
 
@@ -235,24 +235,24 @@ def _build_isp(lab: Lab, k: int, plan: Plan, same_address: bool) -> Isp:
     lab.namespaces.append(ns)
     _forwarding(ns)
     router_if = f"wan{k}"
-    _veth(lab.router, router_if, ns, "down0")
-    _veth(ns, "up0", lab.inet, f"isp{k}")
+    veth_pair(lab.router, router_if, ns, "down0")
+    veth_pair(ns, "up0", lab.inet, f"isp{k}")
     if plan == "distinct":
         gateway, router_address, prefix = f"100.64.{k}.1", f"100.64.{k}.2", 24
         gateway6: str | None = f"fd00:64:{k}::1"
-        _addr(ns, "down0", f"{gateway6}/64")
-        _addr(lab.router, router_if, f"fd00:64:{k}::2/64")
+        add_address(ns, "down0", f"{gateway6}/64")
+        add_address(lab.router, router_if, f"fd00:64:{k}::2/64")
     else:
         gateway, prefix = "192.168.1.1", 24
         router_address = "192.168.1.100" if same_address else f"192.168.1.{10 + k}"
         gateway6 = None
-    _addr(ns, "down0", f"{gateway}/{prefix}")
-    _addr(lab.router, router_if, f"{router_address}/{prefix}")
+    add_address(ns, "down0", f"{gateway}/{prefix}")
+    add_address(lab.router, router_if, f"{router_address}/{prefix}")
     public, public6 = f"198.18.{k}.2", f"fd00:18:{k}::2"
-    _addr(ns, "up0", f"{public}/24")
-    _addr(ns, "up0", f"{public6}/64")
-    _addr(lab.inet, f"isp{k}", f"198.18.{k}.1/24")
-    _addr(lab.inet, f"isp{k}", f"fd00:18:{k}::1/64")
+    add_address(ns, "up0", f"{public}/24")
+    add_address(ns, "up0", f"{public6}/64")
+    add_address(lab.inet, f"isp{k}", f"198.18.{k}.1/24")
+    add_address(lab.inet, f"isp{k}", f"fd00:18:{k}::1/64")
     ns.run("ip", "route", "add", "default", "via", f"198.18.{k}.1")
     ns.run("ip", "-6", "route", "add", "default", "via", f"fd00:18:{k}::1")
     ns.run(
@@ -291,15 +291,15 @@ def _populate(lab: Lab, n_isps: int, plan: Plan, n_clients: int, same_address: b
     _forwarding(router)
     router.run("ip", "link", "add", "lan0", "type", "bridge")
     router.run("ip", "link", "set", "lan0", "up")
-    _addr(router, "lan0", "10.10.0.1/24")
-    _addr(router, "lan0", "fd00:10::1/64")
+    add_address(router, "lan0", "10.10.0.1/24")
+    add_address(router, "lan0", "fd00:10::1/64")
     for i in range(1, n_clients + 1):
         client = Netns(f"{lab.prefix}{lab.tag}-c{i}")
         lab.namespaces.append(client)
-        _veth(router, f"lanc{i}", client, "eth0")
+        veth_pair(router, f"lanc{i}", client, "eth0")
         router.run("ip", "link", "set", f"lanc{i}", "master", "lan0")
-        _addr(client, "eth0", f"10.10.0.{1 + i}/24")
-        _addr(client, "eth0", f"fd00:10::{1 + i}/64")
+        add_address(client, "eth0", f"10.10.0.{1 + i}/24")
+        add_address(client, "eth0", f"fd00:10::{1 + i}/64")
         client.run("ip", "route", "add", "default", "via", "10.10.0.1")
         client.run("ip", "-6", "route", "add", "default", "via", "fd00:10::1")
         lab.clients.append(client)
