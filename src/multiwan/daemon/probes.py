@@ -49,7 +49,7 @@ async def _round(check: HealthCheck, prober: LinkProber | None) -> tuple[TargetR
         return tuple(
             TargetResult(describe(t), False, None, "link has no route") for t in check.targets
         )
-    answers = await asyncio.gather(*(prober.probe(t, check.timeout) for t in check.targets))
+    answers = await prober.probe_round(check.targets, check.timeout)
     return tuple(
         TargetResult(describe(t), a.ok, a.rtt, a.error)
         for t, a in zip(check.targets, answers, strict=True)

@@ -10,6 +10,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 
 from multiwan.probing.binding import LinkBinding, bound_socket
 from multiwan.probing.result import ProbeResult, failure, os_error
@@ -62,7 +63,7 @@ class Pinger:
         self.sock = bound_socket(binding, family, socket.SOCK_RAW, PROTO[family])
         self.ident = int.from_bytes(os.urandom(2), "big")
         self.seq = 0
-        self.pending: dict[tuple[str, int], asyncio.Future[float]] = {}
+        self.pending: dict[tuple[str, int], Callable[[float], None]] = {}
         self.loop = asyncio.get_running_loop()
         self.loop.add_reader(self.sock.fileno(), self._readable)
 
@@ -77,29 +78,40 @@ class Pinger:
             parsed = parse_reply(self.family, packet)
             if parsed is None or parsed[0] != self.ident:
                 continue
-            waiter = self.pending.get((address[0], parsed[1]))
-            if waiter is not None and not waiter.done():
-                waiter.set_result(time.monotonic())
+            answered = self.pending.get((address[0], parsed[1]))
+            if answered is not None:
+                answered(time.monotonic())
+
+    def send(self, host: str, limit: float) -> "asyncio.Future[ProbeResult]":
+        """Send one echo; the future resolves with the answer or a timeout result. No task
+        is created per ping (a timer and a future), which keeps 1000s of pings/s cheap."""
+        self.seq = (self.seq + 1) & 0xFFFF
+        key, sent = (host, self.seq), time.monotonic()
+        result: asyncio.Future[ProbeResult] = self.loop.create_future()
+        try:
+            self.sock.sendto(echo_request(self.family, self.ident, self.seq), (host, 0))
+        except OSError as exc:
+            result.set_result(os_error(exc))
+            return result
+
+        def answered(at: float) -> None:
+            timer.cancel()
+            self.pending.pop(key, None)
+            if not result.done():
+                result.set_result(ProbeResult(True, at - sent))
+
+        def expired() -> None:
+            self.pending.pop(key, None)
+            if not result.done():
+                result.set_result(failure(f"timeout after {limit:g}s"))
+
+        timer = self.loop.call_later(limit, expired)
+        self.pending[key] = answered
+        return result
 
     async def ping(self, host: str, limit: float) -> ProbeResult:
         """One echo to `host`; ok with the round-trip time, or why not."""
-        self.seq = (self.seq + 1) & 0xFFFF
-        key = (host, self.seq)
-        waiter: asyncio.Future[float] = self.loop.create_future()
-        self.pending[key] = waiter
-        try:
-            sent = time.monotonic()
-            try:
-                self.sock.sendto(echo_request(self.family, self.ident, self.seq), (host, 0))
-            except OSError as exc:
-                return os_error(exc)
-            try:
-                answered = await asyncio.wait_for(waiter, limit)
-            except TimeoutError:
-                return failure(f"timeout after {limit:g}s")
-            return ProbeResult(True, answered - sent)
-        finally:
-            del self.pending[key]
+        return await self.send(host, limit)
 
     def close(self) -> None:
         self.loop.remove_reader(self.sock.fileno())

@@ -1,5 +1,8 @@
 """One probe of any configured target kind, from one link; never raises."""
 
+import asyncio
+from collections.abc import Awaitable, Sequence
+
 from multiwan.config.health import (
     CommandTarget,
     DnsTarget,
@@ -15,6 +18,10 @@ from multiwan.probing.icmp import Pinger
 from multiwan.probing.result import ProbeResult, os_error
 from multiwan.probing.smtp import smtp_greeting
 from multiwan.probing.tcp import tcp_connect
+
+
+async def _done(result: ProbeResult) -> ProbeResult:
+    return result
 
 
 def describe(target: Target) -> str:
@@ -69,6 +76,21 @@ class LinkProber:
         from multiwan.probing.dns import dns_query
 
         return await dns_query(target, self.binding, limit)
+
+    async def probe_round(self, targets: Sequence[Target], limit: float) -> list[ProbeResult]:
+        """Every target at once. ICMP echoes are plain futures on the shared socket (no
+        task each); other kinds run as tasks."""
+        pending: list[Awaitable[ProbeResult]] = []
+        for target in targets:
+            if isinstance(target, IcmpTarget):
+                try:
+                    pending.append(self._pinger(family_of(target.host)).send(target.host, limit))
+                    continue
+                except OSError as exc:
+                    pending.append(_done(os_error(exc)))
+                    continue
+            pending.append(self.probe(target, limit))
+        return list(await asyncio.gather(*pending))
 
     def close(self) -> None:
         for pinger in self._pingers.values():
