@@ -42,16 +42,23 @@ async def count_sources(
     sources: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     gate = asyncio.Semaphore(concurrency)
+    targets = dst.split(",")  # several: taken in turn
 
-    async def one() -> None:
+    async def one(index: int) -> None:
         async with gate:
             try:
-                sources[await once(dst, port, timeout)] += 1
+                sources[await once(targets[index % len(targets)], port, timeout)] += 1
             except (OSError, TimeoutError) as exc:
                 errors[type(exc).__name__] += 1
 
-    await asyncio.gather(*(one() for _ in range(count)))
-    return {"sources": dict(sources), "failed": sum(errors.values()), "errors": dict(errors)}
+    started = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return {
+        "sources": dict(sources),
+        "failed": sum(errors.values()),
+        "errors": dict(errors),
+        "seconds": time.monotonic() - started,
+    }
 
 
 def hold(dst: str, port: int, interval: float, timeout: float) -> None:
@@ -77,7 +84,7 @@ def hold(dst: str, port: int, interval: float, timeout: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("kind", choices=["tcp", "udp", "hold"])
-    parser.add_argument("--dst", required=True)
+    parser.add_argument("--dst", required=True, help="address, or several comma-separated")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=20)
