@@ -5,7 +5,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from multiwan.lab.configs import lab_config
+from multiwan.lab.configs import lab_config, lossy_health
 from multiwan.lab.daemon import LabDaemon
 from multiwan.lab.topology import lab_world
 
@@ -22,15 +22,7 @@ class LossResult:
 
 def measure_loss(seconds: float = 20.0, percent: int = 20) -> LossResult:
     with lab_world(PREFIX) as lab:
-        targets = ", ".join(
-            f'{{ kind = "icmp", host = "{host}" }}'
-            for host in (lab.server_ip, "198.18.1.1", "198.18.2.1")
-        )
-        health = (
-            f"targets = [{targets}]\ninterval = 0.2\ntimeout = 0.2\nfall = 3\nrise = 3\n"
-            "window = 30\ndegraded_loss_pct = 10\ndown_loss_pct = 50\n"
-            'degraded_action = "last_resort"\n'
-        )
+        health = lossy_health(lab)
         with LabDaemon(lab, lab_config(lab, health=health)) as daemon:
             time.sleep(2)
             start = time.monotonic()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from multiwan.lab.configs import lab_config, probe_health
+from multiwan.lab.configs import lab_config, lossy_health, probe_health
 from multiwan.lab.daemon import LabDaemon
 from multiwan.lab.longflow import LongFlow
 from multiwan.lab.topology import Lab
@@ -193,14 +193,7 @@ def test_address_change_moves_the_link_with_it(lab3: Lab) -> None:
 
 
 def test_lossy_link_settles_degraded_once(lab3: Lab) -> None:
-    targets = ", ".join(
-        f'{{ kind = "icmp", host = "{host}" }}'
-        for host in (lab3.server_ip, "198.18.1.1", "198.18.2.1")
-    )
-    health = (
-        f"targets = [{targets}]\ninterval = 0.1\ntimeout = 0.1\nwindow = 30\n"
-        'degraded_loss_pct = 10\ndown_loss_pct = 50\ndegraded_action = "last_resort"\n'
-    )
+    health = lossy_health(lab3, interval=0.1)
     with LabDaemon(lab3, lab_config(lab3, health=health)) as daemon:
         lab3.isps[1].loss(20)
         daemon.wait_log(r"link isp2: up -> degraded \(loss", timeout=15)

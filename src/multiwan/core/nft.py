@@ -15,6 +15,7 @@ from multiwan.config.schema import Rule as ConfigRule
 from multiwan.core import services
 from multiwan.core.links import ResolvedLink
 from multiwan.core.model import NftDigests, NftState
+from multiwan.core.nftsyntax import nft_set
 from multiwan.core.ownership import MARK_BYPASS, MARK_MASK, NFT_FAMILY, NFT_TABLE
 from multiwan.core.strategy import Choice
 
@@ -44,11 +45,6 @@ def new_counter(link: str) -> str:
     return f"new_{link}"
 
 
-def _set(items: Iterable[str]) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
-
-
 def _set_mark(mark: int) -> str:
     return f"ct mark set ct mark & {~MARK_MASK & 0xFFFFFFFF:#x} | {mark:#x}"
 
@@ -76,7 +72,7 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
         proto = rule.proto or "th"
         if proto == "th" and not any(c.startswith("meta l4proto") for c in common):
             common.append("meta l4proto { tcp, udp }")
-        common.append(f"{proto} {key} {_set(str(v) for v in values)}")
+        common.append(f"{proto} {key} {nft_set(str(v) for v in values)}")
     if not rule.src and not rule.dst:
         return [" ".join(common)]
     matches = []
@@ -86,7 +82,7 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
         for key, cidrs in (("saddr", rule.src), ("daddr", rule.dst)):
             of_family = [c for c in cidrs if (":" in c) == (family == 6)]
             if of_family:
-                parts.append(f"{keyword} {key} {_set(of_family)}")
+                parts.append(f"{keyword} {key} {nft_set(of_family)}")
             elif cidrs:
                 parts = []
                 break
@@ -182,7 +178,7 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
         *services.snat_lines(config.services),
     ]
     if masquerade:
-        lines.append(f"\t\toifname {_set(masquerade)} masquerade")
+        lines.append(f"\t\toifname {nft_set(masquerade)} masquerade")
     lines += ["\t}", "}"]
     return "\n".join(lines) + "\n"
 

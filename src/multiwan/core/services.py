@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Set
 
 from multiwan.config.services import Backend, Service
+from multiwan.core.nftsyntax import nft_set
 
 
 def service_chain(name: str) -> str:
@@ -27,11 +28,6 @@ def rejected_counter(name: str) -> str:
     return f"svc_{name}_rejected"
 
 
-def _set(items: Iterable[str]) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
-
-
 def _by_family(addresses: Iterable[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for address in addresses:
@@ -42,9 +38,9 @@ def _by_family(addresses: Iterable[str]) -> dict[str, list[str]]:
 
 def _vip_matches(service: Service) -> list[str]:
     """One match per family: the service's addresses and ports."""
-    ports = _set(str(p) for p in service.ports)
+    ports = nft_set(str(p) for p in service.ports)
     return [
-        f"{keyword} daddr {_set(addresses)} {service.protocol} dport {ports}"
+        f"{keyword} daddr {nft_set(addresses)} {service.protocol} dport {ports}"
         for keyword, addresses in sorted(_by_family(service.listen).items())
     ]
 
@@ -102,7 +98,7 @@ def snat_lines(services: dict[str, Service]) -> list[str]:
             for keyword, addresses in sorted(
                 _by_family(b.address for b in service.backends).items()
             ):
-                lines.append(f"\t\tct status dnat {keyword} daddr {_set(addresses)} masquerade")
+                lines.append(f"\t\tct status dnat {keyword} daddr {nft_set(addresses)} masquerade")
     return lines
 
 

@@ -48,3 +48,17 @@ def probe_health(
         f'targets = [{{ kind = "icmp", host = "{lab.server_ip}" }}]\n'
         f"interval = {interval}\ntimeout = {interval}\nfall = {fall}\nrise = {rise}\n{extra}"
     )
+
+
+def lossy_health(lab: Lab, interval: float = 0.2) -> str:
+    """A [health] body judging quality: 3 ICMP targets, degraded above 10 % loss (kept as a
+    last resort), down above 50 %."""
+    targets = ", ".join(
+        f'{{ kind = "icmp", host = "{host}" }}'
+        for host in (lab.server_ip, "198.18.1.1", "198.18.2.1")
+    )
+    return (
+        f"targets = [{targets}]\ninterval = {interval}\ntimeout = {interval}\nfall = 3\n"
+        "rise = 3\nwindow = 30\ndegraded_loss_pct = 10\ndown_loss_pct = 50\n"
+        'degraded_action = "last_resort"\n'
+    )
