@@ -161,7 +161,7 @@ def main() -> None:
     summary += [
         f"| {name} | {value} | {'yes' if met else '**no**'} |" for name, value, met in targets
     ]
-    lines[5:5] = [*summary, ""]
+    lines[4:4] = [*summary, ""]
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
     print(OUT.read_text())
