@@ -7,7 +7,9 @@ import pytest
 
 from multiwan.lab.netns import Netns, cleanup_stale, unique_tag
 
-TEST_PREFIX = "mwt-"
+#: Namespaces of this run; override (ending in "-") to keep concurrent runs apart, since a
+#: run first deletes stale namespaces of its own prefix.
+TEST_PREFIX = os.environ.get("MULTIWAN_TEST_PREFIX", "mwt-")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -13,10 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from multiwan.config.health import HealthCheck
 from multiwan.config.schema import Config
@@ -34,11 +31,13 @@ from multiwan.core.linkstate import (
 from multiwan.core.nft import TABLE, dynamic_rule, with_digest
 from multiwan.core.services import service_rules
 from multiwan.core.strategy import Availability
+from multiwan.daemon import report
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
 from multiwan.daemon.persist import load_states, save_states
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
+from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
@@ -46,54 +45,7 @@ from multiwan.kernel.reconcile import ApplyError, Kernel
 from multiwan.operations import Intent, intent
 
 log = logging.getLogger("multiwan")
-T = TypeVar("T")
 HISTORY = 200  # state changes kept for `multiwan log`
-
-
-@dataclass(frozen=True)
-class LinkView:
-    """What status readers may see of one link (immutable snapshot)."""
-
-    name: str
-    interface: str
-    state: str
-    since: float
-    reason: str
-    loss: float | None
-    latency: float | None
-
-
-@dataclass(frozen=True)
-class Published:
-    """A consistent copy of what metrics report, replaced as a whole."""
-
-    status: dict[str, object]
-    transitions: dict[tuple[str, str], int]
-    new_connections: dict[str, int]
-    apply_count: int
-    apply_seconds: float
-
-
-class KernelWorker:
-    """One thread that owns the kernel handles; every blocking call goes through it."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel")
-        self._kernel: Kernel | None = None
-        self._state_dir = state_dir
-
-    async def call(self, work: Callable[[Kernel], T]) -> T:
-        def run() -> T:
-            if self._kernel is None:
-                self._kernel = Kernel(self._state_dir)
-            return work(self._kernel)
-
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
-
-    def close(self) -> None:
-        if self._kernel is not None:
-            self._pool.submit(self._kernel.close).result()
-        self._pool.shutdown()
 
 
 class Engine:
@@ -125,7 +77,7 @@ class Engine:
         self.interfaces: dict[str, str] = {n: link.interface for n, link in config.links.items()}
         self.transitions: dict[tuple[str, str], int] = {}  # (link, new state) -> count
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
-        self.published: Published | None = None  # read by the metrics thread
+        self.published: report.Published | None = None  # read by the metrics thread
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
 
     # --- views ---------------------------------------------------------------------------
@@ -162,90 +114,16 @@ class Engine:
                 live.setdefault(service, set()).add(key)
         return live
 
-    def snapshot(self) -> list[LinkView]:
-        return [
-            LinkView(name, self.config.links[name].interface, h.state, h.since, h.reason,
-                     h.loss, h.latency)
-            for name, h in self.health.items()
-        ]  # fmt: skip
-
     async def publish(self) -> None:
         """Refresh the immutable view the metrics thread reads (once a second)."""
         try:
             listing = await self.worker.call(lambda k: k.nft.list_json(f"counters table {TABLE}"))
         except KernelError:
             listing = None
-        new = {}
-        for item in listing or []:
-            counter = item.get("counter")
-            if not counter:
-                continue
-            name = counter["name"]
-            if name.startswith("new_"):
-                new[name.removeprefix("new_")] = int(counter["packets"])
-            elif name.startswith("svc_") and name.endswith("_rejected"):
-                self.rejected[name[4 : -len("_rejected")]] = int(counter["packets"])
-        self.published = Published(
-            self.status(), dict(self.transitions), new, self.apply_count, self.apply_seconds
-        )
+        self.published = report.published(self, listing)
 
     def status(self) -> dict[str, object]:
-        """What `multiwan status` shows: links with health, weight and rates; the mode."""
-        offset = time.time() - time.monotonic()
-        available = self.availability()
-        links = []
-        for view in self.snapshot():
-            rates = self.rates.get(view.name)
-            links.append({
-                "name": view.name,
-                "interface": view.interface,
-                "state": view.state,
-                "since": view.since + offset,
-                "reason": view.reason,
-                "latency_ms": None if view.latency is None else round(view.latency * 1000, 2),
-                "loss_pct": None if view.loss is None else round(view.loss * 100, 1),
-                "weight": available.weights.get(view.name, self.config.links[view.name].weight),
-                "drained": view.name in self.runtime.drained,
-                "taking_new": view.name in available.live | available.reserve,
-                **(rates.as_dict() if rates else {}),
-            })  # fmt: skip
-        return {
-            "default_policy": self.config.default_policy,
-            "policies": {n: p.strategy for n, p in self.config.policies.items()},
-            "runtime": self.runtime.describe(),
-            "links": links,
-            "services": self._services_status(offset),
-        }
-
-    def _services_status(self, offset: float) -> dict[str, object]:
-        live = self.backends_live()
-        services: dict[str, object] = {}
-        for name, service in self.config.services.items():
-            rows = []
-            for backend in service.backends:
-                key = backend.key(service.ports[0])
-                health = self.backends.get((name, key))
-                rows.append({
-                    "backend": key,
-                    "state": health.state if health else "unknown",
-                    "since": (health.since + offset) if health else None,
-                    "reason": health.reason if health else "",
-                    "latency_ms": None if not health or health.latency is None
-                    else round(health.latency * 1000, 2),
-                    "weight": backend.weight,
-                    "backup": backend.backup,
-                    "drained": f"{name}/{key}" in self.runtime.drained_backends,
-                    "taking_new": key in live.get(name, set()),
-                })  # fmt: skip
-            services[name] = {
-                "listen": service.listen,
-                "ports": service.ports,
-                "protocol": service.protocol,
-                "scheduler": service.scheduler,
-                "rejected": self.rejected.get(name, 0),
-                "backends": rows,
-            }
-        return services
+        return report.status(self)
 
     # --- start and reconcile -------------------------------------------------------------
     async def start(self) -> None:

@@ -20,12 +20,14 @@ from multiwan.config.health import HealthCheck
 from multiwan.config.load import load_config
 from multiwan.core.linkstate import ProbeRound
 from multiwan.daemon.control import serve_control
-from multiwan.daemon.engine import Engine, KernelWorker
+from multiwan.daemon.engine import Engine
 from multiwan.daemon.events import DaemonEvent, ProbeDone, Reload
 from multiwan.daemon.metrics import serve_metrics
 from multiwan.daemon.notify import notify, watchdog_interval
 from multiwan.daemon.probes import link_binding, probe_loop
 from multiwan.daemon.rates import sample_rates
+from multiwan.daemon.report import link_views
+from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.events import kernel_events
 
 log = logging.getLogger("multiwan")
@@ -81,7 +83,7 @@ class Daemon:
 
     @staticmethod
     def _summary(engine: Engine) -> str:
-        return ", ".join(f"{v.name} {v.state}" for v in engine.snapshot())
+        return ", ".join(f"{v.name} {v.state}" for v in link_views(engine))
 
     def _start_probes(self, engine: Engine) -> None:
         """A probe loop per checked link and per service backend (again after a reload)."""

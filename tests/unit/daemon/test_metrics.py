@@ -8,8 +8,9 @@ from typing import Any, cast
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from multiwan.daemon.engine import Engine, Published
+from multiwan.daemon.engine import Engine
 from multiwan.daemon.metrics import EngineCollector
+from multiwan.daemon.report import Published
 
 DASHBOARD = Path(__file__).parents[3] / "contrib" / "grafana-dashboard.json"
 
