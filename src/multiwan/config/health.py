@@ -5,13 +5,11 @@ import ipaddress
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from multiwan.config.base import Strict
 
 Seconds = Annotated[float, Field(gt=0, le=3600)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _address(value: str) -> str:

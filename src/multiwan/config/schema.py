@@ -10,27 +10,30 @@ import re
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
+    AfterValidator,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
+from multiwan.config.base import Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
 
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$")]
-InterfaceName = Annotated[str, StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$")]
+#: `description` is what error messages say was expected.
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$"),
+    Field(description="a name (a letter, then up to 30 letters, digits, '_' or '-')"),
+]
+InterfaceName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$"),
+    Field(description="an interface name (1-15 characters, no blanks, '/', ':' or quotes)"),
+]
 PORT_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 RESERVED_VIA = "main"
-
-
-class Strict(BaseModel):
-    """Base for every config section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _ip(value: str, version: int) -> str:
@@ -110,27 +113,24 @@ def _cidr(value: str) -> str:
     return str(ipaddress.ip_network(value, strict=False))
 
 
+#: Validated one by one, so an error names the element (`rules[3].dport[1]`).
+PortSpec = Annotated[
+    int | str, AfterValidator(_port_spec), Field(description="a port (1-65535) or 'LOW-HIGH'")
+]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
 class Rule(Strict):
     """Traffic selector, first match wins. `via` is a policy, a link, or `main` (bypass)."""
 
     name: str | None = None
-    src: list[str] = []
-    dst: list[str] = []
+    src: list[Cidr] = []
+    dst: list[Cidr] = []
     proto: Literal["tcp", "udp", "icmp", "icmpv6"] | None = None
-    sport: list[int | str] = []
-    dport: list[int | str] = []
+    sport: list[PortSpec] = []  # each a port or "LOW-HIGH", normalised to a string
+    dport: list[PortSpec] = []
     iif: InterfaceName | None = None
     via: Name
-
-    @field_validator("src", "dst")
-    @classmethod
-    def _cidrs(cls, values: list[str]) -> list[str]:
-        return [_cidr(v) for v in values]
-
-    @field_validator("sport", "dport")
-    @classmethod
-    def _ports(cls, values: list[int | str]) -> list[str]:
-        return [_port_spec(v) for v in values]
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -247,7 +247,7 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         if RESERVED_VIA in names:
             problems.append((f"{section}.{RESERVED_VIA}", "'main' is reserved (main table)"))
     interfaces: dict[str, str] = {}
-    ids: dict[object, str] = {}
+    ids: dict[int, str] = {}
     for name, raw_link in links.items():
         link = _dict(raw_link)
         interface, link_id = link.get("interface"), link.get("id")
@@ -260,7 +260,7 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
                     )
                 )
             interfaces.setdefault(interface, name)
-        if link_id is not None:
+        if isinstance(link_id, int):
             if link_id in ids:
                 problems.append(
                     (f"links.{name}.id", f"{link_id} is already used by {ids[link_id]!r}")

@@ -3,8 +3,9 @@
 import ipaddress
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from multiwan.config.base import Strict
 from multiwan.config.health import (
     CommandTarget,
     HealthCheck,
@@ -15,10 +16,6 @@ from multiwan.config.health import (
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Backend(Strict):

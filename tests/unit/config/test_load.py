@@ -1,10 +1,20 @@
-"""Config errors: every mistake reported at once, each with file, line, field and the fix."""
+"""Config errors: every mistake reported at once, each as FILE:LINE: FIELD: what and why."""
 
+import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
+from pydantic import BaseModel
 
-from multiwan.config.load import ConfigError, load_config, load_config_text
+from multiwan.config.load import (
+    ConfigError,
+    Problem,
+    format_problems,
+    load_config,
+    load_config_text,
+)
+from multiwan.config.schema import Config
 
 GOOD = """\
 default_policy = "balanced"
@@ -23,88 +33,226 @@ links = ["wan1", "wan2"]
 [[rules]]
 dst = ["10.0.0.0/8"]
 via = "main"
+
+[[rules]]
+proto = "tcp"
+dport = [
+  22,
+  "8000-8080",
+]
+via = "wan1"
 """
 
 
 def problems(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         load_config_text(text, "m.toml")
+    assert str(caught.value) == format_problems(caught.value.problems)
     return [str(p) for p in caught.value.problems]
 
 
 def test_good_config_loads() -> None:
     config = load_config_text(GOOD, "m.toml")
     assert config.link_ids() == {"wan1": 1, "wan2": 2}
+    assert config.rules[1].dport == ["22", "8000-8080"]
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (
-            ("weight = 2", "weight = 0"),
-            "m.toml:9: links.wan2.weight: input should be greater than 0, got 0",
-        ),
-        (('gateway = "192.0.2.1"', 'gateway = "192.0.2.300"'), "m.toml:5: links.wan1.gateway: "),
-        (
-            ('gateway = "192.0.2.1"', 'gateway6 = "192.0.2.1"'),
-            "m.toml:5: links.wan1.gateway6: expected an IPv6 address",
-        ),
-        (
-            ('interface = "eth2"', 'interface = "eth1"'),
-            "m.toml:8: links.wan2.interface: 'eth1' is already used by link 'wan1'",
-        ),
-        (
-            ('links = ["wan1", "wan2"]', 'links = ["wan1", "wan3"]'),
-            "m.toml:12: policies.balanced.links[1]: unknown link 'wan3' (links: wan1, wan2)",
-        ),
-        (
-            ('via = "main"', 'via = "nowhere"'),
-            "m.toml:16: rules[0].via: 'nowhere' is not a policy, a link or 'main'",
-        ),
-        (('dst = ["10.0.0.0/8"]', 'dst = ["10.0.0.0/33"]'), "m.toml:15: rules[0].dst: "),
-        (
-            ('dst = ["10.0.0.0/8"]', "dport = [70000]"),
-            "m.toml:15: rules[0].dport: expected ports 1-65535",
-        ),
-        (
-            ('dst = ["10.0.0.0/8"]', 'dport = ["20-10"]'),
-            "m.toml:15: rules[0].dport: expected ports 1-65535 with LOW <= HIGH",
-        ),
-        (
-            ("weight = 2", "wieght = 2"),
-            "m.toml:9: links.wan2.wieght: unknown key; expected one of: interface, id,",
-        ),
-        (
-            ('default_policy = "balanced"', 'default_policy = "fast"'),
-            "m.toml:1: default_policy: unknown policy 'fast' (policies: balanced)",
-        ),
-        (("[links.wan2]", "[links.wan2"), "m.toml:7: invalid TOML: "),
-    ],
-)
+NAME = "a name (a letter, then up to 30 letters, digits, '_' or '-')"
+
+MISTAKES = {
+    "unknown key at top level": (
+        ('default_policy = "balanced"', 'default_policy = "balanced"\ncolour = 1'),
+        "m.toml:2: colour: unknown key; expected one of: default_policy, links, policies, rules,",
+    ),
+    "unknown key in a link": (
+        ("weight = 2", "wieght = 2"),
+        "m.toml:9: links.wan2.wieght: unknown key; expected one of: interface, id, gateway,",
+    ),
+    "unknown key in a rule": (
+        ('via = "main"', 'via = "main"\nport = 1'),
+        "m.toml:17: rules[0].port: unknown key; expected one of: name, src, dst, proto, sport,",
+    ),
+    "unknown key in an inline table": (
+        ('"wan1", "wan2"]', '"wan1", { link = "wan2", wieght = 1 }]'),
+        "m.toml:12: policies.balanced.links[1].wieght: unknown key; expected one of: link,",
+    ),
+    "bad CIDR": (
+        ('dst = ["10.0.0.0/8"]', 'dst = ["10.0.0.0/8", "10.0.0.0/33"]'),
+        "m.toml:15: rules[0].dst[1]: '10.0.0.0/33' does not appear to be an IPv4 or IPv6 network",
+    ),
+    "bad IP": (
+        ('gateway = "192.0.2.1"', 'gateway = "192.0.2.300"'),
+        "m.toml:5: links.wan1.gateway: '192.0.2.300' does not appear to be an IPv4 or IPv6",
+    ),
+    "wrong family for gateway6": (
+        ('gateway = "192.0.2.1"', 'gateway6 = "192.0.2.1"'),
+        "m.toml:5: links.wan1.gateway6: expected an IPv6 address, got '192.0.2.1'",
+    ),
+    "weight zero": (
+        ("weight = 2", "weight = 0"),
+        "m.toml:9: links.wan2.weight: must be > 0, got 0",
+    ),
+    "weight not a number": (
+        ("weight = 2", 'weight = "abc"'),
+        "m.toml:9: links.wan2.weight: expected an integer 1-1000, got 'abc'",
+    ),
+    "number written as a string": (
+        ("weight = 2", 'weight = "2"'),
+        "m.toml:9: links.wan2.weight: expected an integer 1-1000, got '2'",
+    ),
+    "boolean written as a string": (
+        ("weight = 2", 'masquerade = "yes"'),
+        "m.toml:9: links.wan2.masquerade: expected true or false, got 'yes'",
+    ),
+    "port 70000 in a multi-line array": (
+        ("  22,", "  70000,"),
+        "m.toml:21: rules[1].dport[0]: expected ports 1-65535 with LOW <= HIGH, got 70000",
+    ),
+    "reversed range": (
+        ('"8000-8080"', '"20-10"'),
+        "m.toml:22: rules[1].dport[1]: expected ports 1-65535 with LOW <= HIGH, got '20-10'",
+    ),
+    "port of the wrong type": (
+        ("  22,", "  true,"),
+        "m.toml:21: rules[1].dport[0]: expected a port (1-65535) or 'LOW-HIGH', got true",
+    ),
+    "choice not offered": (
+        ('proto = "tcp"', 'proto = "sctp"'),
+        "m.toml:19: rules[1].proto: expected one of 'tcp', 'udp', 'icmp', 'icmpv6', got 'sctp'",
+    ),
+    "ports with icmp": (
+        ('proto = "tcp"', 'proto = "icmp"'),
+        "m.toml:18: rules[1]: ports need proto 'tcp', 'udp' or no proto (both)",
+    ),
+    "missing key": (
+        ('interface = "eth2"\n', ""),
+        "m.toml:7: links.wan2.interface: required key is missing: expected an interface name",
+    ),
+    "bad link name": (
+        ("[links.wan2]", '[links."2wan"]'),
+        f"m.toml:7: links.2wan: expected {NAME}, got '2wan'",
+    ),
+    "policy member of no kind": (
+        ('"wan1", "wan2"]', '"wan1", 2]'),
+        f"m.toml:12: policies.balanced.links[1]: expected {NAME} or a table, got 2",
+    ),
+    "empty policy": (
+        ('links = ["wan1", "wan2"]', "links = []"),
+        "m.toml:12: policies.balanced.links: needs at least 1 item(s), got 0",
+    ),
+    "unknown link in a policy": (
+        ('links = ["wan1", "wan2"]', 'links = ["wan1", "wan3"]'),
+        "m.toml:12: policies.balanced.links[1]: unknown link 'wan3' (links: wan1, wan2)",
+    ),
+    "duplicate interface": (
+        ('interface = "eth2"', 'interface = "eth1"'),
+        "m.toml:8: links.wan2.interface: 'eth1' is already used by link 'wan1'",
+    ),
+    "duplicate id": (
+        ("weight = 2", "id = 4\n[links.wan3]\ninterface = 'eth3'\nid = 4"),
+        "m.toml:12: links.wan3.id: 4 is already used by 'wan2'",
+    ),
+    "link and policy of one name": (
+        ("[policies.balanced]", "[policies.wan1]\nlinks = ['wan1']\n[policies.balanced]"),
+        "m.toml:11: policies.wan1: 'wan1' is also the name of a link",
+    ),
+    "main is reserved": (
+        ("[links.wan2]", "[links.main]"),
+        "m.toml:7: links.main: 'main' is reserved (main table)",
+    ),
+    "unknown via": (
+        ('via = "main"', 'via = "nowhere"'),
+        "m.toml:16: rules[0].via: 'nowhere' is not a policy, a link or 'main'",
+    ),
+    "unknown default policy": (
+        ('default_policy = "balanced"', 'default_policy = "fast"'),
+        "m.toml:1: default_policy: unknown policy 'fast' (policies: balanced)",
+    ),
+    "unknown health target kind": (
+        ("weight = 2", 'health.targets = [{ kind = "ping", host = "192.0.2.9" }]'),
+        "m.toml:9: links.wan2.health.targets[0]: unknown kind 'ping'; expected one of: 'icmp',",
+    ),
+    "bad TOML": (
+        ("[links.wan2]", "[links.wan2"),
+        "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "expected"), MISTAKES.values(), ids=MISTAKES.keys())
 def test_each_mistake_is_named_with_its_line(change: tuple[str, str], expected: str) -> None:
     found = problems(GOOD.replace(*change))
     assert any(p.startswith(expected) for p in found), found
 
 
 def test_every_problem_is_reported_in_one_pass() -> None:
-    text = GOOD.replace("weight = 2", "weight = -1").replace('via = "main"', 'via = "x"')
-    text = text.replace('"wan1", "wan2"]', '"wan1", "ghost"]') + "\ncolour = 1\n"
-    found = problems(text)
-    assert len(found) == 4, found
-    assert [p.split(":")[1] for p in found] == ["9", "12", "16", "18"]
+    text = (
+        GOOD.replace("weight = 2", "weight = -1")
+        .replace('via = "main"', 'via = "x"')
+        .replace('"wan1", "wan2"]', '"wan1", "ghost"]')
+        .replace("  22,", "  0,")
+    ) + "colour = 1\n"
+    assert problems(text) == [
+        "m.toml:9: links.wan2.weight: must be > 0, got -1",
+        "m.toml:12: policies.balanced.links[1]: unknown link 'ghost' (links: wan1, wan2)",
+        "m.toml:16: rules[0].via: 'x' is not a policy, a link or 'main'",
+        "m.toml:21: rules[1].dport[0]: expected ports 1-65535 with LOW <= HIGH, got 0",
+        "m.toml:25: rules[1].colour: unknown key; expected one of: "
+        "name, src, dst, proto, sport, dport, iif, via",
+    ]
+
+
+def test_problem_reads_like_a_compiler_message() -> None:
+    assert str(Problem("a.toml", 3, "links.x.weight", "must be > 0")) == (
+        "a.toml:3: links.x.weight: must be > 0"
+    )
+    assert str(Problem("a.toml", None, "", "cannot read: gone")) == "a.toml: cannot read: gone"
 
 
 def test_unreadable_file_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "missing.toml")
-    assert "cannot read: No such file or directory" in str(caught.value)
+    assert str(caught.value) == f"{tmp_path}/missing.toml: cannot read: No such file or directory"
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(ConfigError, match="not UTF-8"):
+    with pytest.raises(ConfigError, match=r"binary\.toml: cannot read: not UTF-8 text"):
         load_config(binary)
+    with pytest.raises(ConfigError, match="cannot read: Is a directory"):
+        load_config(tmp_path)
+
+
+EXAMPLE = Path(__file__).parents[3] / "src/multiwan/examples/multiwan.toml"
 
 
 def test_shipped_example_is_valid() -> None:
-    example = Path(__file__).parents[3] / "src/multiwan/examples/multiwan.toml"
-    config = load_config(example)
-    assert config.default_policy in config.policies
+    config = load_config(EXAMPLE)
+    assert sorted(config.links) == ["lte1", "lte2", "wan1"]
+    assert config.default_policy == "balanced"
+    assert {p.strategy for p in config.policies.values()} == {"balance", "failover"}
+
+
+def test_shipped_example_is_valid_with_every_optional_setting() -> None:
+    """`#key = value` lines are optional settings: uncommented, they must be valid too."""
+    text = re.sub(r"(?m)^(\s*)#(?=[^\s#])", r"\1", EXAMPLE.read_text())
+    config = load_config_text(text, "all.toml")
+    assert config.services
+    assert config.links["wan1"].id == 1
+
+
+def keys_of(model: type[BaseModel]) -> set[str]:
+    """Every key a config may contain under `model`, recursively."""
+    keys = set(model.model_fields)
+    pending = [f.annotation for f in model.model_fields.values()]
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= keys_of(annotation)
+        pending += get_args(annotation)
+    return keys
+
+
+def test_shipped_example_shows_every_setting() -> None:
+    text = EXAMPLE.read_text()
+    headers = re.findall(r"(?m)^#?\[+([\w.-]+)\]", text)
+    written = set(re.findall(r"(\w+) =", text)) | {k for h in headers for k in h.split(".")}
+    assert keys_of(Config) - written == set()

@@ -1,6 +1,7 @@
 """Properties: any valid config loads and compiles; any broken one is a ConfigError."""
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,6 +18,11 @@ from tests.golden.test_compile_golden import as_actual, fresh_sysctls
 NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
 CIDRS = st.sampled_from(["10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32", "198.51.100.7/32"])
 PORTS = st.one_of(st.integers(1, 65535), st.sampled_from(["1000-2000", "53", "5060-5061"]))
+ANY_VALUE = st.recursive(
+    st.one_of(st.integers(), st.text(max_size=8), st.booleans(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)),
+    max_leaves=6,
+)
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -30,8 +36,14 @@ def toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def inline_toml(data: dict[str, Any]) -> str:
+    """Any data as TOML, one top-level key a line (nested tables inline)."""
+    return "".join(f"{k} = {toml_value(v)}\n" for k, v in data.items())
+
+
 def to_toml(data: dict[str, Any]) -> str:
-    lines = [f"default_policy = {toml_value(data['default_policy'])}"]
+    sections = ("links", "policies", "rules")
+    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if k not in sections]
     for section in ("links", "policies"):
         for name, body in data.get(section, {}).items():
             lines.append(f"[{section}.{name}]")
@@ -105,25 +117,44 @@ def test_valid_configs_load_and_compile(data: dict[str, Any], draw: st.DataObjec
     assert "replace table" not in diff(other, as_actual(desired)).nft_summary
 
 
-MISTAKES = [
-    ("links", lambda d: d["links"][next(iter(d["links"]))].update(weight=0)),
-    ("links", lambda d: d["links"][next(iter(d["links"]))].update(gateway="999.1.1.1")),
-    ("links", lambda d: d["links"][next(iter(d["links"]))].update(colour="red")),
-    ("default_policy", lambda d: d.update(default_policy="zz-nope")),
-    ("rules", lambda d: d.setdefault("rules", []).append({"via": "zz-nope"})),
-    ("rules", lambda d: d.setdefault("rules", []).append({"via": "main", "dport": [0]})),
-    ("rules", lambda d: d.setdefault("rules", []).append({"via": "main", "dst": ["1.2.3.4/40"]})),
+def first_link(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    name = next(iter(data["links"]))
+    return f"links.{name}", data["links"][name]
+
+
+def new_rule(data: dict[str, Any], rule: dict[str, Any]) -> str:
+    data["rules"].append(rule)
+    return f"rules[{len(data['rules']) - 1}]"
+
+
+#: Each injects one mistake into valid config data and returns the field path it must name.
+MISTAKES: list[Callable[[dict[str, Any]], str]] = [
+    lambda d: (first_link(d)[1].update(weight=0), f"{first_link(d)[0]}.weight")[1],
+    lambda d: (first_link(d)[1].update(gateway="999.1.1.1"), f"{first_link(d)[0]}.gateway")[1],
+    lambda d: (first_link(d)[1].update(weight="3"), f"{first_link(d)[0]}.weight")[1],
+    lambda d: (first_link(d)[1].update(colour="red"), f"{first_link(d)[0]}.colour")[1],
+    lambda d: (first_link(d)[1].pop("interface"), f"{first_link(d)[0]}.interface")[1],
+    lambda d: (d.update(default_policy="zz-nope"), "default_policy")[1],
+    lambda d: (d.update(colour=1), "colour")[1],
+    lambda d: new_rule(d, {"via": "zz-nope"}) + ".via",
+    lambda d: new_rule(d, {"via": "main", "dport": [22, 0]}) + ".dport[1]",
+    lambda d: new_rule(d, {"via": "main", "sport": ["9-1"]}) + ".sport[0]",
+    lambda d: new_rule(d, {"via": "main", "dst": ["1.2.3.4/40"]}) + ".dst[0]",
+    lambda d: new_rule(d, {"via": "main", "proto": "sctp"}) + ".proto",
 ]
 
 
 @FAST
 @given(valid_configs(), st.sampled_from(MISTAKES))
-def test_one_mistake_is_reported_with_its_field(data: dict[str, Any], mistake: Any) -> None:
-    field, inject = mistake
-    inject(data)
+def test_one_mistake_is_reported_with_its_field(
+    data: dict[str, Any], inject: Callable[[dict[str, Any]], str]
+) -> None:
+    field = inject(data)
     with pytest.raises(ConfigError) as caught:
         load_config_text(to_toml(data), "gen.toml")
-    assert any(p.field.startswith(field) for p in caught.value.problems), caught.value.problems
+    named = [p for p in caught.value.problems if p.field == field]
+    assert named, caught.value.problems
+    assert all(p.line for p in named), named
 
 
 def assert_config_or_problems(text: str) -> None:
@@ -142,15 +173,27 @@ def test_arbitrary_text_is_a_config_or_a_config_error(text: str) -> None:
 
 
 @FAST
-@given(
-    st.recursive(
-        st.one_of(st.integers(), st.text(max_size=8), st.booleans(), st.floats(allow_nan=False)),
-        lambda inner: st.one_of(
-            st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)
-        ),
-        max_leaves=12,
-    ).filter(lambda v: isinstance(v, dict))
-)
+@given(st.dictionaries(NAMES, ANY_VALUE, max_size=4))
 def test_arbitrary_toml_data_is_a_config_or_a_config_error(data: dict[str, Any]) -> None:
-    text = "\n".join(f"{k} = {toml_value(v)}" for k, v in data.items())
-    assert_config_or_problems(text)
+    assert_config_or_problems(inline_toml(data))
+
+
+@FAST
+@given(valid_configs(), st.data())
+def test_any_value_anywhere_in_a_config_is_a_config_or_a_config_error(
+    data: dict[str, Any], draw: st.DataObject
+) -> None:
+    """Replace one node of a valid config (a link, a field, a list element) with anything."""
+    node: Any = data
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            break
+        key = draw.draw(st.sampled_from(keys))
+        child = node[key]
+        if isinstance(child, dict | list) and child and draw.draw(st.booleans()):
+            node = child
+            continue
+        node[key] = draw.draw(ANY_VALUE)
+        break
+    assert_config_or_problems(inline_toml(data))
