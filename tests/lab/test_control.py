@@ -67,6 +67,10 @@ def test_drain_lets_existing_connections_finish_and_sends_new_ones_elsewhere(lab
         on_isp2 = next(f for f in flows if lab3.isps[1].public in f.sources())
         try:
             assert cli(lab3, "link", "drain", "isp2").returncode == 0
+            links = status(lab3)
+            assert int(str(links["isp2"]["connections"])) >= 1  # its flows still run
+            shares = [float(str(link["share_pct"])) for link in links.values()]
+            assert abs(sum(shares) - 100) < 1
             assert lab3.flows(count=60).per_isp["isp2"] == 0
             on_isp2.wait_replies(10)
             assert not on_isp2.broken()

@@ -21,7 +21,7 @@ def status_table(status: dict[str, Any]) -> Table:
         title += f" (runtime changes until reload: {changed})"
     table = Table(title=title)
     for column in ("link", "state", "since", "reason", "latency", "loss", "weight", "new",
-                   "kbit/s rx/tx", "pps rx/tx"):  # fmt: skip
+                   "conns (share)", "kbit/s rx/tx", "pps rx/tx"):  # fmt: skip
         table.add_column(column, justify="right" if column not in ("link", "reason") else "left")
     for link in status["links"]:
         since = datetime.datetime.fromtimestamp(link["since"]).strftime("%H:%M:%S")
@@ -35,6 +35,7 @@ def status_table(status: dict[str, Any]) -> Table:
             _number(link["loss_pct"], "%"),
             str(link["weight"]),
             "yes" if link["taking_new"] else "no",
+            f"{link.get('connections', '-')} ({_number(link.get('share_pct'), '%')})",
             f"{_number(link.get('rx_kbit_s'))}/{_number(link.get('tx_kbit_s'))}",
             f"{_number(link.get('rx_pps'))}/{_number(link.get('tx_pps'))}",
         )

@@ -38,13 +38,27 @@ from multiwan.daemon.persist import load_states, save_states
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
 from multiwan.daemon.worker import KernelWorker
-from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
+from multiwan.kernel.conntrack import (
+    connections_by_mark,
+    flush_backend_connections,
+    flush_link_connections,
+)
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
 from multiwan.kernel.reconcile import ApplyError, Kernel
 from multiwan.operations import Intent, intent
 
 log = logging.getLogger("multiwan")
+
+
+async def _connections() -> dict[int, int]:
+    try:
+        return await connections_by_mark()
+    except KernelError as exc:
+        log.warning("status without connection counts: %s", exc)
+        return {}
+
+
 HISTORY = 200  # state changes kept for `multiwan log`
 
 
@@ -197,7 +211,7 @@ class Engine:
         """Operator requests through the control socket; changes last until reload."""
         args, config = request.args, self.file_config
         if request.command == "status":
-            return self.status()
+            return report.with_connections(self.status(), self.links, await _connections())
         if request.command == "log":
             return list(self.history)
         if request.command == "reload":

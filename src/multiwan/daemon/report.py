@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from multiwan.core.links import ResolvedLink
     from multiwan.daemon.engine import Engine
 
 
@@ -123,3 +126,16 @@ def published(engine: "Engine", counters: list[dict[str, Any]] | None) -> Publis
     return Published(
         status(engine), dict(engine.transitions), new, engine.apply_count, engine.apply_seconds
     )
+
+
+def with_connections(
+    status: dict[str, Any], links: "Mapping[str, ResolvedLink]", by_mark: dict[int, int]
+) -> dict[str, Any]:
+    """Add each link's tracked connections and its share of all of them (conntrack marks)."""
+    total = sum(by_mark.get(link.mark, 0) for link in links.values())
+    for row in status["links"]:
+        link = links.get(row["name"])
+        count = by_mark.get(link.mark, 0) if link else 0
+        row["connections"] = count
+        row["share_pct"] = round(100 * count / total, 1) if total else 0.0
+    return status

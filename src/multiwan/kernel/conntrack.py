@@ -7,6 +7,7 @@ cheaper than dumping the table through netlink.
 """
 
 import asyncio
+import re
 
 from multiwan.core.ownership import MARK_MASK
 from multiwan.kernel.errors import KernelError
@@ -44,3 +45,27 @@ async def flush_backend_connections(address: str, protocol: str, port: int | Non
     if port:
         selector += ["--reply-port-src", str(port)]
     return await _delete(*selector)
+
+
+MARK_FIELD = re.compile(rb"\bmark=(\d+)")
+
+
+async def connections_by_mark() -> dict[int, int]:
+    """Tracked connections per multiwan mark (both families); one dump per family, read
+    on demand for `status` (a dump costs time proportional to the table)."""
+    counts: dict[int, int] = {}
+    for family in ("ipv4", "ipv6"):
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "conntrack", "-L", "-f", family,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError as exc:
+            raise KernelError(f"cannot run conntrack (install conntrack): {exc}") from exc
+        out, _ = await proc.communicate()
+        for match in MARK_FIELD.finditer(out):
+            mark = int(match[1]) & MARK_MASK
+            if mark:
+                counts[mark] = counts.get(mark, 0) + 1
+    return counts
