@@ -7,6 +7,7 @@ Everything works on the current network namespace.
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -103,13 +104,22 @@ def _route_spec(ipr: IPRoute, route: Route) -> dict[str, Any]:
 
 
 def add_route(ipr: IPRoute, route: Route) -> None:
-    """Install `route` (replacing one with the same destination in its table)."""
+    """Install `route` (replacing one with the same destination in its table). Check a
+    batch of writes with `verify_written`."""
     try:
         ipr.route("replace", **_route_spec(ipr, route))
     except NetlinkError as exc:
         raise KernelError(f"adding route {route.render()}: {exc.args[-1]}") from exc
-    if route not in read_routes(ipr):
-        raise KernelError(f"adding route {route.render()}: not found when read back")
+
+
+def verify_written(ipr: IPRoute, routes: Iterable[Route], rules: Iterable[Rule]) -> None:
+    """Read back once after a batch of writes: pyroute2 ignores misspelt arguments silently,
+    so what the kernel holds must be exactly what was written (one dump, not one per write)."""
+    present_routes, present_rules = read_routes(ipr), read_rules(ipr)
+    missing = [r.render() for r in routes if r not in present_routes]
+    missing += [r.render() for r in rules if r not in present_rules]
+    if missing:
+        raise KernelError(f"not found as written when read back: {'; '.join(missing)}")
 
 
 def delete_route(ipr: IPRoute, route: Route) -> None:
@@ -178,8 +188,6 @@ def add_rule(ipr: IPRoute, rule: Rule) -> None:
     except NetlinkError as exc:
         if exc.code != 17:  # EEXIST: the same rule is there already
             raise KernelError(f"adding rule {rule.render()}: {exc.args[-1]}") from exc
-    if rule not in read_rules(ipr):
-        raise KernelError(f"adding rule {rule.render()}: not found as written when read back")
 
 
 def delete_rule(ipr: IPRoute, rule: Rule) -> None:
@@ -244,10 +252,19 @@ def default_gateways(ipr: IPRoute, family: Family) -> list[tuple[str, str]]:
     return found
 
 
-def interface_facts(ipr: IPRoute, name: str) -> InterfaceFacts:
-    """What discovery knows of `name`: per family the gateway of a main-table default route
-    through it, its first global address and its connected subnets. Links that leave these
-    out of the config follow the interface (DHCP renewals) on every reconcile."""
+def interfaces_facts(ipr: IPRoute, names: Iterable[str]) -> dict[str, InterfaceFacts]:
+    """What discovery knows of each interface: per family the gateway of a main-table
+    default route through it, its first global address and its connected subnets. Links
+    that leave these out of the config follow the interface (DHCP renewals) on every
+    reconcile. The main table is read once per family for all of them."""
+    gateways: dict[Family, dict[str, str]] = {4: {}, 6: {}}
+    for family, by_device in gateways.items():
+        for dev, gateway in default_gateways(ipr, family):
+            by_device.setdefault(dev, gateway)
+    return {name: _facts(ipr, name, gateways) for name in names}
+
+
+def _facts(ipr: IPRoute, name: str, gateways: dict[Family, dict[str, str]]) -> InterfaceFacts:
     info = interface_info(ipr, name)
     if info is None:
         return InterfaceFacts(present=False)
@@ -257,7 +274,7 @@ def interface_facts(ipr: IPRoute, name: str) -> InterfaceFacts:
         (6, info.addresses6),
     )
     for family, addresses in pairs:
-        gateway = next((gw for dev, gw in default_gateways(ipr, family) if dev == name), None)
+        gateway = gateways[family].get(name)
         subnets = {str(a.network) for a in addresses if a.network.prefixlen < a.max_prefixlen}
         per_family.append(
             FamilyFacts(

@@ -57,7 +57,7 @@ class Kernel:
 
     def interface_facts(self, interfaces: Iterable[str]) -> dict[str, InterfaceFacts]:
         """Gateway, address and subnets of each interface, for links that omit them."""
-        return {name: netlink.interface_facts(self.ipr, name) for name in interfaces}
+        return netlink.interfaces_facts(self.ipr, interfaces)
 
     def read_actual(self, sysctl_keys: Iterable[str]) -> ActualState:
         """Everything multiwan owns now, plus the current value of the given sysctls."""
@@ -86,6 +86,8 @@ class Kernel:
             for rule in plan.rule_adds:
                 netlink.add_rule(self.ipr, rule)
                 done.append(("rule+", rule))
+            if plan.route_adds or plan.rule_adds:
+                netlink.verify_written(self.ipr, plan.route_adds, plan.rule_adds)
             for rule in plan.rule_deletes:
                 netlink.delete_rule(self.ipr, rule)
                 done.append(("rule-", rule))
