@@ -90,14 +90,22 @@ class LinkHealth:
     @property
     def loss(self) -> float | None:
         """Fraction of target answers lost over the window."""
-        asked = sum(r.asked for r in self.window)
-        return None if asked == 0 else 1 - sum(r.answered for r in self.window) / asked
+        return _loss(self.window)
 
     @property
     def latency(self) -> float | None:
         """Mean RTT over the window's answered rounds (seconds)."""
-        rtts = [r.rtt for r in self.window if r.rtt is not None]
-        return sum(rtts) / len(rtts) if rtts else None
+        return _latency(self.window)
+
+
+def _loss(window: tuple[RoundStats, ...]) -> float | None:
+    asked = sum(r.asked for r in window)
+    return None if asked == 0 else 1 - sum(r.answered for r in window) / asked
+
+
+def _latency(window: tuple[RoundStats, ...]) -> float | None:
+    rtts = [r.rtt for r in window if r.rtt is not None]
+    return sum(rtts) / len(rtts) if rtts else None
 
 
 def initial(
@@ -130,15 +138,23 @@ def _effective(h: LinkHealth) -> State:
     return h.verdict
 
 
-def _quality(h: LinkHealth, check: HealthCheck) -> tuple[Verdict, str, bool]:
+def _judges_quality(check: HealthCheck) -> bool:
+    thresholds = (check.degraded_latency_ms, check.degraded_loss_pct, check.down_latency_ms,
+                  check.down_loss_pct)  # fmt: skip
+    return any(t is not None for t in thresholds)
+
+
+def _quality(window: tuple[RoundStats, ...], check: HealthCheck) -> tuple[Verdict, str, bool]:
     """What loss and latency say: verdict, reason, and whether they are calm enough to leave
     `degraded` (well below the degraded thresholds)."""
-    loss, latency = h.loss, h.latency
-    if len(h.window) < min(MIN_ROUNDS_FOR_QUALITY, check.window) or loss is None:
+    if not _judges_quality(check):
+        return "up", "", True  # the common case, and the cheap one (probed every round)
+    loss, latency = _loss(window), _latency(window)
+    if len(window) < min(MIN_ROUNDS_FOR_QUALITY, check.window) or loss is None:
         return "up", "", True
     loss_pct = loss * 100
     latency_ms = None if latency is None else latency * 1000
-    over = f"over the last {len(h.window)} rounds"
+    over = f"over the last {len(window)} rounds"
     if check.down_loss_pct is not None and loss_pct > check.down_loss_pct:
         return "down", f"loss {loss_pct:.0f}% > {check.down_loss_pct:g}% {over}", False
     if check.down_latency_ms and latency_ms and latency_ms > check.down_latency_ms:
@@ -166,14 +182,14 @@ def _probe_round(h: LinkHealth, event: ProbeRound, check: HealthCheck) -> LinkHe
     stats = RoundStats(len(answered), len(event.results), sum(rtts) / len(rtts) if rtts else None)
     window = (*h.window, stats)[-check.window :]
     ok = len(answered) >= check.reliability
+    quality, quality_reason, calm = _quality(window, check)
     h = replace(
         h,
         window=window,
         good=h.good + 1 if ok else 0,
         bad=0 if ok else h.bad + 1,
+        calm=h.calm + 1 if calm else 0,
     )
-    quality, quality_reason, calm = _quality(h, check)
-    h = replace(h, calm=h.calm + 1 if calm else 0)
     if h.verdict in ("up", "degraded"):
         if h.bad >= check.fall:
             reason = f"{h.bad} rounds failed: {_failures(event.results)}"
@@ -186,7 +202,7 @@ def _probe_round(h: LinkHealth, event: ProbeRound, check: HealthCheck) -> LinkHe
     # down: come back after `rise` good rounds, judged on those rounds only.
     if h.good >= check.rise:
         recent = replace(h, window=window[-h.good :])
-        quality, quality_reason, _ = _quality(recent, check)
+        quality, quality_reason, _ = _quality(recent.window, check)
         if quality == "down":
             return h
         reason = quality_reason if quality == "degraded" else f"{h.good} good rounds"

@@ -197,7 +197,11 @@ class Engine:
                 await self._step(event.subject, event.round)
         elif isinstance(event, InterfaceState):
             await self._interface(event)
-        elif isinstance(event, AddressingChanged | Resync | Reconcile):
+        elif isinstance(event, AddressingChanged):
+            ifindexes = {link.ifindex for link in self.links.values() if link.ifindex}
+            if event.concerns(ifindexes):
+                self._schedule_reconcile()
+        elif isinstance(event, Resync | Reconcile):
             self._schedule_reconcile()
         elif isinstance(event, Reload):
             await self._reload()

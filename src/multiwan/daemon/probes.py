@@ -44,15 +44,14 @@ def _suspect(before: tuple[int, int] | None, now: tuple[int, int] | None) -> boo
     return now[1] > before[1] and now[0] == before[0]
 
 
-async def _round(check: HealthCheck, prober: LinkProber | None) -> tuple[TargetResult, ...]:
+async def _round(
+    check: HealthCheck, names: list[str], prober: LinkProber | None
+) -> tuple[TargetResult, ...]:
     if prober is None:
-        return tuple(
-            TargetResult(describe(t), False, None, "link has no route") for t in check.targets
-        )
+        return tuple(TargetResult(name, False, None, "link has no route") for name in names)
     answers = await prober.probe_round(check.targets, check.timeout)
     return tuple(
-        TargetResult(describe(t), a.ok, a.rtt, a.error)
-        for t, a in zip(check.targets, answers, strict=True)
+        TargetResult(name, a.ok, a.rtt, a.error) for name, a in zip(names, answers, strict=True)
     )
 
 
@@ -68,6 +67,7 @@ async def probe_loop(
     signal when the check asks for it."""
     prober: LinkProber | None = None if binding else LinkProber(None)
     watch = interface if check.traffic_signal else None
+    names = [describe(t) for t in check.targets]
     try:
         while True:
             started = time.monotonic()
@@ -77,7 +77,7 @@ async def probe_loop(
                     if prober is not None:
                         prober.close()
                     prober = LinkProber(bound) if bound is not None else None
-            report(ProbeRound(time.monotonic(), await _round(check, prober)))
+            report(ProbeRound(time.monotonic(), await _round(check, names, prober)))
             now = health()
             deadline = started + (next_interval(now, check) if now else check.interval)
             counters = _packets(watch) if watch else None

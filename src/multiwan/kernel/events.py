@@ -13,6 +13,10 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from multiwan.core.ownership import owns_table
+
+MAIN_TABLE = 254
+RT_SCOPE_LINK = 253
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
 
@@ -29,9 +33,19 @@ class InterfaceState:
 
 @dataclass(frozen=True)
 class AddressingChanged:
-    """Addresses or routes changed somewhere: re-read facts and reconcile."""
+    """An address or route changed. Only some matter to multiwan (see `concerns`)."""
 
     what: str
+    ifindex: int | None = None  # the interface of an address or route
+    table: int | None = None  # the table of a route
+    link_scope: bool = False  # an address of scope link (IPv6 fe80::): discovery skips them
+
+    def concerns(self, ifindexes: set[int]) -> bool:
+        """Worth a reconcile: a global address on a link's interface, or a route in the main
+        table (default gateways) or in multiwan's tables (the kernel deletes them)."""
+        if self.what.endswith("addr"):
+            return not self.link_scope and self.ifindex in ifindexes
+        return self.table == MAIN_TABLE or (self.table is not None and owns_table(self.table))
 
 
 @dataclass(frozen=True)
@@ -52,8 +66,18 @@ def _convert(msg: Any) -> KernelEvent | None:
             admin_up=bool(flags & IFF_UP),
             carrier=bool(flags & IFF_LOWER_UP),
         )
-    if event in ("RTM_NEWADDR", "RTM_DELADDR", "RTM_NEWROUTE", "RTM_DELROUTE"):
-        return AddressingChanged(event.removeprefix("RTM_").lower())
+    if event in ("RTM_NEWADDR", "RTM_DELADDR"):
+        return AddressingChanged(
+            event.removeprefix("RTM_").lower(),
+            ifindex=msg.get("index"),
+            link_scope=msg.get("scope") == RT_SCOPE_LINK,
+        )
+    if event in ("RTM_NEWROUTE", "RTM_DELROUTE"):
+        return AddressingChanged(
+            event.removeprefix("RTM_").lower(),
+            ifindex=msg.get_attr("RTA_OIF"),
+            table=msg.get_attr("RTA_TABLE") or msg.get("table"),
+        )
     return None
 
 
