@@ -13,23 +13,28 @@ from multiwan.core.ownership import MARK_MASK
 from multiwan.kernel.errors import KernelError
 
 
-async def _delete(*selector: str) -> int:
-    """`conntrack -D` with a kernel-side filter; how many entries it deleted."""
+async def _conntrack(*args: str) -> tuple[int, bytes, str]:
+    """Run the conntrack tool: exit status, output, and its messages."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            "conntrack", "-D", *selector,
-            stdout=asyncio.subprocess.DEVNULL,
+            "conntrack", *args,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
     except OSError as exc:
         raise KernelError(f"cannot run conntrack (install conntrack): {exc}") from exc
-    _, err = await proc.communicate()
-    text = err.decode(errors="replace")
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out, err.decode(errors="replace")
+
+
+async def _delete(*selector: str) -> int:
+    """`conntrack -D` with a kernel-side filter; how many entries it deleted."""
+    returncode, _, text = await _conntrack("-D", *selector)
     # conntrack exits 1 when nothing matched; its summary line counts what was deleted.
     for line in text.splitlines():
         if "flow entries have been deleted" in line:
             return int(line.split()[-6])
-    if proc.returncode not in (0, 1):
+    if returncode not in (0, 1):
         raise KernelError(f"conntrack -D {' '.join(selector)} failed: {text.strip()}")
     return 0
 
@@ -55,15 +60,7 @@ async def connections_by_mark() -> dict[int, int]:
     on demand for `status` (a dump costs time proportional to the table)."""
     counts: dict[int, int] = {}
     for family in ("ipv4", "ipv6"):
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                "conntrack", "-L", "-f", family,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-        except OSError as exc:
-            raise KernelError(f"cannot run conntrack (install conntrack): {exc}") from exc
-        out, _ = await proc.communicate()
+        _, out, _ = await _conntrack("-L", "-f", family)
         for match in MARK_FIELD.finditer(out):
             mark = int(match[1]) & MARK_MASK
             if mark:
