@@ -58,6 +58,8 @@ class Link(Strict):
     weight: Annotated[int, Field(gt=0, le=1000)] = 1
     priority: Annotated[int, Field(ge=0, le=1000)] = 1  # failover tier: lower is preferred
     masquerade: bool = True
+    #: Masquerade IPv6 too (NAT66); off by default: IPv6 normally routes the LAN's prefix.
+    masquerade6: bool = False
     enabled: bool = True
     #: How this link is probed; omitted: the top-level [health], else never probed (up
     #: while its interface is present with carrier).
@@ -199,11 +201,27 @@ class Config(Strict):
     #: Attach these conntrack helpers so the connections they announce (FTP data, ...) are
     #: "related" and inherit the link of their control connection.
     conntrack_helpers: list[Literal["ftp", "tftp", "sip", "irc", "pptp"]] = []
+    #: Source address of the router's own connections that bind none: "auto" (the first
+    #: global address of a non-uplink interface, e.g. the LAN's), "none", or an address. Such
+    #: connections are then balanced by the rules and masqueraded like forwarded ones, while
+    #: sockets bound to a link's address stay on that link. With "none" they take a link's
+    #: address, chosen per destination over the default policy's live links.
+    local_source: str = "auto"
     #: Health check of every link that has none of its own.
     health: HealthCheck | None = None
     #: Inbound services: virtual IP:port balanced over backends.
     services: dict[Name, Service] = {}
     daemon: Daemon = Daemon()
+
+    @field_validator("local_source")
+    @classmethod
+    def _local_source(cls, value: str) -> str:
+        if value in ("auto", "none"):
+            return value
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(f"expected 'auto', 'none' or an IP address, got {value!r}") from None
 
     def health_of(self, link: str) -> HealthCheck | None:
         return self.links[link].health or self.health

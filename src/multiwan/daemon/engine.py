@@ -12,12 +12,12 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from multiwan.config.health import HealthCheck
 from multiwan.config.schema import Config
-from multiwan.core.compile import choices_for
+from multiwan.core.compile import dynamic_state
 from multiwan.core.links import ResolvedLink
 from multiwan.core.linkstate import (
     Event,
@@ -28,8 +28,10 @@ from multiwan.core.linkstate import (
     initial,
     step,
 )
-from multiwan.core.nft import TABLE, dynamic_rule, with_digest
-from multiwan.core.services import service_rules
+from multiwan.core.model import Family, Route
+from multiwan.core.nft import TABLE
+from multiwan.core.ownership import TABLE_FALLBACK
+from multiwan.core.plan import dynamic_plan
 from multiwan.core.strategy import Availability
 from multiwan.daemon import report
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
@@ -84,6 +86,8 @@ class Engine:
         self.health: dict[str, LinkHealth] = {}
         self.backends: dict[tuple[str, str], LinkHealth] = {}  # (service, address:port)
         self.applied: dict[str, str] = {}  # dynamic chain -> digest loaded in the kernel
+        self.fallback: frozenset[Route] = frozenset()  # the fallback table as applied
+        self.local: Mapping[Family, str] = {}  # the router's non-uplink addresses
         self.generation = 0
         self.reconcile_pending = False
         self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
@@ -174,7 +178,9 @@ class Engine:
             log.error("reconcile failed, kernel left as it was: %s", exc)
             return
         self.links = {link.name: link for link in found.links}
+        self.local = found.local
         self.applied = dict(found.desired.nft.digests.dynamic)
+        self.fallback = frozenset(r for r in found.desired.routes if r.table == TABLE_FALLBACK)
         if not found.plan.empty:
             log.info("reconciled: %s", found.plan.nft_summary or "routes, rules or sysctls")
 
@@ -335,27 +341,28 @@ class Engine:
         self.spawn(run_hooks(Path(daemon.hooks_dir), hook, daemon.hook_timeout), name="hooks")
 
     async def update_policies(self) -> list[str]:
-        """Rewrite the one-rule chains whose choice changed, in one nft transaction."""
-        choices = choices_for(self.config, list(self.links.values()), self.availability())
-        rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
-        rules.update(service_rules(self.config.services, self.backends_live()))
-        script, changed, digests = [], [], {}
-        for chain, plain in sorted(rules.items()):
-            rule, tag = with_digest(plain)
-            digests[chain] = tag
-            if self.applied.get(chain) != tag:
-                changed.append(chain)
-                script += [f"flush chain {TABLE} {chain}", f"add rule {TABLE} {chain} {rule}"]
-        if script:
-            text = "\n".join(script) + "\n"
-            try:
-                await self.worker.call(lambda k: k.nft.run(text))
-            except KernelError as exc:
-                log.error("policy update failed (%s); reconciling in full", exc)
-                self._schedule_reconcile()
-                return []
-            self.applied = digests
-        return changed
+        """Rewrite the one-rule chains whose choice changed and the fallback table, in one
+        step: the same compile -> diff -> script path as `apply`, limited to what health
+        changes."""
+        dynamic = dynamic_state(
+            self.config,
+            list(self.links.values()),
+            self.availability(),
+            self.backends_live(),
+            self.local,
+        )
+        plan, digests = dynamic_plan(dynamic.rules, dynamic.fallback, self.applied, self.fallback)
+        if plan.empty:
+            return []
+        try:
+            await self.worker.call(lambda k: k.execute(plan))
+        except (ApplyError, KernelError) as exc:
+            log.error("policy update failed (%s); reconciling in full", exc)
+            self._schedule_reconcile()
+            return []
+        changed = sorted(chain for chain, tag in digests.items() if self.applied.get(chain) != tag)
+        self.applied, self.fallback = digests, dynamic.fallback
+        return changed + (["fallback route"] if plan.route_adds or plan.route_deletes else [])
 
     async def _flush(self, name: str, mark: int) -> None:
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from multiwan.core.links import InterfaceFacts
-from multiwan.core.model import ActualState, NftDigests, Sysctl
+from multiwan.core.model import ActualState, Family, NftDigests, Sysctl
 from multiwan.core.nft import DYNAMIC_TAG, STATIC_TAG, TABLE
 from multiwan.core.plan import Plan, SysctlChange
 from multiwan.kernel import netlink
@@ -59,6 +59,10 @@ class Kernel:
         """Gateway, address and subnets of each interface, for links that omit them."""
         return netlink.interfaces_facts(self.ipr, interfaces)
 
+    def local_addresses(self, uplinks: Iterable[str]) -> dict[Family, str]:
+        """The router's first global address per family outside its uplinks."""
+        return netlink.local_addresses(self.ipr, uplinks)
+
     def read_actual(self, sysctl_keys: Iterable[str]) -> ActualState:
         """Everything multiwan owns now, plus the current value of the given sysctls."""
         values = {key: read_sysctl(key) for key in sysctl_keys}
@@ -78,7 +82,8 @@ class Kernel:
                 write_sysctl(change.key, change.new)
                 done.append(("sysctl", change))
             for route in plan.route_deletes:
-                netlink.delete_route(self.ipr, route)
+                if not plan.replaced(route):
+                    netlink.delete_route(self.ipr, route)
                 done.append(("route-", route))
             for route in plan.route_adds:
                 netlink.add_route(self.ipr, route)

@@ -32,7 +32,11 @@ def lab_config(
             *([f'gateway = "{isp.gateway}"'] if gateways else []),
             f"weight = {weight}",
             f"priority = {priority}",
-            *(["ipv6 = true", f'gateway6 = "{isp.gateway6}"'] if ipv6 and isp.gateway6 else []),
+            *(
+                ["ipv6 = true", "masquerade6 = true", f'gateway6 = "{isp.gateway6}"']
+                if ipv6 and isp.gateway6
+                else []
+            ),
             "",
         ]
     members = ", ".join(f'"{isp.name}"' for isp in lab.isps)
