@@ -10,7 +10,7 @@ from multiwan.core.links import ResolvedLink, resolve_links
 from multiwan.core.model import DesiredState, Family, Sysctl
 from multiwan.core.plan import Plan, diff, flush_plan
 from multiwan.core.strategy import Availability
-from multiwan.kernel.reconcile import Kernel
+from multiwan.kernel.reconcile import ApplyError, Kernel
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,29 @@ def intent(
     desired = replace(desired, sysctls=desired.sysctls | restore)
     actual = kernel.read_actual(s.key for s in desired.sysctls)
     return Intent(diff(desired, actual), desired, links, local)
+
+
+def apply_per_link(
+    config: Config,
+    kernel: Kernel,
+    live: Availability | None = None,
+    backends: Mapping[str, Set[str]] | None = None,
+) -> tuple[Intent, dict[str, str]]:
+    """Apply, leaving out each link whose routes or rules the kernel refuses (a modem whose
+    gateway it will not take must not keep the others offline), with why per left-out link.
+    Each attempt is atomic, so what is applied is always a whole, consistent state."""
+    refused: dict[str, str] = {}
+    while True:
+        found = intent(config, kernel, live, backends, frozenset(refused))
+        try:
+            kernel.execute(found.plan)
+        except ApplyError as exc:
+            culprit = next((link.name for link in found.links if link.table == exc.table), None)
+            if culprit is None or culprit in refused:
+                raise
+            refused[culprit] = str(exc)
+            continue
+        return found, refused
 
 
 def flush_intent(kernel: Kernel) -> Plan:

@@ -201,3 +201,26 @@ def test_lossy_link_settles_degraded_once(lab3: Lab) -> None:
         changes = [line for _, line in daemon.lines if "link isp2:" in line]
         assert len(changes) == 1, changes
         flows_avoid(lab3, "isp2")  # last resort: unused while the other links are up
+
+
+def test_a_link_the_kernel_refuses_never_blocks_the_others(lab3: Lab) -> None:
+    # isp3's gateway is off its subnet: the kernel refuses its routes. Before, the whole
+    # apply was rolled back and retried, and every link reported "link has no route".
+    broken = daemon_config(lab3).replace('gateway = "100.64.3.1"', 'gateway = "100.99.3.1"')
+    with LabDaemon(lab3, broken) as daemon:
+        daemon.wait_log(r"link isp3 left out: the kernel refused it")
+        result = lab3.flows(count=60, timeout=1.0)
+        assert result.failed == 0, result
+        assert result.per_isp["isp1"] > 0 and result.per_isp["isp2"] > 0, result
+        assert result.per_isp["isp3"] == 0, result
+
+
+def test_an_admin_down_uplink_at_start_blocks_nothing_and_joins_when_up(lab3: Lab) -> None:
+    lab3.router.run("ip", "link", "set", "wan2", "down")
+    with LabDaemon(lab3, daemon_config(lab3)) as daemon:
+        result = lab3.flows(count=60, timeout=1.0)
+        assert result.failed == 0, result
+        assert result.per_isp["isp2"] == 0, result
+        lab3.router.run("ip", "link", "set", "wan2", "up")
+        daemon.wait_log(r"link isp2: \w+ -> up", timeout=15)
+        assert lab3.flows(count=90).per_isp["isp2"] > 0

@@ -84,8 +84,11 @@ def route_changes(
     desired: frozenset[Route], actual: frozenset[Route]
 ) -> tuple[tuple[Route, ...], tuple[Route, ...]]:
     """(deletes, adds); the executor lets an add replace a deleted route with the same
-    table and destination in one step (see `Plan.replaced`)."""
-    return tuple(sorted(actual - desired)), tuple(sorted(desired - actual))
+    table and destination in one step (see `Plan.replaced`). The fallback table's routes
+    come last: they name the links' gateways, so a gateway the kernel refuses fails first
+    in its own link's table, which tells whose it is."""
+    adds = sorted(desired - actual, key=lambda r: (r.table == TABLE_FALLBACK, r))
+    return tuple(sorted(actual - desired)), tuple(adds)
 
 
 def diff(desired: DesiredState, actual: ActualState) -> Plan:

@@ -48,7 +48,7 @@ from multiwan.kernel.conntrack import (
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
 from multiwan.kernel.reconcile import ApplyError, Kernel
-from multiwan.operations import Intent, intent
+from multiwan.operations import Intent, apply_per_link
 
 log = logging.getLogger("multiwan")
 
@@ -188,8 +188,9 @@ class Engine:
     def _apply(
         kernel: Kernel, config: Config, available: Availability, backends: dict[str, set[str]]
     ) -> Intent:
-        found = intent(config, kernel, available, backends)
-        kernel.execute(found.plan)
+        found, refused = apply_per_link(config, kernel, available, backends)
+        for name, why in refused.items():
+            log.error("link %s left out: the kernel refused it: %s", name, why)
         return found
 
     # --- events --------------------------------------------------------------------------

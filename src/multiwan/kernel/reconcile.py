@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class ApplyError(Exception):
-    """Applying failed; the message says which step, and whether rollback restored all."""
+    """Applying failed; the message says which step, and whether rollback restored all.
+    `table` is the routing table of the route or rule the kernel refused (None when the
+    failure belongs to no one link), so a caller can leave that link out and go on."""
+
+    def __init__(self, message: str, table: int | None = None) -> None:
+        super().__init__(message)
+        self.table = table
 
 
 def nft_digests(listing: list[dict[str, Any]] | None) -> NftDigests | None:
@@ -77,31 +83,38 @@ class Kernel:
         """Apply `plan`; on failure undo what was done and raise ApplyError."""
         done: list[tuple[str, Any]] = []
         self.journal.record({c.key: c.old for c in plan.sysctls if c.old is not None})
+        table: int | None = None  # of the route or rule being written
         try:
             for change in plan.sysctls:
                 write_sysctl(change.key, change.new)
                 done.append(("sysctl", change))
             for route in plan.route_deletes:
+                table = route.table
                 if not plan.replaced(route):
                     netlink.delete_route(self.ipr, route)
                 done.append(("route-", route))
             for route in plan.route_adds:
+                table = route.table
                 netlink.add_route(self.ipr, route)
                 done.append(("route+", route))
             for rule in plan.rule_adds:
+                table = rule.table
                 netlink.add_rule(self.ipr, rule)
                 done.append(("rule+", rule))
+            table = None
             if plan.route_adds or plan.rule_adds:
                 netlink.verify_written(self.ipr, plan.route_adds, plan.rule_adds)
             for rule in plan.rule_deletes:
+                table = rule.table
                 netlink.delete_rule(self.ipr, rule)
                 done.append(("rule-", rule))
+            table = None
             if plan.nft_script:
                 self.nft.run(plan.nft_script)
         except KernelError as exc:
             undone = self._undo(done)
             state = "previous state restored" if undone else "ROLLBACK INCOMPLETE, see log"
-            raise ApplyError(f"{exc} ({state}; nothing else was changed)") from exc
+            raise ApplyError(f"{exc} ({state}; nothing else was changed)", table) from exc
 
     def _undo(self, done: list[tuple[str, Any]]) -> bool:
         """Revert steps in reverse order; returns False if any revert failed."""
