@@ -184,11 +184,16 @@ def test_address_change_moves_the_link_with_it(lab3: Lab) -> None:
         lab3.router.run("ip", "addr", "add", "100.64.1.50/24", "dev", "wan1")
         lab3.router.run("ip", "route", "replace", "default", "via", "100.64.1.1", "dev", "wan1")
         daemon.wait_log(r"reconciled")
+        # One reconcile adds the new rule, reads the kernel back, then deletes the old one
+        # (adds first: no gap): wait for the end state, not for the first half of it. Polling
+        # for the new rule alone and then asserting the old one gone was the flake of issue 14.
         deadline = time.monotonic() + 5
-        while "from 100.64.1.50 lookup 7701" not in lab3.router.run("ip", "rule").stdout:
-            assert time.monotonic() < deadline, lab3.router.run("ip", "rule").stdout
+        while True:
+            rules = lab3.router.run("ip", "rule").stdout
+            if "from 100.64.1.50 lookup 7701" in rules and "100.64.1.2 " not in rules:
+                break
+            assert time.monotonic() < deadline, rules
             time.sleep(0.05)
-        assert "100.64.1.2 " not in lab3.router.run("ip", "rule").stdout
         assert lab3.flows(count=90).per_isp["isp1"] > 0
 
 
@@ -225,3 +230,40 @@ def test_an_admin_down_uplink_at_start_blocks_nothing_and_joins_when_up(lab3: La
         lab3.router.run("ip", "link", "set", "wan2", "up")
         daemon.wait_log(r"link isp2: \w+ -> up", timeout=15)
         assert lab3.flows(count=90).per_isp["isp2"] > 0
+
+
+LATE_POLICY = """
+[policies.late]
+links = ["isp2", "isp3"]
+last_resort = "main"
+"""
+
+
+@pytest.mark.parametrize("flush", [True, False], ids=["flushed", "kept"])
+def test_last_resort_connections_move_back_when_a_link_returns(lab3: Lab, flush: bool) -> None:
+    # Policy `late` (isp2, isp3) is the default; main's default route goes via isp1.
+    config = daemon_config(lab3, extra=LATE_POLICY).replace(
+        'default_policy = "all"', 'default_policy = "late"'
+    )
+    if not flush:
+        config = config.replace(
+            'last_resort = "main"', 'last_resort = "main"\nflush_last_resort = false'
+        )
+    with LabDaemon(lab3, config) as daemon:
+        lab3.isps[1].blackhole()
+        lab3.isps[2].blackhole()
+        daemon.wait_log(r"link isp2: up -> down")
+        daemon.wait_log(r"link isp3: up -> down")
+        assert lab3.flows(count=20).per_isp == {"isp1": 20, "isp2": 0, "isp3": 0}
+        with LongFlow(lab3.clients[0]) as flow:
+            flow.wait_replies(3)
+            lab3.isps[1].restore()
+            back = daemon.wait_log(r"link isp2: down -> up")
+            if flush:
+                daemon.wait_log(r"link last resort: flushed \d+ connections", after=back - 0.1)
+            else:
+                time.sleep(1.0)
+                flow.wait_replies(len(flow.replies()) + 3)
+                assert not flow.broken()
+                assert "flushed" not in daemon.log()
+        assert lab3.flows(count=20).per_isp == {"isp1": 0, "isp2": 20, "isp3": 0}

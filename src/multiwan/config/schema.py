@@ -95,6 +95,9 @@ class Policy(Strict):
     links: Annotated[list[Name | Member], Field(min_length=1)]
     #: When no member is live: use the main table, reject new connections, or drop them.
     last_resort: Literal["main", "unreachable", "blackhole"] = "main"
+    #: When a member returns, delete the connections that went to main meanwhile, so they
+    #: reconnect over the links at once (false: they stay on main until they end).
+    flush_last_resort: bool = True
 
     def members(self) -> list[Member]:
         return [Member(link=m) if isinstance(m, str) else m for m in self.links]

@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from multiwan.config.health import HealthCheck
@@ -29,10 +30,10 @@ from multiwan.core.linkstate import (
     step,
 )
 from multiwan.core.model import Family, Route
-from multiwan.core.nft import TABLE
-from multiwan.core.ownership import TABLE_FALLBACK
-from multiwan.core.plan import dynamic_plan
-from multiwan.core.strategy import Availability
+from multiwan.core.nft import FAMILIES, TABLE, dynamic_rule, policy_chain, with_digest
+from multiwan.core.ownership import MARK_LAST_RESORT, TABLE_FALLBACK
+from multiwan.core.plan import Plan, dynamic_plan
+from multiwan.core.strategy import Availability, Choice
 from multiwan.daemon import report
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
@@ -51,6 +52,8 @@ from multiwan.kernel.reconcile import ApplyError, Kernel
 from multiwan.operations import Intent, apply_per_link
 
 log = logging.getLogger("multiwan")
+#: The digest of a policy chain that sends its connections to main (no live member).
+LAST_RESORT_DIGEST = with_digest(dynamic_rule(Choice((), "main")))[1]
 
 
 async def _connections() -> dict[int, int]:
@@ -342,9 +345,10 @@ class Engine:
         self.spawn(run_hooks(Path(daemon.hooks_dir), hook, daemon.hook_timeout), name="hooks")
 
     async def update_policies(self) -> list[str]:
-        """Rewrite the one-rule chains whose choice changed and the fallback table, in one
-        step: the same compile -> diff -> script path as `apply`, limited to what health
-        changes."""
+        """Rewrite the one-rule chains whose choice changed, then the fallback table: the
+        same compile -> diff -> execute path as `apply`, limited to what health changes.
+        The nft step (what moves forwarded traffic) goes first, as one transaction; the
+        fallback route (the router's own new sockets) follows."""
         dynamic = dynamic_state(
             self.config,
             list(self.links.values()),
@@ -353,17 +357,49 @@ class Engine:
             self.local,
         )
         plan, digests = dynamic_plan(dynamic.rules, dynamic.fallback, self.applied, self.fallback)
-        if plan.empty:
+        changed = sorted(chain for chain, tag in digests.items() if self.applied.get(chain) != tag)
+        chains = Plan(nft_script=plan.nft_script, nft_summary=plan.nft_summary)
+        if not await self._execute(chains):
             return []
+        if any(self._left_last_resort(chain) for chain in changed):
+            self.spawn(self._flush("last resort", MARK_LAST_RESORT), name="flush:last-resort")
+        self.applied = digests
+        routes = replace(plan, nft_script="", nft_summary="")
+        if routes.empty:
+            return changed
+        if not await self._execute(routes):
+            return changed
+        self.fallback = dynamic.fallback
+        return [*changed, "fallback route"]
+
+    async def _execute(self, plan: Plan) -> bool:
+        """Carry out a fast-path plan; a failure schedules a full reconcile."""
+        if plan.empty:
+            return True
         try:
             await self.worker.call(lambda k: k.execute(plan))
         except (ApplyError, KernelError) as exc:
             log.error("policy update failed (%s); reconciling in full", exc)
             self._schedule_reconcile()
-            return []
-        changed = sorted(chain for chain, tag in digests.items() if self.applied.get(chain) != tag)
-        self.applied, self.fallback = digests, dynamic.fallback
-        return changed + (["fallback route"] if plan.route_adds or plan.route_deletes else [])
+            return False
+        return True
+
+    def _left_last_resort(self, chain: str) -> bool:
+        """Policy `chain` sent new connections to main until now and its policy wants them
+        back on the links."""
+        policy = next(
+            (
+                p
+                for n, p in self.config.policies.items()
+                if chain in {policy_chain(n, family) for family in FAMILIES}
+            ),
+            None,
+        )
+        return (
+            policy is not None
+            and policy.flush_last_resort
+            and self.applied.get(chain) == LAST_RESORT_DIGEST
+        )
 
     async def _flush(self, name: str, mark: int) -> None:
         try:
