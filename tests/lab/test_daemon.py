@@ -267,3 +267,17 @@ def test_last_resort_connections_move_back_when_a_link_returns(lab3: Lab, flush:
                 assert not flow.broken()
                 assert "flushed" not in daemon.log()
         assert lab3.flows(count=20).per_isp == {"isp1": 0, "isp2": 20, "isp3": 0}
+
+
+def test_apply_and_flush_while_the_daemon_runs_keep_its_decisions(lab3: Lab) -> None:
+    config = daemon_config(lab3)
+    with LabDaemon(lab3, config) as daemon:
+        lab3.isps[1].blackhole()
+        daemon.wait_log(r"link isp2: up -> down")
+        applied = lab3.multiwan("apply", config=config)
+        assert "through the running daemon" in applied.stdout
+        flows_avoid(lab3, "isp2")  # before: apply put the dead link back into the balance
+        flushed = lab3.multiwan("flush", check=False)
+        assert flushed.returncode == 5
+        assert "stop it first" in flushed.stderr
+        assert "table inet multiwan" in lab3.router.run("nft", "list", "tables").stdout
