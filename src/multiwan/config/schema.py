@@ -210,11 +210,26 @@ class Config(Strict):
     #: sockets bound to a link's address stay on that link. With "none" they take a link's
     #: address, chosen per destination over the default policy's live links.
     local_source: str = "auto"
+    #: The packet/conntrack mark bits multiwan owns (contiguous, at least 8). Bits outside
+    #: it are left to other software; move it when another program uses these bits.
+    mark_mask: int = 0xFF00
     #: Health check of every link that has none of its own.
     health: HealthCheck | None = None
     #: Inbound services: virtual IP:port balanced over backends.
     services: dict[Name, Service] = {}
     daemon: Daemon = Daemon()
+
+    @field_validator("mark_mask")
+    @classmethod
+    def _mark_mask(cls, mask: int) -> int:
+        """Contiguous bits, at least 8 of them (250 links and two reserved values)."""
+        if not 0 < mask <= 0xFFFFFFFF:
+            raise ValueError("expected a mask within 32 bits, e.g. 0xff00")
+        if (mask + (mask & -mask)) & mask:
+            raise ValueError(f"expected contiguous bits, got {mask:#x}")
+        if mask.bit_count() < 8:
+            raise ValueError(f"expected at least 8 bits (250 links, 2 reserved), got {mask:#x}")
+        return mask
 
     @field_validator("local_source")
     @classmethod

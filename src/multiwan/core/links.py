@@ -8,7 +8,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 from multiwan.config.schema import Config
-from multiwan.core.ownership import link_mark, link_table
+from multiwan.core.ownership import DEFAULT_MARKS, MarkSpace, link_table
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class ResolvedLink:
     #: IPv6 is masqueraded only where the config asks (IPv6 usually routes a delegated
     #: prefix); IPv4 follows `masquerade`.
     masquerade6: bool = False
+    marks: MarkSpace = DEFAULT_MARKS
 
     @property
     def table(self) -> int:
@@ -68,7 +69,7 @@ class ResolvedLink:
 
     @property
     def mark(self) -> int:
-        return link_mark(self.index)
+        return self.marks.link(self.index)
 
     @property
     def routable(self) -> bool:
@@ -124,6 +125,7 @@ def resolve_links(
                 v6=v6,
                 ifindex=found.index,
                 masquerade6=link.masquerade6,
+                marks=MarkSpace(config.mark_mask),
             )
         )
     return resolved

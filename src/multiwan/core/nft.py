@@ -17,17 +17,14 @@ from multiwan.core.links import ResolvedLink
 from multiwan.core.model import Family, NftDigests, NftState
 from multiwan.core.nftsyntax import nft_set
 from multiwan.core.ownership import (
-    MARK_BYPASS,
-    MARK_LAST_RESORT,
-    MARK_MASK,
     NFT_FAMILY,
     NFT_TABLE,
+    MarkSpace,
 )
 from multiwan.core.routing import unique_sources
 from multiwan.core.strategy import Choice
 
 TABLE = f"{NFT_FAMILY} {NFT_TABLE}"
-UNMARKED = f"ct mark & {MARK_MASK:#x} == 0"
 STATIC_TAG = "static="
 DYNAMIC_TAG = "d="
 
@@ -63,24 +60,25 @@ def new_counter(link: str) -> str:
     return f"new_{link}"
 
 
-KEEP = ~MARK_MASK & 0xFFFFFFFF  # the mark bits that belong to other software
+def _unmarked(marks: MarkSpace) -> str:
+    return f"ct mark & {marks.mask:#x} == 0"
 
 
-def _set_mark(mark: int) -> str:
-    return f"ct mark set ct mark & {KEEP:#x} | {mark:#x}"
+def _set_mark(mark: int, marks: MarkSpace) -> str:
+    return f"ct mark set ct mark & {marks.keep:#x} | {mark:#x}"
 
 
-def _restore_mark(mark: int) -> str:
+def _restore_mark(mark: int, marks: MarkSpace) -> str:
     """Copy our bits to the packet mark, keeping the bits other software set."""
-    return f"meta mark set meta mark & {KEEP:#x} | {mark:#x}"
+    return f"meta mark set meta mark & {marks.keep:#x} | {mark:#x}"
 
 
-def _marks(links: list[ResolvedLink]) -> list[tuple[str, int]]:
+def _marks(links: list[ResolvedLink], marks: MarkSpace) -> list[tuple[str, int]]:
     """Every mark value multiwan gives a connection, with the label of its chains."""
     return [
         *((link.name, link.mark) for link in links),
-        (RESERVED_VIA, MARK_BYPASS),
-        (RESORT_CHAIN, MARK_LAST_RESORT),
+        (RESERVED_VIA, marks.bypass),
+        (RESORT_CHAIN, marks.last_resort),
     ]
 
 
@@ -163,7 +161,7 @@ def with_digest(rule: str) -> tuple[str, str]:
     return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
 
 
-def _source_pins(links: list[ResolvedLink]) -> list[str]:
+def _source_pins(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
     """Local sockets bound to a link's own address leave by that link: a tunnel endpoint
     with `local <address>` or `ping -I <address>` is never balanced elsewhere."""
     unique = unique_sources(link for link in links if link.routable)
@@ -176,32 +174,33 @@ def _source_pins(links: list[ResolvedLink]) -> list[str]:
         ]
         if pins:
             vmap = f"vmap {{ {', '.join(pins)} }}"
-            lines.append(f"\t\tct state new {UNMARKED} {keyword} saddr {vmap}")
+            lines.append(f"\t\tct state new {_unmarked(marks)} {keyword} saddr {vmap}")
     return lines
 
 
 def _hook_chain(
-    name: str, hook: str, links: list[ResolvedLink], helpers: Sequence[str]
+    name: str, hook: str, links: list[ResolvedLink], helpers: Sequence[str], marks: MarkSpace
 ) -> list[str]:
+    unmarked = _unmarked(marks)
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
     for helper in helpers:
         proto, port = HELPERS[helper]
         lines.append(f'\t\tct state new {proto} dport {port} ct helper set "mw-{helper}"')
     if hook == "output":
         # Sockets that chose their link themselves (probes set SO_MARK) are left alone.
-        lines.append(f"\t\tmeta mark & {MARK_MASK:#x} != 0 return")
-        lines += _source_pins(links)
+        lines.append(f"\t\tmeta mark & {marks.mask:#x} != 0 return")
+        lines += _source_pins(links, marks)
     else:
         # Connections that arrive on an uplink are answered through it.
         uplinks = [f'"{link.interface}" : jump {mark_chain(link.name)}' for link in links]
-        lines.append(f"\t\tct state new {UNMARKED} iifname vmap {{ {', '.join(uplinks)} }}")
+        lines.append(f"\t\tct state new {unmarked} iifname vmap {{ {', '.join(uplinks)} }}")
     lines += [
         # Only unicast to elsewhere is balanced: not the router's own addresses, broadcast,
         # multicast (IPv6 neighbour discovery, MLD) or link-local peers.
-        f"\t\tct state new {UNMARKED} fib daddr type != unicast return",
-        f"\t\tct state new {UNMARKED} ip6 daddr fe80::/10 return",
-        f"\t\tct state new {UNMARKED} jump decide",
-        f"\t\tct mark & {MARK_MASK:#x} vmap {{ {_restore_map(links)} }}",
+        f"\t\tct state new {unmarked} fib daddr type != unicast return",
+        f"\t\tct state new {unmarked} ip6 daddr fe80::/10 return",
+        f"\t\tct state new {unmarked} jump decide",
+        f"\t\tct mark & {marks.mask:#x} vmap {{ {_restore_map(links, marks)} }}",
         "\t}",
     ]
     if hook == "output":
@@ -209,8 +208,10 @@ def _hook_chain(
     return lines
 
 
-def _restore_map(links: list[ResolvedLink]) -> str:
-    return ", ".join(f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(links))
+def _restore_map(links: list[ResolvedLink], marks: MarkSpace) -> str:
+    return ", ".join(
+        f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(links, marks)
+    )
 
 
 def _dispatch(name: str, chain: Callable[[str, Family | None], str]) -> str:
@@ -226,8 +227,9 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
     for helper in config.conntrack_helpers:
         proto, _ = HELPERS[helper]
         lines.append(f'\tct helper mw-{helper} {{ type "{helper}" protocol {proto}; }}')
-    lines += _hook_chain("prerouting", "prerouting", links, config.conntrack_helpers)
-    lines += _hook_chain("output", "output", links, config.conntrack_helpers)
+    marks = MarkSpace(config.mark_mask)
+    lines += _hook_chain("prerouting", "prerouting", links, config.conntrack_helpers, marks)
+    lines += _hook_chain("output", "output", links, config.conntrack_helpers, marks)
     lines.append("\tchain decide {")
     for index, rule in enumerate(config.rules):
         label = rule.name or f"rules[{index}]"
@@ -237,12 +239,12 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
     lines.append(f"\t\tgoto {via_target(config.default_policy, config)}")
     lines.append("\t}")
     for link in links:
-        body = f'counter name "{new_counter(link.name)}" {_set_mark(link.mark)}'
+        body = f'counter name "{new_counter(link.name)}" {_set_mark(link.mark, marks)}'
         lines.append(f"\tchain {mark_chain(link.name)} {{ {body}; }}")
-    lines.append(f"\tchain {mark_chain(RESERVED_VIA)} {{ {_set_mark(MARK_BYPASS)}; }}")
-    lines.append(f"\tchain {mark_chain(RESORT_CHAIN)} {{ {_set_mark(MARK_LAST_RESORT)}; }}")
-    for label, mark in _marks(links):
-        lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark)}; }}")
+    for label, mark in _marks(links, marks)[len(links) :]:
+        lines.append(f"\tchain {mark_chain(label)} {{ {_set_mark(mark, marks)}; }}")
+    for label, mark in _marks(links, marks):
+        lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
     lines += [_dispatch(name, policy_chain) for name in config.policies]
     lines += [_dispatch(name, pin_chain) for name in pinned_links(config)]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]

@@ -5,6 +5,7 @@ table ids, the `ip rule` priority range, the route protocol tag and the mark bit
 removes exactly this and nothing else.
 """
 
+from dataclasses import dataclass
 from typing import Final
 
 NFT_FAMILY: Final = "inet"
@@ -40,24 +41,53 @@ PRIO_FALLBACK: Final = 7790
 #: only objects carrying it are read as multiwan's, so foreign rules in the range survive.
 ROUTE_PROTO: Final = 77
 
-#: Bits of the packet and conntrack mark multiwan owns; the link index lives here.
+#: Bits of the packet and conntrack mark multiwan owns by default (`mark_mask` in the
+#: config moves them); the link index lives there.
 MARK_MASK: Final = 0xFF00
-MARK_SHIFT: Final = 8
-#: Connection pinned to the main routing table by a rule's `via = "main"`.
-MARK_BYPASS: Final = 0xFE00
-#: Connection sent to the main table because its policy had no live link (`last_resort =
-#: "main"`): routed like MARK_BYPASS, but flushed when a link returns so it moves back.
-MARK_LAST_RESORT: Final = 0xFD00
+#: Marks other software commonly sets, for `check` to warn about overlaps with `mark_mask`.
+KNOWN_MARKS: Final = {
+    "kube-proxy (0x4000 masquerade, 0x8000 drop)": 0xC000,
+    "Cilium (0x0f00 magic marks)": 0x0F00,
+    "Tailscale (0xff0000)": 0xFF0000,
+    "wg-quick (fwmark 51820 = 0xca6c)": 0xCA6C,
+    "Calico (0xffff0000)": 0xFFFF0000,
+}
+
+
+@dataclass(frozen=True)
+class MarkSpace:
+    """The mark bits multiwan owns and the values it gives connections within them: a
+    link's index, and two reserved values that route by main."""
+
+    mask: int = MARK_MASK
+
+    @property
+    def shift(self) -> int:
+        return (self.mask & -self.mask).bit_length() - 1
+
+    @property
+    def keep(self) -> int:
+        """The bits that belong to other software."""
+        return ~self.mask & 0xFFFFFFFF
+
+    def link(self, index: int) -> int:
+        return index << self.shift
+
+    @property
+    def bypass(self) -> int:
+        """Pinned to the main table by a rule's `via = "main"`."""
+        return 0xFE << self.shift
+
+    @property
+    def last_resort(self) -> int:
+        """Sent to main because its policy had no live link (`last_resort = "main"`):
+        routed like `bypass`, but flushed when a link returns so it moves back."""
+        return 0xFD << self.shift
 
 
 def link_table(index: int) -> int:
     """Routing table id of the link with 1-based `index`."""
     return TABLE_BASE + index
-
-
-def link_mark(index: int) -> int:
-    """Mark value (within MARK_MASK) of the link with 1-based `index`."""
-    return index << MARK_SHIFT
 
 
 def owns_table(table: int) -> bool:
@@ -66,3 +96,7 @@ def owns_table(table: int) -> bool:
 
 def owns_rule_priority(priority: int) -> bool:
     return RULE_PRIO_FIRST <= priority <= RULE_PRIO_LAST
+
+
+#: The mark space of a config that leaves `mark_mask` out.
+DEFAULT_MARKS: Final = MarkSpace()

@@ -14,7 +14,6 @@ from multiwan.config.schema import Config
 from multiwan.core.links import Addressing, ResolvedLink
 from multiwan.core.model import Family, Nexthop, Route, Rule, Sysctl
 from multiwan.core.ownership import (
-    MARK_MASK,
     PRIO_FALLBACK,
     PRIO_FWMARK,
     PRIO_MAIN_SPECIFIC,
@@ -71,8 +70,9 @@ def routing_rules(links: Iterable[ResolvedLink]) -> set[Rule]:
         for family, addr in _families(link):
             host = 32 if family == 4 else 128
             rules.add(Rule(PRIO_MAIN_SPECIFIC, family, MAIN_TABLE, suppress_prefixlength=0))
-            rules.add(Rule(PRIO_FALLBACK, family, TABLE_FALLBACK, fwmark=0, fwmask=MARK_MASK))
-            rules.add(Rule(PRIO_FWMARK, family, link.table, fwmark=link.mark, fwmask=MARK_MASK))
+            mask = link.marks.mask
+            rules.add(Rule(PRIO_FALLBACK, family, TABLE_FALLBACK, fwmark=0, fwmask=mask))
+            rules.add(Rule(PRIO_FWMARK, family, link.table, fwmark=link.mark, fwmask=mask))
             rules.add(Rule(PRIO_OIF, family, link.table, oif=link.interface))
             if addr.source in unique:
                 rules.add(Rule(PRIO_SOURCE, family, link.table, src=f"{addr.source}/{host}"))
@@ -106,7 +106,7 @@ def steering_rules(config: Config, links: Iterable[ResolvedLink]) -> set[Rule]:
                 if wanted.overlaps(subnet):
                     narrow = wanted if wanted.prefixlen >= subnet.prefixlen else subnet
                     rules.add(
-                        Rule(PRIO_STEER, family, via.table, fwmark=via.mark, fwmask=MARK_MASK,
+                        Rule(PRIO_STEER, family, via.table, fwmark=via.mark, fwmask=via.marks.mask,
                              dst=str(narrow))
                     )  # fmt: skip
     return rules

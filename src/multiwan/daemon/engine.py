@@ -31,7 +31,7 @@ from multiwan.core.linkstate import (
 )
 from multiwan.core.model import Family, Route
 from multiwan.core.nft import FAMILIES, TABLE, dynamic_rule, policy_chain, with_digest
-from multiwan.core.ownership import MARK_LAST_RESORT, TABLE_FALLBACK
+from multiwan.core.ownership import TABLE_FALLBACK, MarkSpace
 from multiwan.core.plan import Plan, dynamic_plan
 from multiwan.core.strategy import Availability, Choice
 from multiwan.daemon import report
@@ -56,9 +56,9 @@ log = logging.getLogger("multiwan")
 LAST_RESORT_DIGEST = with_digest(dynamic_rule(Choice((), "main")))[1]
 
 
-async def _connections() -> dict[int, int]:
+async def _connections(mask: int) -> dict[int, int]:
     try:
-        return await connections_by_mark()
+        return await connections_by_mark(mask)
     except KernelError as exc:
         log.warning("status without connection counts: %s", exc)
         return {}
@@ -225,7 +225,9 @@ class Engine:
         """Operator requests through the control socket; changes last until reload."""
         args, config = request.args, self.file_config
         if request.command == "status":
-            return report.with_connections(self.status(), self.links, await _connections())
+            return report.with_connections(
+                self.status(), self.links, await _connections(self.config.mark_mask)
+            )
         if request.command == "log":
             return list(self.history)
         if request.command == "reload":
@@ -362,7 +364,8 @@ class Engine:
         if not await self._execute(chains):
             return []
         if any(self._left_last_resort(chain) for chain in changed):
-            self.spawn(self._flush("last resort", MARK_LAST_RESORT), name="flush:last-resort")
+            resort = MarkSpace(self.config.mark_mask).last_resort
+            self.spawn(self._flush("last resort", resort), name="flush:last-resort")
         self.applied = digests
         routes = replace(plan, nft_script="", nft_summary="")
         if routes.empty:
@@ -403,7 +406,7 @@ class Engine:
 
     async def _flush(self, name: str, mark: int) -> None:
         try:
-            count = await flush_link_connections(mark)
+            count = await flush_link_connections(mark, self.config.mark_mask)
         except KernelError as exc:
             log.warning("link %s: could not flush its connections: %s", name, exc)
             return
