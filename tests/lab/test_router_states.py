@@ -6,6 +6,8 @@ reverse-path filtering. Then the changes a router lives through: a DHCP client r
 main's default, an uplink admin-down at boot, an uplink plugged in after start.
 """
 
+import time
+
 import pytest
 
 from multiwan.lab.configs import lab_config, probe_health
@@ -96,8 +98,9 @@ def test_uplink_admin_down_at_start(make_lab: LabFactory) -> None:
     lab.uplink_down(isp3)
     with LabDaemon(lab, daemon_config(lab)) as daemon:
         assert_avoided(lab, lab.server_ip, "isp3")
+        plugged = time.monotonic()
         lab.uplink_up(isp3)
-        daemon.wait_log(r"link isp3: \w+ -> up", timeout=15)
+        daemon.wait_log(r"link isp3: \w+ -> up", timeout=15, after=plugged)
         assert_balanced(lab, lab.server_ip)
 
 
@@ -110,7 +113,8 @@ def test_uplink_plugged_in_after_start(make_lab: LabFactory, main_default: MainD
     lab.delete_uplink(isp3)
     with LabDaemon(lab, daemon_config(lab, ipv6=True)) as daemon:
         assert_avoided(lab, lab.server_ip, "isp3")
+        plugged = time.monotonic()
         lab.recreate_uplink(isp3)
-        daemon.wait_log(r"link isp3: \w+ -> up", timeout=15)
+        daemon.wait_log(r"link isp3: \w+ -> up", timeout=15, after=plugged)
         for dst in (lab.server_ip, lab.server_ip6):
             assert_balanced(lab, dst)
