@@ -4,8 +4,8 @@ ping, which modem at a shared gateway address answered, and the router's reverse
 
 import itertools
 import json
-import sys
 
+from multiwan.lab.backends import BackendHost, greetings, start_backend
 from multiwan.lab.netns import Netns
 from multiwan.lab.topology import SERVER_IP, Lab, TrafficResult
 
@@ -44,29 +44,16 @@ def pings(
 def serve_gateways(lab: Lab) -> None:
     """Each ISP's gateway address answers on GATEWAY_PORT with a greeting naming the ISP."""
     for isp in lab.isps:
-        proc = lab.start(
-            isp.ns, sys.executable, "-m", "multiwan.lab.servers", "--address", isp.gateway,
-            "--smtp", str(GATEWAY_PORT), "--name", isp.name,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"gateway server in {isp.ns.name} did not start")
+        start_backend(lab, BackendHost(isp.name, isp.ns, isp.gateway), GATEWAY_PORT)
 
 
 def modem_answers(
     lab: Lab, count: int = 10, client: Netns | None = None, dst: str = "192.168.1.1"
 ) -> TrafficResult:
     """Connect `count` times to `dst`:GATEWAY_PORT: which ISP's gateway answered each."""
-    raw = lab.traffic("tcp", count, GATEWAY_PORT, client, dst, concurrency=10)
-    per_isp = {isp.name: 0 for isp in lab.isps}
-    unknown: dict[str, int] = {}
-    for greeting, n in raw["sources"].items():
-        name = greeting.split()[1]  # "220 <name> multiwan-lab ESMTP ..."
-        if name in per_isp:
-            per_isp[name] += n
-        else:
-            unknown[greeting] = n
-    return TrafficResult(per_isp, raw["failed"], unknown)
+    names, failed = greetings(client or lab.clients[0], count, dst, GATEWAY_PORT)
+    per_isp = {isp.name: names.pop(isp.name, 0) for isp in lab.isps}
+    return TrafficResult(per_isp, failed, dict(names))
 
 
 def rp_filter_drops(lab: Lab) -> int:
