@@ -8,7 +8,7 @@ see what is loaded without parsing listings.
 """
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
@@ -21,7 +21,7 @@ from multiwan.core.ownership import (
     NFT_TABLE,
     MarkSpace,
 )
-from multiwan.core.routing import unique_sources
+from multiwan.core.routing import steering_rules, unique_sources
 from multiwan.core.strategy import Choice
 
 TABLE = f"{NFT_FAMILY} {NFT_TABLE}"
@@ -161,12 +161,22 @@ def with_digest(rule: str) -> tuple[str, str]:
     return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
 
 
-def _source_pins(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+def _source_pins(links: list[ResolvedLink], marks: MarkSpace, steered: Set[str]) -> list[str]:
     """Local sockets bound to a link's own address leave by that link: a tunnel endpoint
-    with `local <address>` or `ping -I <address>` is never balanced elsewhere."""
+    with `local <address>` or `ping -I <address>` is never balanced elsewhere.
+
+    Towards a destination in an uplink's connected subnet that a rule steers to a link (the
+    second modem at 192.168.1.1), the kernel itself picked the first modem's address (main's
+    connected route): there the rules decide first."""
     unique = unique_sources(link for link in links if link.routable)
     lines = []
     for keyword, family in (("ip", 4), ("ip6", 6)):
+        to_rules = sorted(c for c in steered if (":" in c) == (family == 6))
+        if to_rules:
+            lines.append(
+                f"\t\tct state new {_unmarked(marks)} {keyword} daddr {nft_set(to_rules)}"
+                " jump decide"
+            )
         pins = [
             f"{address} : jump {mark_chain(link.name)}"
             for address, link in sorted(unique.items())
@@ -179,7 +189,12 @@ def _source_pins(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
 
 
 def _hook_chain(
-    name: str, hook: str, links: list[ResolvedLink], helpers: Sequence[str], marks: MarkSpace
+    name: str,
+    hook: str,
+    links: list[ResolvedLink],
+    helpers: Sequence[str],
+    marks: MarkSpace,
+    steered: Set[str] = frozenset(),
 ) -> list[str]:
     unmarked = _unmarked(marks)
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
@@ -189,7 +204,7 @@ def _hook_chain(
     if hook == "output":
         # Sockets that chose their link themselves (probes set SO_MARK) are left alone.
         lines.append(f"\t\tmeta mark & {marks.mask:#x} != 0 return")
-        lines += _source_pins(links, marks)
+        lines += _source_pins(links, marks, steered)
     else:
         # Connections that arrive on an uplink are answered through it.
         uplinks = [f'"{link.interface}" : jump {mark_chain(link.name)}' for link in links]
@@ -229,7 +244,9 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
         lines.append(f'\tct helper mw-{helper} {{ type "{helper}" protocol {proto}; }}')
     marks = MarkSpace(config.mark_mask)
     lines += _hook_chain("prerouting", "prerouting", links, config.conntrack_helpers, marks)
-    lines += _hook_chain("output", "output", links, config.conntrack_helpers, marks)
+    routable = [link for link in links if link.routable]
+    steered = {rule.dst for rule in steering_rules(config, routable) if rule.dst}
+    lines += _hook_chain("output", "output", links, config.conntrack_helpers, marks, steered)
     lines.append("\tchain decide {")
     for index, rule in enumerate(config.rules):
         label = rule.name or f"rules[{index}]"
