@@ -1,0 +1,219 @@
+"""Fault injection against the real daemon in namespaces: ordinary failures of a router (a
+state file that cannot be written, a tool that is missing, a busy port, hostile or broken
+clients, corrupt files) never stop the daemon. Each test ends by checking that the daemon
+still does its job: a blackholed link leaves within its detection budget."""
+
+import json
+import sys
+import threading
+import time
+
+import pytest
+
+from multiwan.lab.configs import lab_config, probe_health
+from multiwan.lab.daemon import LabDaemon
+from multiwan.lab.topology import Lab
+
+pytestmark = pytest.mark.lab
+
+DETECTION_BUDGET = 3.0  # seconds: 3 failed rounds of 0.2 s, with room for a busy machine
+
+
+def config(lab: Lab, extra: str = "") -> str:
+    return lab_config(lab, health=probe_health(lab), extra=extra)
+
+
+def still_fails_over(lab: Lab, daemon: LabDaemon, isp: int = 2) -> None:
+    """The daemon is alive, answers status, and takes a blackholed link out in time."""
+    assert daemon.proc is not None
+    assert daemon.proc.poll() is None, daemon.log()
+    name = lab.isps[isp].name
+    fault = time.monotonic()
+    lab.isps[isp].blackhole()
+    down = daemon.wait_log(rf"link {name}: up -> down", after=fault)
+    assert down - fault < DETECTION_BUDGET, daemon.log()
+    assert daemon.proc.poll() is None, daemon.log()
+    assert "Traceback" not in daemon.log(), daemon.log()
+
+
+def control(lab: Lab, *lines: bytes, user: str | None = None) -> list[dict[str, object]]:
+    """Send raw request lines on one control connection; the replies, one per line."""
+    script = (
+        "import json, socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        f"s.connect({str(lab.state_dir / 'control.sock')!r})\n"
+        "f = s.makefile('rb')\n"
+        "for line in json.load(sys.stdin):\n"
+        "    s.sendall(line.encode('latin-1'))\n"
+        "    print(f.readline().decode().strip())\n"
+    )
+    argv = [sys.executable, "-c", script]
+    if user:
+        argv = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", *argv]
+    payload = json.dumps([line.decode("latin-1") for line in lines])
+    out = lab.router.run(*argv, input=payload).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_state_file_that_cannot_be_written_is_logged_and_the_daemon_goes_on(lab3: Lab) -> None:
+    with LabDaemon(lab3, config(lab3)) as daemon:
+        (lab3.state_dir / "link-states.json").mkdir()  # a rename over it fails (EISDIR)
+        (lab3.state_dir / "link-states.json" / "keep").touch()
+        lab3.isps[0].blackhole()
+        daemon.wait_log(r"link isp1: up -> down")
+        daemon.wait_log(r"could not save link states to .*link-states\.json")
+        still_fails_over(lab3, daemon)
+
+
+def test_bad_control_requests_get_an_error_reply(lab3: Lab) -> None:
+    with LabDaemon(lab3, config(lab3)) as daemon:
+        replies = control(
+            lab3,
+            b'{"command": "weight", "args": {"link": "isp1"}}\n',
+            b'{"command": "weight", "args": {"link": "isp1", "weight": "x"}}\n',
+            b'{"command": "link", "args": {"link": ["isp1"], "action": "disable"}}\n',
+            b'{"command": "mode", "args": {"mode": "balance", "extra": 1}}\n',
+            b"[1, 2]\n",
+            b'{"command": "weight", "args": {"link": "isp1", "weight": 3}}\n',
+        )
+        errors = [str(r.get("error")) for r in replies]
+        assert errors[0] == "weight: 'weight' must be an integer, got None", replies
+        assert errors[1] == "weight: 'weight' must be an integer, got 'x'", replies
+        assert "'link' must be a text" in errors[2], replies
+        assert errors[3] == "mode: unexpected argument 'extra'", replies
+        assert errors[4].startswith("malformed request"), replies
+        assert replies[5]["ok"] is True, replies
+        huge = control(lab3, b'{"command": "status", "pad": "' + b"x" * 65536 + b'"}\n')
+        assert [r["error"] for r in huge] == ["request too large: at most 16384 bytes"]
+        still_fails_over(lab3, daemon)
+
+
+def test_busy_metrics_port_is_logged_and_the_daemon_runs_without_metrics(lab3: Lab) -> None:
+    holder = lab3.start(lab3.router, sys.executable, "-c", (
+        "import socket, time\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 9560)); s.listen()\n"
+        "print('bound', flush=True); time.sleep(300)\n"
+    ))  # fmt: skip
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "bound"
+    with LabDaemon(lab3, config(lab3)) as daemon:
+        daemon.wait_log(r"metrics failed: .*Address already in use")
+        still_fails_over(lab3, daemon)
+
+
+def test_missing_conntrack_is_logged_and_the_daemon_goes_on(lab3: Lab) -> None:
+    with LabDaemon(lab3, config(lab3), wrapper=["env", "PATH=/nonexistent"]) as daemon:
+        lab3.isps[0].blackhole()
+        daemon.wait_log(r"link isp1: up -> down")
+        daemon.wait_log(r"link isp1: could not flush its connections: cannot run conntrack")
+        answer = lab3.multiwan("status", "--json")
+        assert json.loads(answer.stdout)["daemon"]["ready"] is True
+        still_fails_over(lab3, daemon)
+
+
+def test_many_idle_connections_of_a_user_starve_nothing(lab3: Lab) -> None:
+    """1100 idle connections from `nobody`, more than the 1024 descriptors a daemon gets by
+    default (it raises its soft limit to the hard one): the excess are refused, probes keep
+    working, root still gets status. They used to take every descriptor: all links down."""
+    extra = '\n[daemon]\nstatus_group = "nogroup"\n'
+    limits = ["prlimit", "--nofile=1024:4096"]
+    with LabDaemon(lab3, config(lab3, extra), wrapper=limits) as daemon:
+        holder = lab3.start(lab3.router, "setpriv", "--reuid=nobody", "--regid=nogroup",
+                            "--clear-groups", sys.executable, "-c", (
+            "import resource, socket, time\n"
+            "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n"
+            "held, deadline = [], time.monotonic() + 15\n"
+            "while len(held) < 1100 and time.monotonic() < deadline:\n"
+            "    s = socket.socket(socket.AF_UNIX); s.settimeout(2)\n"
+            f"    try: s.connect({str(lab3.state_dir / 'control.sock')!r}); held.append(s)\n"
+            "    except OSError: s.close(); time.sleep(0.01)  # backlog full: again\n"
+            "print('held', len(held), flush=True); time.sleep(300)\n"
+        ))  # fmt: skip
+        assert holder.stdout is not None
+        assert holder.stdout.readline().startswith("held")
+        status = lab3.multiwan("status", "--json")
+        assert {link["state"] for link in json.loads(status.stdout)["links"]} == {"up"}
+        still_fails_over(lab3, daemon)
+
+
+def test_a_hook_that_forks_and_hangs_is_killed(lab3: Lab) -> None:
+    hooks = lab3.state_dir / "hooks"
+    hooks.mkdir()
+    (hooks / "10-hang").write_text("#!/bin/sh\nsleep 1000 &\nsetsid sleep 1000 &\nsleep 1000\n")
+    (hooks / "10-hang").chmod(0o755)
+    extra = f'\n[daemon]\nhooks_dir = "{hooks}"\nhook_timeout = 0.5\n'
+    with LabDaemon(lab3, config(lab3, extra)) as daemon:
+        lab3.isps[0].blackhole()
+        daemon.wait_log(r"link isp1: up -> down")
+        daemon.wait_log(r"hook 10-hang killed after 0.5s")
+        still_fails_over(lab3, daemon)
+
+
+def test_corrupt_state_and_journal_files_are_reported_and_set_aside(lab3: Lab) -> None:
+    (lab3.state_dir / "link-states.json").write_text('{"isp1": "up", ')
+    (lab3.state_dir / "sysctl-originals.json").write_text("\x00garbage")
+    with LabDaemon(lab3, config(lab3)) as daemon:
+        daemon.wait_log(r"link state file .*link-states\.json is corrupt")
+        daemon.wait_log(r"sysctl journal .*sysctl-originals\.json is corrupt")
+        assert (lab3.state_dir / "sysctl-originals.json.corrupt").exists()
+        still_fails_over(lab3, daemon)
+
+
+def test_journal_keys_outside_interface_sysctls_are_never_written(lab3: Lab) -> None:
+    """A planted journal key with `..` would make `flush` write any file as root."""
+    target = lab3.state_dir / "pwned"
+    key = "net/ipv4/conf/../../../.." + str(target)
+    journal = {key: "1", "net/ipv4/conf/wan1/rp_filter": "2"}
+    (lab3.state_dir / "sysctl-originals.json").write_text(json.dumps(journal))
+    result = lab3.multiwan("flush", config=config(lab3), check=False)
+    assert not target.exists()
+    assert "ignoring invalid entries" in result.stderr, result
+    assert lab3.router.run("sysctl", "-n", "net.ipv4.conf.wan1.rp_filter").stdout.strip() == "2"
+
+
+def test_one_daemon_per_state_directory_and_only_a_private_one(lab3: Lab) -> None:
+    with LabDaemon(lab3, config(lab3)) as daemon:
+        second = lab3.multiwan("run", config=config(lab3), check=False)
+        assert second.returncode == 1
+        assert "another multiwan daemon is running" in second.stderr
+        still_fails_over(lab3, daemon)
+    lab3.state_dir.chmod(0o777)
+    try:
+        refused = lab3.multiwan("run", config=config(lab3), check=False)
+    finally:
+        lab3.state_dir.chmod(0o755)
+    assert refused.returncode == 1
+    assert "is writable by group or others (mode 777)" in refused.stderr
+
+
+def test_a_slow_conntrack_dump_never_delays_a_failover(lab3: Lab) -> None:
+    """`status` counts connections with conntrack; a dump of a big table takes seconds. It
+    ran inside the engine: a 3 s dump delayed a transition by as much."""
+    tools = lab3.state_dir / "tools"
+    tools.mkdir()
+    slow = tools / "conntrack"
+    started = lab3.state_dir / "dump-started"
+    slow.write_text(f'#!/bin/sh\ntouch {started}\nsleep 3\nexec /usr/sbin/conntrack "$@"\n')
+    slow.chmod(0o755)
+    path = f"PATH={tools}:/usr/sbin:/usr/bin:/sbin:/bin"
+    with LabDaemon(lab3, config(lab3), wrapper=["env", path]) as daemon:
+        done = threading.Event()
+
+        def ask() -> None:
+            while not done.is_set():
+                lab3.multiwan("status", "--json")
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not started.exists():  # a dump is under way
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            still_fails_over(lab3, daemon)
+        finally:
+            done.set()
+            asker.join()
+        answer = json.loads(lab3.multiwan("status", "--json").stdout)
+        assert all("connections" in link for link in answer["links"])
