@@ -4,6 +4,7 @@ clients, corrupt files) never stop the daemon. Each test ends by checking that t
 still does its job: a blackholed link leaves within its detection budget."""
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -217,3 +218,30 @@ def test_a_slow_conntrack_dump_never_delays_a_failover(lab3: Lab) -> None:
             asker.join()
         answer = json.loads(lab3.multiwan("status", "--json").stdout)
         assert all("connections" in link for link in answer["links"])
+
+
+def test_interfaces_deleted_and_recreated_during_reconciles(lab3: Lab) -> None:
+    """Reloads (full reconciles reading every interface) while wan2 is deleted and re-created
+    under them: a NetlinkError (ENODEV) between two netlink calls used to end the daemon."""
+    isp2 = lab3.isps[1]
+    with LabDaemon(lab3, config(lab3)) as daemon:
+        done = threading.Event()
+
+        def reload() -> None:
+            while not done.is_set():
+                daemon.send(signal.SIGHUP)
+                time.sleep(0.15)  # about what a reload takes: no backlog
+
+        reloader = threading.Thread(target=reload)
+        reloader.start()
+        try:
+            for _ in range(15):
+                lab3.delete_uplink(isp2)
+                lab3.recreate_uplink(isp2, isp2.router_address)
+        finally:
+            done.set()
+            reloader.join()
+        back = time.monotonic()
+        daemon.wait_log(r"link isp2: \w+ -> up", after=back, timeout=15)
+        assert lab3.flows(count=90).per_isp["isp2"] > 0
+        still_fails_over(lab3, daemon)
