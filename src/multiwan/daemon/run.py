@@ -69,6 +69,7 @@ class Daemon:
         self.background: set[asyncio.Task[object]] = set()
         self.errors: dict[str, int] = {}  # by what failed (task kind), shown in status
         self.ready = False
+        self.reload_queued = False
         self.counting: asyncio.Task[object] | None = None
         self.conntrack_error: str | None = None
 
@@ -246,6 +247,8 @@ class Daemon:
             if isinstance(event, Heartbeat):
                 notify("WATCHDOG=1")
                 continue
+            if isinstance(event, Reload):
+                self.reload_queued = False
             generation = engine.generation
             try:
                 await engine.handle(event)
@@ -287,9 +290,16 @@ class Daemon:
             self.queue.put_nowait(Heartbeat())
             await asyncio.sleep(every)
 
+    def request_reload(self) -> None:
+        """SIGHUP: one Reload waits in the queue at a time; a burst of signals reloads once
+        (once more if one arrives while a reload runs), not once per signal."""
+        if not self.reload_queued:
+            self.reload_queued = True
+            self.queue.put_nowait(Reload())
+
     def _signals(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, self.queue.put_nowait, Reload())
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
 

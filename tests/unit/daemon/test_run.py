@@ -92,3 +92,10 @@ def test_ready_after_the_first_good_apply_watchdog_from_the_consumer(
     ]
     assert daemon.errors == {"event Control": 1}
     assert daemon.ready
+
+
+def test_a_burst_of_sighup_reloads_once() -> None:
+    daemon = Daemon(Path("/nonexistent.toml"), Path("/nonexistent"))
+    for _ in range(5):
+        daemon.request_reload()
+    assert daemon.queue.qsize() == 1
