@@ -25,7 +25,8 @@ def config(lab: Lab, extra: str = "") -> str:
 
 
 def still_fails_over(lab: Lab, daemon: LabDaemon, isp: int = 2) -> None:
-    """The daemon is alive, answers status, and takes a blackholed link out in time."""
+    """The daemon is alive, takes a blackholed link out in time, and new connections all
+    work through the other links."""
     assert daemon.proc is not None
     assert daemon.proc.poll() is None, daemon.log()
     name = lab.isps[isp].name
@@ -33,6 +34,9 @@ def still_fails_over(lab: Lab, daemon: LabDaemon, isp: int = 2) -> None:
     lab.isps[isp].blackhole()
     down = daemon.wait_log(rf"link {name}: up -> down", after=fault)
     assert down - fault < DETECTION_BUDGET, daemon.log()
+    flows = lab.flows(count=30, timeout=1.0)
+    assert flows.failed == 0, flows
+    assert flows.per_isp[name] == 0, flows
     assert daemon.proc.poll() is None, daemon.log()
     assert "Traceback" not in daemon.log(), daemon.log()
 

@@ -277,7 +277,10 @@ class Daemon:
 
     @staticmethod
     async def _metrics(listen: str, engine: Engine) -> None:
-        serve_metrics(listen, engine)  # its own thread; a bind failure raises here
+        try:
+            serve_metrics(listen, engine)  # its own thread; a bind failure raises here
+        except (OSError, ValueError) as exc:  # busy, no such address, not host:port
+            raise OSError(f"cannot serve metrics on {listen!r}: {exc}") from exc
         await asyncio.Event().wait()
 
     async def _publish(self, engine: Engine) -> None:

@@ -99,3 +99,8 @@ def test_a_burst_of_sighup_reloads_once() -> None:
     for _ in range(5):
         daemon.request_reload()
     assert daemon.queue.qsize() == 1
+
+
+def test_a_bad_metrics_listen_is_an_error_to_log_not_a_bug() -> None:
+    with pytest.raises(OSError, match=r"cannot serve metrics on '127.0.0.1:http': invalid"):
+        asyncio.run(Daemon._metrics("127.0.0.1:http", object()))  # type: ignore[arg-type]
