@@ -110,7 +110,8 @@ def _bind(path: Path, group: int | None) -> socket.socket:
             staged = Path(private) / SOCKET_NAME
             sock.bind(str(staged))
             os.chmod(staged, 0o660)
-            os.chown(staged, 0, group if group is not None else 0)
+            if group is not None:
+                os.chown(staged, 0, group)
             staged.rename(path)
         sock.listen(64)
         sock.setblocking(False)
