@@ -14,6 +14,7 @@ import pytest
 from multiwan.lab.configs import lab_config, probe_health
 from multiwan.lab.daemon import LabDaemon
 from multiwan.lab.topology import Lab
+from tests.conftest import TEST_PREFIX
 
 pytestmark = pytest.mark.lab
 
@@ -248,4 +249,44 @@ def test_interfaces_deleted_and_recreated_during_reconciles(lab3: Lab) -> None:
         back = time.monotonic()
         daemon.wait_log(r"link isp2: \w+ -> up", after=back, timeout=15)
         assert lab3.flows(count=90).per_isp["isp2"] > 0
+        still_fails_over(lab3, daemon)
+
+
+def test_a_full_state_directory_is_logged_and_the_daemon_goes_on(lab3: Lab) -> None:
+    """The state directory is a 64 KiB tmpfs, mounted in the daemon's own mount namespace
+    (`ip netns exec` gives each command a private one), then filled to the last byte."""
+    state = lab3.state_dir
+    mount = (
+        f"cfg=$(cat {state}/multiwan.toml) && "
+        f"mount -t tmpfs -o size=64k,mode=0755 {TEST_PREFIX}full {state} && "
+        f'printf "%s\\n" "$cfg" > {state}/multiwan.toml && exec "$@"'
+    )
+    with LabDaemon(lab3, config(lab3), wrapper=["sh", "-c", mount, "sh"]) as daemon:
+        assert daemon.proc is not None
+        inside = ["nsenter", "-t", str(daemon.proc.pid), "-m"]
+        lab3.router.run(*inside, "sh", "-c", f"dd if=/dev/zero of={state}/filler bs=4k; true")
+        assert "multiwan.toml" in lab3.router.run(*inside, "ls", str(state)).stdout
+        assert not (state / "filler").exists()  # the tmpfs is the daemon's alone
+        lab3.isps[0].blackhole()
+        daemon.wait_log(r"link isp1: up -> down")
+        daemon.wait_log(r"could not save link states to .*: \[Errno 28\] No space left")
+        status = lab3.router.run(*inside, sys.executable, "-m", "multiwan", "--state-dir",
+                                 str(state), "status", "--json")  # fmt: skip
+        assert json.loads(status.stdout)["daemon"]["ready"] is True
+        still_fails_over(lab3, daemon)
+
+
+def test_killed_during_start_and_apply_then_restarted(lab3: Lab) -> None:
+    """kill -9 at points spread over start-up (imports, first reconcile, apply): the next
+    daemon takes the lock and the socket, reconciles what it finds, and does its job."""
+    path = lab3.state_dir / "multiwan.toml"
+    path.write_text(config(lab3))
+    for delay in (0.4, 0.7, 1.0, 1.3, 1.6, 2.0):
+        proc = lab3.start(lab3.router, sys.executable, "-m", "multiwan", "--state-dir",
+                          str(lab3.state_dir), "-c", str(path), "run")  # fmt: skip
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+    with LabDaemon(lab3, config(lab3)) as daemon:
+        assert min(lab3.flows(count=60).per_isp.values()) > 0
         still_fails_over(lab3, daemon)
