@@ -21,7 +21,7 @@ import os
 import resource
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,8 @@ class Daemon:
                 self.keep(lambda: sample_rates(engine.interfaces, engine.rates), name="rates")
                 if daemon.metrics_listen:
                     listen = daemon.metrics_listen
-                    self.keep(lambda: self._metrics(listen, engine), name="metrics")
+                    self.keep(lambda: self._metrics(listen, engine, lambda: self.errors),
+                              name="metrics")  # fmt: skip
                 self.keep(lambda: self._publish(engine), name="publish")
                 if (every := watchdog_interval()) is not None:
                     self.keep(lambda: self._watchdog(every), name="watchdog")
@@ -118,7 +119,8 @@ class Daemon:
         """Log a failure once, with what failed, and count it; the daemon goes on. Known
         kinds (the kernel's or the system's refusal) without a traceback; bugs with one."""
         kind = what.split(":", 1)[0]
-        self.errors[kind] = self.errors.get(kind, 0) + 1
+        # Replaced, not mutated: the metrics thread reads it.
+        self.errors = {**self.errors, kind: self.errors.get(kind, 0) + 1}
         if isinstance(exc, KernelError | OSError):
             log.error("%s failed: %s", what, exc)
         else:
@@ -276,9 +278,11 @@ class Daemon:
             self.queue.put_nowait(event)
 
     @staticmethod
-    async def _metrics(listen: str, engine: Engine) -> None:
+    async def _metrics(
+        listen: str, engine: Engine, errors: Callable[[], Mapping[str, int]] | None = None
+    ) -> None:
         try:
-            serve_metrics(listen, engine)  # its own thread; a bind failure raises here
+            serve_metrics(listen, engine, errors)  # own thread; a bind failure raises here
         except (OSError, ValueError) as exc:  # busy, no such address, not host:port
             raise OSError(f"cannot serve metrics on {listen!r}: {exc}") from exc
         await asyncio.Event().wait()
