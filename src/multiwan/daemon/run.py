@@ -70,6 +70,7 @@ class Daemon:
         self.errors: dict[str, int] = {}  # by what failed (task kind), shown in status
         self.ready = False
         self.reload_queued = False
+        self.told: str | None = None  # the last reason for not being ready sent to systemd
         self.counting: asyncio.Task[object] | None = None
         self.conntrack_error: str | None = None
 
@@ -192,7 +193,8 @@ class Daemon:
         if engine.reconcile_error is None:
             self.ready = True
             notify("READY=1")
-        else:
+        elif engine.reconcile_error != self.told:  # once per reason, not per event
+            self.told = engine.reconcile_error
             notify(f"STATUS=not ready: {engine.reconcile_error}")
 
     @staticmethod

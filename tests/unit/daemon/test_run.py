@@ -76,7 +76,10 @@ def test_ready_after_the_first_good_apply_watchdog_from_the_consumer(
 
     async def main() -> dict[str, object]:
         reply: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
-        events = (run.Heartbeat(), Control("weight", {}, reply), Reconcile(), run.Heartbeat())
+        events = (
+            run.Heartbeat(), Control("weight", {}, reply), Control("weight", {}, reply),
+            Reconcile(), run.Heartbeat(),
+        )  # fmt: skip
         for event in (*events, Reload()):
             daemon.queue.put_nowait(event)
         await daemon._consume(FakeEngine(daemon.stopping))  # type: ignore[arg-type]
@@ -90,7 +93,7 @@ def test_ready_after_the_first_good_apply_watchdog_from_the_consumer(
         "READY=1",
         "WATCHDOG=1",
     ]
-    assert daemon.errors == {"event Control": 1}
+    assert daemon.errors == {"event Control": 2}
     assert daemon.ready
 
 
