@@ -5,6 +5,7 @@ still does its job: a blackholed link leaves within its detection budget."""
 
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -290,3 +291,57 @@ def test_killed_during_start_and_apply_then_restarted(lab3: Lab) -> None:
     with LabDaemon(lab3, config(lab3)) as daemon:
         assert min(lab3.flows(count=60).per_isp.values()) > 0
         still_fails_over(lab3, daemon)
+
+
+def test_ready_only_after_a_successful_apply_which_is_retried(lab3: Lab) -> None:
+    """The state directory is full from the start, so the first apply cannot record the
+    sysctls it changes and fails: no READY=1 to systemd, `status` says why, and the apply
+    is retried with backoff until space is freed; then READY=1."""
+    state = lab3.state_dir
+    fill = (
+        f"cfg=$(cat {state}/multiwan.toml) && "
+        f"mount -t tmpfs -o size=64k,mode=0755 {TEST_PREFIX}full {state} && "
+        f'printf "%s\\n" "$cfg" > {state}/multiwan.toml && '
+        f'{{ dd if=/dev/zero of={state}/filler bs=4k 2>/dev/null; exec "$@"; }}'
+    )
+    notify_path = state.parent / f"{state.name}-notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(notify_path))
+        notify.settimeout(0.1)
+        wrapper = ["env", f"NOTIFY_SOCKET={notify_path}", "sh", "-c", fill, "sh"]
+        try:
+            with LabDaemon(lab3, config(lab3), wrapper=wrapper) as daemon:
+                assert daemon.proc is not None
+                inside = ["nsenter", "-t", str(daemon.proc.pid), "-m"]
+                daemon.wait_log(r"reconcile failed, kernel left as it was \(retrying\): .*"
+                                r"No space left on device")  # fmt: skip
+                status = lab3.router.run(*inside, sys.executable, "-m", "multiwan",
+                                         "--state-dir", str(state), "status", "--json")  # fmt: skip
+                told = json.loads(status.stdout)["daemon"]
+                assert told["ready"] is False
+                assert "No space left on device" in told["not_ready"]
+                assert received(notify) == [
+                    f"STATUS=not ready: {told['not_ready']}"
+                ]  # and no READY=1
+                lab3.router.run(*inside, "rm", f"{state}/filler")
+                daemon.wait_log(r"INFO reconciled: ", timeout=70)
+                deadline = time.monotonic() + 5
+                messages: list[str] = []
+                while "READY=1" not in messages and time.monotonic() < deadline:
+                    messages += received(notify)
+                assert "READY=1" in messages
+                for isp in lab3.isps:  # down while they had no route: back after `rise`
+                    daemon.wait_log(rf"link {isp.name}: down -> up")
+                still_fails_over(lab3, daemon)
+        finally:
+            notify_path.unlink(missing_ok=True)
+
+
+def received(sock: socket.socket) -> list[str]:
+    """The datagrams waiting on `sock` (sd_notify messages)."""
+    messages = []
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            return messages

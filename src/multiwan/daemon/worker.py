@@ -30,7 +30,8 @@ class KernelWorker:
             try:
                 return work(self._kernel)
             except RAW_KERNEL_ERRORS as exc:
-                raise KernelError(f"netlink: {exc}") from exc
+                what = str(exc) if isinstance(exc, OSError) else f"netlink: {exc}"
+                raise KernelError(what) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
