@@ -40,11 +40,7 @@ from multiwan.daemon.persist import load_states, save_states
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
 from multiwan.daemon.worker import KernelWorker
-from multiwan.kernel.conntrack import (
-    connections_by_mark,
-    flush_backend_connections,
-    flush_link_connections,
-)
+from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
 from multiwan.kernel.reconcile import ApplyError, Kernel
@@ -53,14 +49,6 @@ from multiwan.operations import Intent, apply_per_link
 log = logging.getLogger("multiwan")
 #: The digest of a policy chain that sends its connections to main (no live member).
 LAST_RESORT_DIGEST = with_digest(dynamic_rule(Choice((), "main")))[1]
-
-
-async def _connections(mask: int) -> dict[int, int]:
-    try:
-        return await connections_by_mark(mask)
-    except KernelError as exc:
-        log.warning("status without connection counts: %s", exc)
-        return {}
 
 
 HISTORY = 200  # state changes kept for `multiwan log`
@@ -92,6 +80,8 @@ class Engine:
         self.local: Mapping[Family, str] = {}  # the router's non-uplink addresses
         self.generation = 0
         self.reconcile_pending = False
+        self.reconcile_error: str | None = "not applied yet"  # None once the last one worked
+        self.reconcile_failures = 0  # in a row: the retry backs off
         self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
         self.rates: dict[str, Rates] = {}
         self.interfaces: dict[str, str] = {n: link.interface for n, link in config.links.items()}
@@ -99,6 +89,7 @@ class Engine:
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
         self.published: report.Published | None = None  # read by the metrics thread
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
+        self.connections: dict[int, int] = {}  # by mark; counted off the engine (run.py)
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -155,9 +146,13 @@ class Engine:
         config = self.config
         previous = load_states(self.states_path) if first else {}
         if first or set(self.health) != set(config.links):
-            facts = await self.worker.call(
-                lambda k: k.interface_facts(link.interface for link in config.links.values())
-            )
+            try:
+                facts = await self.worker.call(
+                    lambda k: k.interface_facts(link.interface for link in config.links.values())
+                )
+            except KernelError as exc:
+                self._reconcile_failed(exc)
+                return
             now = time.monotonic()
             self.health = {
                 name: self.health.get(name)
@@ -177,8 +172,9 @@ class Engine:
         try:
             found = await self.worker.call(lambda k: self._apply(k, config, available, backends))
         except (ApplyError, KernelError) as exc:
-            log.error("reconcile failed, kernel left as it was: %s", exc)
+            self._reconcile_failed(exc)
             return
+        self.reconcile_error, self.reconcile_failures = None, 0
         self.links = {link.name: link for link in found.links}
         self.local = found.local
         self.applied = dict(found.desired.nft.digests.dynamic)
@@ -224,9 +220,7 @@ class Engine:
         """Operator requests through the control socket; changes last until reload."""
         args, config = request.args, self.file_config
         if request.command == "status":
-            return report.with_connections(
-                self.status(), self.links, await _connections(self.config.mark_mask)
-            )
+            return report.with_connections(self.status(), self.links, self.connections)
         if request.command == "log":
             return list(self.history)
         if request.command == "reload":
@@ -259,13 +253,21 @@ class Engine:
         await self.reconcile()
         log.info("runtime change: %s", runtime.describe())
 
+    def _reconcile_failed(self, exc: Exception) -> None:
+        """Logged, kept for `status`, and retried: reconcile_delay doubling up to a minute."""
+        log.error("reconcile failed, kernel left as it was (retrying): %s", exc)
+        self.reconcile_error = str(exc)
+        self.reconcile_failures += 1
+        self._schedule_reconcile()
+
     def _schedule_reconcile(self) -> None:
         if not self.reconcile_pending:
             self.reconcile_pending = True
             self.spawn(self._delayed_reconcile(), name="reconcile")
 
     async def _delayed_reconcile(self) -> None:
-        await asyncio.sleep(self.config.daemon.reconcile_delay)
+        delay = self.config.daemon.reconcile_delay
+        await asyncio.sleep(min(delay * 2 ** min(self.reconcile_failures, 10), max(delay, 60)))
         await self.reconcile()
 
     async def _interface(self, event: InterfaceState) -> None:
