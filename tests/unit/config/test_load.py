@@ -172,6 +172,10 @@ MISTAKES = {
         ("weight = 2", 'health.targets = [{ kind = "ping", host = "192.0.2.9" }]'),
         "m.toml:9: links.wan2.health.targets[0]: unknown kind 'ping'; expected one of: 'icmp',",
     ),
+    "member weight 0 (it would render an empty numgen interval)": (
+        ('links = ["wan1", "wan2"]', 'links = ["wan1", { link = "wan2", weight = 0 }]'),
+        "m.toml:12: policies.balanced.links[1].weight: must be > 0",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
