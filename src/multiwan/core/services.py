@@ -154,3 +154,15 @@ def service_rules(
         )
         rules[service_chain(name)] = service_rule(name, service, alive)
     return rules
+
+
+def live_backends(
+    services: Mapping[str, Service], states: Mapping[tuple[str, str], str], drained: Set[str]
+) -> dict[str, set[str]]:
+    """Per service, the backends that take new connections: up and not drained
+    (`service/address:port`)."""
+    live: dict[str, set[str]] = {name: set() for name in services}
+    for (service, key), state in states.items():
+        if state == "up" and f"{service}/{key}" not in drained:
+            live.setdefault(service, set()).add(key)
+    return live

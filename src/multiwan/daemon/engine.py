@@ -32,7 +32,8 @@ from multiwan.core.model import Family, Route
 from multiwan.core.nft import FAMILIES, TABLE, dynamic_rule, policy_chain, with_digest
 from multiwan.core.ownership import TABLE_FALLBACK, MarkSpace
 from multiwan.core.plan import Plan, dynamic_plan
-from multiwan.core.strategy import Availability, Choice
+from multiwan.core.services import live_backends
+from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.daemon import report
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
@@ -93,21 +94,8 @@ class Engine:
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
-        live, reserve, weights = set(), set(), {}
-        for name, health in self.health.items():
-            check = self.config.health_of(name)
-            if name in self.runtime.drained:
-                continue  # no new connections; existing ones finish
-            if health.state == "up":
-                live.add(name)
-            elif health.state == "degraded" and check is not None:
-                if check.degraded_action == "last_resort":
-                    reserve.add(name)
-                else:
-                    live.add(name)
-                    if check.degraded_action == "weight" and check.degraded_weight:
-                        weights[name] = check.degraded_weight
-        return Availability(frozenset(live), frozenset(reserve), weights)
+        states = {name: health.state for name, health in self.health.items()}
+        return availability(self.config, states, self.runtime.drained)
 
     def backend_checks(self) -> dict[tuple[str, str], HealthCheck]:
         """The health check of every service backend, by (service, address:port)."""
@@ -119,11 +107,24 @@ class Engine:
 
     def backends_live(self) -> dict[str, set[str]]:
         """Per service, the backends that take new connections (up and not drained)."""
-        live: dict[str, set[str]] = {name: set() for name in self.config.services}
-        for (service, key), health in self.backends.items():
-            if health.state == "up" and f"{service}/{key}" not in self.runtime.drained_backends:
-                live.setdefault(service, set()).add(key)
-        return live
+        states = {key: health.state for key, health in self.backends.items()}
+        return live_backends(self.config.services, states, self.runtime.drained_backends)
+
+    def snapshot(self) -> report.Snapshot:
+        """The engine's state as one frozen value: status, metrics and control read this."""
+        return report.Snapshot(
+            config=self.config,
+            health=dict(self.health),
+            backends=dict(self.backends),
+            runtime=self.runtime,
+            rates=dict(self.rates),
+            rejected=dict(self.rejected),
+            available=self.availability(),
+            live_backends=self.backends_live(),
+            transitions=dict(self.transitions),
+            apply_count=self.apply_count,
+            apply_seconds=self.apply_seconds,
+        )
 
     async def publish(self) -> None:
         """Refresh the immutable view the metrics thread reads (once a second)."""
@@ -131,10 +132,11 @@ class Engine:
             listing = await self.worker.call(lambda k: k.nft.list_json(f"counters table {TABLE}"))
         except KernelError:
             listing = None
-        self.published = report.published(self, listing)
+        new, self.rejected = report.counted(listing)
+        self.published = report.published(self.snapshot(), new)
 
     def status(self) -> dict[str, object]:
-        return report.status(self)
+        return report.status(self.snapshot())
 
     # --- start and reconcile -------------------------------------------------------------
     async def start(self) -> None:

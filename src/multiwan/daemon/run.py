@@ -201,7 +201,7 @@ class Daemon:
 
     @staticmethod
     def _summary(engine: Engine) -> str:
-        return ", ".join(f"{v.name} {v.state}" for v in link_views(engine))
+        return ", ".join(f"{v.name} {v.state}" for v in link_views(engine.snapshot()))
 
     def _start_probes(self, engine: Engine) -> None:
         """A probe loop per checked link and per service backend (again after a reload)."""
