@@ -32,6 +32,16 @@ InterfaceName = Annotated[
     StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$"),
     Field(description="an interface name (1-15 characters, no blanks, '/', ':' or quotes)"),
 ]
+#: Shown in nft rule comments (128 bytes at most there); no quotes or control characters
+#: (nft strings have no escapes) and no '=' (the digests' comments are `static=...`, `d=...`).
+RuleName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"),
+    Field(
+        description="a rule name (a letter or digit, then up to 63 letters, digits, spaces, "
+        "'_', '-' or '.')"
+    ),
+]
 PORT_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 RESERVED_VIA = "main"
 
@@ -123,7 +133,7 @@ Cidr = Annotated[str, AfterValidator(_cidr)]
 class Rule(Strict):
     """Traffic selector, first match wins. `via` is a policy, a link, or `main` (bypass)."""
 
-    name: str | None = None
+    name: RuleName | None = None
     src: list[Cidr] = []
     dst: list[Cidr] = []
     proto: Literal["tcp", "udp", "icmp", "icmpv6"] | None = None

@@ -15,7 +15,7 @@ from multiwan.config.schema import Rule as ConfigRule
 from multiwan.core import services
 from multiwan.core.links import ResolvedLink
 from multiwan.core.model import NftDigests, NftState
-from multiwan.core.nftsyntax import nft_set
+from multiwan.core.nftsyntax import IFNAME_MAX_BYTES, nft_comment, nft_set, nft_string
 from multiwan.core.ownership import MARK_BYPASS, MARK_MASK, NFT_FAMILY, NFT_TABLE
 from multiwan.core.strategy import Choice
 
@@ -45,6 +45,10 @@ def new_counter(link: str) -> str:
     return f"new_{link}"
 
 
+def _ifname(interface: str) -> str:
+    return nft_string(interface, IFNAME_MAX_BYTES)
+
+
 def _set_mark(mark: int) -> str:
     return f"ct mark set ct mark & {~MARK_MASK & 0xFFFFFFFF:#x} | {mark:#x}"
 
@@ -60,7 +64,7 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
     """nft match expressions for a config rule, one string per address family needed."""
     common = []
     if rule.iif:
-        common.append(f'iifname "{rule.iif}"')
+        common.append(f"iifname {_ifname(rule.iif)}")
     ports = []
     if rule.sport:
         ports.append(("sport", rule.sport))
@@ -117,7 +121,7 @@ def dynamic_rule(choice: Choice) -> str:
 def with_digest(rule: str) -> tuple[str, str]:
     """A dynamic rule with its digest in its comment, and that digest."""
     tag = digest(rule)
-    return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
+    return f"{rule} {nft_comment(DYNAMIC_TAG + tag)}", tag
 
 
 def _hook_chain(
@@ -126,13 +130,15 @@ def _hook_chain(
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
     for helper in helpers:
         proto, port = HELPERS[helper]
-        lines.append(f'\t\tct state new {proto} dport {port} ct helper set "mw-{helper}"')
+        lines.append(
+            f"\t\tct state new {proto} dport {port} ct helper set {nft_string(f'mw-{helper}')}"
+        )
     if hook == "output":
         # Sockets that chose their link themselves (probes set SO_MARK) are left alone.
         lines.append(f"\t\tmeta mark & {MARK_MASK:#x} != 0 return")
     else:
         # Connections that arrive on an uplink are answered through it.
-        uplinks = [f'"{link.interface}" : jump {mark_chain(link.name)}' for link in links]
+        uplinks = [f"{_ifname(link.interface)} : jump {mark_chain(link.name)}" for link in links]
         lines.append(f"\t\tct state new {UNMARKED} iifname vmap {{ {', '.join(uplinks)} }}")
     lines += [
         # Only unicast to elsewhere is balanced: not the router's own addresses, broadcast,
@@ -148,30 +154,37 @@ def _hook_chain(
     return lines
 
 
-def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Iterable[str]) -> str:
-    """The table skeleton: everything that depends only on the config (and link devices)."""
+def render_static(
+    config: Config, links: list[ResolvedLink], dynamic_chains: Iterable[str], tag: str = ""
+) -> str:
+    """The table skeleton: everything that depends only on the config (and link devices).
+
+    `tag`, the digest of the skeleton rendered without one, rides in a comment on the decide
+    chain's last rule (nft 1.0.6 JSON listings drop table comments but keep rule comments).
+    """
     lines = [f"table {TABLE} {{"]
     lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
     for helper in config.conntrack_helpers:
         proto, _ = HELPERS[helper]
-        lines.append(f'\tct helper mw-{helper} {{ type "{helper}" protocol {proto}; }}')
+        lines.append(f"\tct helper mw-{helper} {{ type {nft_string(helper)} protocol {proto}; }}")
     lines += _hook_chain("prerouting", "prerouting", links, config.conntrack_helpers)
     lines += _hook_chain("output", "output", links, config.conntrack_helpers)
     lines.append("\tchain decide {")
     for index, rule in enumerate(config.rules):
-        label = rule.name or f"rules[{index}]"
+        comment = nft_comment(rule.name or f"rules[{index}]")
         target = via_target(rule.via, config)
         for match in _rule_matches(rule):
-            lines.append(f'\t\t{match} goto {target} comment "{label}"'.replace("\t\t ", "\t\t"))
-    lines.append(f"\t\tgoto {via_target(config.default_policy, config)}")
+            lines.append("\t\t" + " ".join(filter(None, [match, "goto", target, comment])))
+    default = f"goto {via_target(config.default_policy, config)}"
+    lines.append(f"\t\t{default} {nft_comment(STATIC_TAG + tag)}" if tag else f"\t\t{default}")
     lines.append("\t}")
     for link in links:
-        body = f'counter name "{new_counter(link.name)}" {_set_mark(link.mark)}'
+        body = f"counter name {nft_string(new_counter(link.name))} {_set_mark(link.mark)}"
         lines.append(f"\tchain {mark_chain(link.name)} {{ {body}; }}")
     lines.append(f"\tchain {mark_chain(RESERVED_VIA)} {{ {_set_mark(MARK_BYPASS)}; }}")
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
     lines += services.static_lines(config.services)
-    masquerade = [f'"{link.interface}"' for link in links if link.masquerade]
+    masquerade = [_ifname(link.interface) for link in links if link.masquerade]
     lines += [
         "\tchain postrouting {",
         "\t\ttype nat hook postrouting priority srcnat; policy accept;",
@@ -193,17 +206,8 @@ def build_nft(
     `backends` names each service's live backends (None: all live)."""
     rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
     rules.update(services.service_rules(config.services, backends))
-    static = render_static(config, links, rules)
-    static_tag = digest(static)
-    # The digest rides in a comment on the decide chain's last rule (nft 1.0.6 JSON listings
-    # drop table comments but keep rule comments).
-    default_jump = f"\t\tgoto {via_target(config.default_policy, config)}\n\t}}"
-    static = static.replace(
-        default_jump,
-        f'\t\tgoto {via_target(config.default_policy, config)} comment "{STATIC_TAG}{static_tag}"'
-        "\n\t}",
-        1,
-    )
+    static_tag = digest(render_static(config, links, rules))
+    static = render_static(config, links, rules, static_tag)
     dynamic, tags = {}, {}
     for chain, rule in sorted(rules.items()):
         dynamic[chain], tags[chain] = with_digest(rule)

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Set
 
 from multiwan.config.services import Backend, Service
-from multiwan.core.nftsyntax import nft_set
+from multiwan.core.nftsyntax import nft_set, nft_string
 
 
 def service_chain(name: str) -> str:
@@ -80,7 +80,8 @@ def static_lines(services: dict[str, Service]) -> list[str]:
             )
             for match in _vip_matches(service):
                 lines.append(
-                    f'\t\tct state new {match} counter name "{rejected_counter(name)}" {verdict}'
+                    f"\t\tct state new {match} counter name {nft_string(rejected_counter(name))} "
+                    + verdict
                 )
         lines.append("\t}")
     for name, service in services.items():

@@ -172,6 +172,22 @@ MISTAKES = {
         ("weight = 2", 'health.targets = [{ kind = "ping", host = "192.0.2.9" }]'),
         "m.toml:9: links.wan2.health.targets[0]: unknown kind 'ping'; expected one of: 'icmp',",
     ),
+    "rule name that would end the nft comment and add a chain": (
+        (
+            'via = "main"',
+            'name = "x\\"\\n}\\nchain evil {\\ntype filter hook input priority 0; policy drop;"'
+            '\nvia = "main"',
+        ),
+        "m.toml:16: rules[0].name: expected a rule name (a letter or digit, then up to 63",
+    ),
+    "rule name too long for an nft comment": (
+        ('via = "main"', f'name = "{"n" * 65}"\nvia = "main"'),
+        "m.toml:16: rules[0].name: expected a rule name",
+    ),
+    "optional field names what it expects": (
+        ('via = "main"', 'iif = "a b"\nvia = "main"'),
+        "m.toml:16: rules[0].iif: expected an interface name",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
