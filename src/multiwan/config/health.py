@@ -1,26 +1,20 @@
 """Health-check settings: which targets prove a link works, how often, and the thresholds
 that move it between up, degraded and down."""
 
-import ipaddress
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from multiwan.config.addresses import IpAddress
 from multiwan.config.base import Strict
 
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
-def _address(value: str) -> str:
-    return str(ipaddress.ip_address(value))
-
-
 class IcmpTarget(Strict):
     kind: Literal["icmp"]
-    host: str
-
-    _host = field_validator("host")(_address)
+    host: IpAddress
 
 
 class TcpTarget(Strict):
@@ -28,11 +22,9 @@ class TcpTarget(Strict):
     service backend it is a failure: `refused_ok = false`)."""
 
     kind: Literal["tcp"]
-    host: str
+    host: IpAddress
     port: Annotated[int, Field(ge=1, le=65535)]
     refused_ok: bool = True
-
-    _host = field_validator("host")(_address)
 
 
 class HttpTarget(Strict):
@@ -48,6 +40,8 @@ class HttpTarget(Strict):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        if "%" in parts.hostname:
+            raise ValueError(f"IPv6 scope ids ('%...') are not taken here, got {value!r}")
         return value
 
 
@@ -55,22 +49,18 @@ class DnsTarget(Strict):
     """A DNS query to `server`; with `expect`, the answer must contain that value."""
 
     kind: Literal["dns"]
-    server: str
+    server: IpAddress
     query: str
     rdtype: Literal["A", "AAAA", "TXT", "NS", "MX", "SOA"] = "A"
     expect: str | None = None
-
-    _server = field_validator("server")(_address)
 
 
 class SmtpTarget(Strict):
     """An SMTP server: it must greet with a 220 banner (then gets QUIT)."""
 
     kind: Literal["smtp"]
-    host: str
+    host: IpAddress
     port: Annotated[int, Field(ge=1, le=65535)] = 25
-
-    _host = field_validator("host")(_address)
 
 
 class CommandTarget(Strict):

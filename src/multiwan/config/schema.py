@@ -13,10 +13,12 @@ from pydantic import (
     AfterValidator,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from multiwan.config.addresses import Network, ip_address
 from multiwan.config.base import Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
@@ -46,13 +48,6 @@ PORT_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 RESERVED_VIA = "main"
 
 
-def _ip(value: str, version: int) -> str:
-    address = ipaddress.ip_address(value)
-    if address.version != version:
-        raise ValueError(f"expected an IPv{version} address, got {value!r}")
-    return str(address)
-
-
 class Link(Strict):
     """An uplink: an interface with a gateway, balanced into by policies."""
 
@@ -76,12 +71,17 @@ class Link(Strict):
     @field_validator("gateway", "source")
     @classmethod
     def _v4(cls, value: str | None) -> str | None:
-        return None if value is None else _ip(value, 4)
+        return None if value is None else ip_address(value, 4)
 
     @field_validator("gateway6", "source6")
     @classmethod
-    def _v6(cls, value: str | None) -> str | None:
-        return None if value is None else _ip(value, 6)
+    def _v6(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and "%" in value and info.field_name == "gateway6":
+            raise ValueError(
+                f"give the gateway without its scope id ({value.partition('%')[0]!r}): "
+                "it is reached on the link's interface"
+            )
+        return None if value is None else ip_address(value, 6)
 
 
 class Member(Strict):
@@ -119,23 +119,18 @@ def _port_spec(value: int | str) -> str:
     return f"{low}-{high}" if high != low else str(low)
 
 
-def _cidr(value: str) -> str:
-    return str(ipaddress.ip_network(value, strict=False))
-
-
 #: Validated one by one, so an error names the element (`rules[3].dport[1]`).
 PortSpec = Annotated[
     int | str, AfterValidator(_port_spec), Field(description="a port (1-65535) or 'LOW-HIGH'")
 ]
-Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
 class Rule(Strict):
     """Traffic selector, first match wins. `via` is a policy, a link, or `main` (bypass)."""
 
     name: RuleName | None = None
-    src: list[Cidr] = []
-    dst: list[Cidr] = []
+    src: list[Network] = []
+    dst: list[Network] = []
     proto: Literal["tcp", "udp", "icmp", "icmpv6"] | None = None
     sport: list[PortSpec] = []  # each a port or "LOW-HIGH", normalised to a string
     dport: list[PortSpec] = []

@@ -3,8 +3,9 @@
 import ipaddress
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
+from multiwan.config.addresses import IpAddress
 from multiwan.config.base import Strict
 from multiwan.config.health import (
     CommandTarget,
@@ -19,16 +20,11 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Backend(Strict):
-    address: str
+    address: IpAddress
     port: Port | None = None  # omitted: the port the client connected to
     weight: Annotated[int, Field(gt=0, le=1000)] = 1
     #: Takes connections only while every primary backend is down.
     backup: bool = False
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        return str(ipaddress.ip_address(value))
 
     @property
     def family(self) -> int:
@@ -65,7 +61,7 @@ class Service(Strict):
     """Connections to any `listen` address and `ports` go to one backend, chosen per
     connection and kept by conntrack."""
 
-    listen: Annotated[list[str], Field(min_length=1)]
+    listen: Annotated[list[IpAddress], Field(min_length=1)]
     ports: Annotated[list[Port], Field(min_length=1)]
     protocol: Literal["tcp", "udp"] = "tcp"
     scheduler: Literal["weighted", "round-robin", "source-hash"] = "weighted"
@@ -76,11 +72,6 @@ class Service(Strict):
     snat: bool = False
     #: Delete a failed backend's established connections (default: leave them alone).
     flush_on_down: bool = False
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, values: list[str]) -> list[str]:
-        return [str(ipaddress.ip_address(v)) for v in values]
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:

@@ -57,6 +57,8 @@ def test_good_config_loads() -> None:
     assert config.rules[1].dport == ["22", "8000-8080"]
 
 
+#: The start of a service, inserted before the first rule (line 14); cases add its addresses.
+SERVICE = "[services.web]\nports = [80]"
 NAME = "a name (a letter, then up to 30 letters, digits, '_' or '-')"
 
 MISTAKES = {
@@ -187,6 +189,44 @@ MISTAKES = {
     "optional field names what it expects": (
         ('via = "main"', 'iif = "a b"\nvia = "main"'),
         "m.toml:16: rules[0].iif: expected an interface name",
+    ),
+    "scope id in an address": (
+        ('gateway = "192.0.2.1"', 'source6 = "fe80::1%eth1"'),
+        "m.toml:5: links.wan1.source6: IPv6 scope ids ('%...') are not taken here, "
+        "got 'fe80::1%eth1'",
+    ),
+    "scoped IPv6 gateway": (
+        ('gateway = "192.0.2.1"', 'gateway6 = "fe80::1%eth1"'),
+        "m.toml:5: links.wan1.gateway6: give the gateway without its scope id ('fe80::1'): "
+        "it is reached on the link's interface",
+    ),
+    "scope id in a network": (
+        ('dst = ["10.0.0.0/8"]', 'dst = ["10.0.0.0/8", "fe80::%x/64"]'),
+        "m.toml:15: rules[0].dst[1]: IPv6 scope ids ('%...') are not taken here",
+    ),
+    "scope id in a health target": (
+        ("weight = 2", 'health.targets = [{ kind = "tcp", host = "fe80::1%eth2", port = 1 }]'),
+        "m.toml:9: links.wan2.health.targets[0].host: IPv6 scope ids ('%...') are not taken",
+    ),
+    "scope id in a health URL": (
+        ("weight = 2", 'health.targets = [{ kind = "http", url = "http://[fe80::1%25eth2]/" }]'),
+        "m.toml:9: links.wan2.health.targets[0].url: IPv6 scope ids ('%...') are not taken",
+    ),
+    "scope id in a service's listen address": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80', 'fe80::80%eth0']\n"
+            "backends = [{ address = '10.0.0.1' }]\n[[rules]]\ndst",
+        ),
+        "m.toml:16: services.web.listen[1]: IPv6 scope ids ('%...') are not taken here",
+    ),
+    "scope id in a backend address": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80']\n"
+            "backends = [{ address = 'fe80::1%eth0' }]\n[[rules]]\ndst",
+        ),
+        "m.toml:17: services.web.backends[0].address: IPv6 scope ids ('%...') are not taken",
     ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
