@@ -29,11 +29,28 @@ Name = Annotated[
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$"),
     Field(description="a name (a letter, then up to 30 letters, digits, '_' or '-')"),
 ]
-InterfaceName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$"),
-    Field(description="an interface name (1-15 characters, no blanks, '/', ':' or quotes)"),
-]
+INTERFACE_NAME = (
+    "an interface name (1-15 bytes; no blanks, control characters, '/', ':', '*', '\\' or "
+    "quotes; not '.' or '..')"
+)
+
+
+def _interface_name(value: str) -> str:
+    """As the kernel's dev_valid_name takes it (IFNAMSIZ, no '/', ':' or isspace bytes,
+    which include 0xA0), and safe in nft strings, where '*' is a wildcard and '\\' escapes."""
+    raw = value.encode()
+    if (
+        not 1 <= len(raw) <= 15
+        or value in (".", "..")
+        or not value.isprintable()
+        or any(c.isspace() or c in "/:*\\\"'" for c in value)
+        or b"\xa0" in raw
+    ):
+        raise ValueError(f"expected {INTERFACE_NAME}, got {value!r}")
+    return value
+
+
+InterfaceName = Annotated[str, AfterValidator(_interface_name), Field(description=INTERFACE_NAME)]
 #: Shown in nft rule comments (128 bytes at most there); no quotes or control characters
 #: (nft strings have no escapes) and no '=' (the digests' comments are `static=...`, `d=...`).
 RuleName = Annotated[

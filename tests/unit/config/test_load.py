@@ -1,5 +1,6 @@
 """Config errors: every mistake reported at once, each as FILE:LINE: FIELD: what and why."""
 
+import json
 import re
 from pathlib import Path
 from typing import get_args
@@ -239,6 +240,26 @@ MISTAKES = {
 def test_each_mistake_is_named_with_its_line(change: tuple[str, str], expected: str) -> None:
     found = problems(GOOD.replace(*change))
     assert any(p.startswith(expected) for p in found), found
+
+
+REFUSED_INTERFACES = ["eth*", "eth\\1", "a\0b", "wan\t1", "wan 1", "eth/1", "eth:1", 'e"1']
+REFUSED_INTERFACES += [".", "..", "", "é" * 8, "x" * 16, "eà"]
+
+
+@pytest.mark.parametrize("name", REFUSED_INTERFACES)
+def test_interface_names_the_kernel_or_nft_would_refuse(name: str) -> None:
+    # 'à' is C3 A0 in UTF-8, and the kernel counts the byte 0xA0 as a blank.
+    found = problems(GOOD.replace('interface = "eth2"', f"interface = {json.dumps(name)}"))
+    assert found == [
+        "m.toml:8: links.wan2.interface: expected an interface name (1-15 bytes; no blanks, "
+        f"control characters, '/', ':', '*', '\\' or quotes; not '.' or '..'), got {name!r}"
+    ]
+
+
+@pytest.mark.parametrize("name", ["eé1", "eth0.100", "x" * 15, "wg-home_1", "..."])
+def test_interface_names_the_kernel_takes(name: str) -> None:
+    config = load_config_text(GOOD.replace('"eth2"', json.dumps(name)), "m.toml")
+    assert config.links["wan2"].interface == name
 
 
 def test_every_problem_is_reported_in_one_pass() -> None:
