@@ -61,6 +61,8 @@ RuleName = Annotated[
         "'_', '-' or '.')"
     ),
 ]
+#: One routing table and one mark value per link (core/ownership.MAX_LINKS).
+MAX_LINKS = 250
 PORT_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 RESERVED_VIA = "main"
 
@@ -71,7 +73,7 @@ class Link(Strict):
     interface: InterfaceName
     #: Routing-table and mark index (1-250). Omitted: the lowest free id in file order.
     #: Set it to keep marks stable when links are inserted before this one.
-    id: Annotated[int, Field(ge=1, le=250)] | None = None
+    id: Annotated[int, Field(ge=1, le=MAX_LINKS)] | None = None
     gateway: str | None = None  # IPv4 gateway; discovered from the interface if omitted
     source: str | None = None  # IPv4 source address; discovered if omitted
     gateway6: str | None = None
@@ -240,7 +242,7 @@ class Config(Strict):
     def link_ids(self) -> dict[str, int]:
         """Each link's index: its explicit id, else the lowest free one in file order."""
         taken = {link.id for link in self.links.values() if link.id is not None}
-        free = (i for i in range(1, 251) if i not in taken)
+        free = (i for i in range(1, MAX_LINKS + 1) if i not in taken)
         return {
             name: link.id if link.id is not None else next(free)
             for name, link in self.links.items()
@@ -263,6 +265,13 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     """
     links, policies = _dict(data.get("links")), _dict(data.get("policies"))
     problems: list[tuple[str, str]] = []
+    if len(links) > MAX_LINKS:
+        problems.append(
+            (
+                "links",
+                f"at most {MAX_LINKS} links (a routing table and mark each), got {len(links)}",
+            )
+        )
     for name in sorted(set(links) & set(policies)):
         problems.append((f"policies.{name}", f"{name!r} is also the name of a link"))
     for section, names in (("links", links), ("policies", policies)):

@@ -21,7 +21,10 @@ def service_chain(name: str) -> str:
 
 
 def backend_chain(name: str, index: int) -> str:
-    return f"svc_{name}_b{index}"
+    """`be_<service>_<index>`: the index is what follows the last '_', so two services never
+    share a backend chain whatever their names (`svc_a_b0` was service `a_b0` and a backend of
+    `a`); the prefixes keep these apart from every other chain (see core/nft.py)."""
+    return f"be_{name}_{index}"
 
 
 def rejected_counter(name: str) -> str:
@@ -63,14 +66,14 @@ def static_lines(services: dict[str, Service]) -> list[str]:
     # guard runs right after DNAT.
     for hook in ("prerouting", "output"):
         lines += [
-            f"\tchain svc_nat_{hook} {{",
+            f"\tchain nat_{hook} {{",
             f"\t\ttype nat hook {hook} priority -100; policy accept;",
         ]
         for name, service in services.items():
             lines += [f"\t\t{m} jump {service_chain(name)}" for m in _vip_matches(service)]
         lines.append("\t}")
         # After DNAT: whatever still goes to a service address found no live backend.
-        lines += [f"\tchain svc_guard_{hook} {{",
+        lines += [f"\tchain guard_{hook} {{",
                   f"\t\ttype filter hook {hook} priority -90; policy accept;"]  # fmt: skip
         for name, service in services.items():
             verdict = (
@@ -132,15 +135,13 @@ def service_rule(name: str, service: Service, live: Set[str]) -> str:
         key = str(low) if high == low else f"{low}-{high}"
         elements.append(f"{key} : goto {backend_chain(name, index)}")
         low = high + 1
-    vmap = f"mod {low} vmap {{ {', '.join(elements)} }}"
+    vmap = f"vmap {{ {', '.join(elements)} }}"
     if service.scheduler == "round-robin":
-        return f"numgen inc {vmap}"
+        return f"numgen inc mod {low} {vmap}"
     if service.scheduler == "source-hash":
-        families = sorted(_by_family(service.listen))
-        if families == ["ip"]:
-            return f"jhash ip saddr {vmap.replace('vmap', f'seed {_seed(name)} vmap', 1)}"
-        return f"jhash ip6 saddr {vmap.replace('vmap', f'seed {_seed(name)} vmap', 1)}"
-    return f"numgen random {vmap}"
+        (keyword,) = _by_family(service.listen)  # one family (config.services checks)
+        return f"jhash {keyword} saddr mod {low} seed {_seed(name)} {vmap}"
+    return f"numgen random mod {low} {vmap}"
 
 
 def service_rules(

@@ -15,7 +15,8 @@ from multiwan.config.load import (
     load_config,
     load_config_text,
 )
-from multiwan.config.schema import Config
+from multiwan.config.schema import MAX_LINKS, Config
+from multiwan.core import ownership
 
 GOOD = """\
 default_policy = "balanced"
@@ -333,3 +334,14 @@ def test_shipped_example_shows_every_setting() -> None:
     headers = re.findall(r"(?m)^#?\[+([\w.-]+)\]", text)
     written = set(re.findall(r"(\w+) =", text)) | {k for h in headers for k in h.split(".")}
     assert keys_of(Config) - written == set()
+
+
+def test_more_links_than_tables_and_marks_is_a_problem() -> None:
+    links = "".join(f'[links.l{i}]\ninterface = "eth{i}"\n' for i in range(MAX_LINKS + 1))
+    assert problems(f'default_policy = "l0"\n{links}') == [
+        f"m.toml:2: links: at most 250 links (a routing table and mark each), got {MAX_LINKS + 1}"
+    ]
+    assert MAX_LINKS == ownership.MAX_LINKS
+    fits = "".join(f'[links.l{i}]\ninterface = "eth{i}"\n' for i in range(MAX_LINKS))
+    ids = load_config_text(f'default_policy = "l0"\n{fits}', "m.toml").link_ids()
+    assert sorted(ids.values()) == list(range(1, MAX_LINKS + 1))
