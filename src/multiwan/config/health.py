@@ -9,7 +9,18 @@ from pydantic import Field, field_validator, model_validator
 from multiwan.config.addresses import IpAddress
 from multiwan.config.base import Strict
 
-Seconds = Annotated[float, Field(gt=0, le=3600)]
+#: Probe intervals and timeouts. The lower bound is a floor for sane probing: rounds faster
+#: than 50 ms flood the links and the daemon's loop with probes (all links are probed at
+#: once), and a shorter timeout fails healthy paths on ordinary jitter.
+Seconds = Annotated[
+    float,
+    Field(
+        ge=0.05,
+        le=3600,
+        description="seconds, 0.05-3600 (faster probing floods the links, shorter timeouts "
+        "fail on ordinary jitter)",
+    ),
+]
 
 
 class IcmpTarget(Strict):

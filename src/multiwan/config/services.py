@@ -11,6 +11,7 @@ from multiwan.config.health import (
     CommandTarget,
     HealthCheck,
     HttpTarget,
+    Seconds,
     SmtpTarget,
     Target,
     TcpTarget,
@@ -40,8 +41,8 @@ class ServiceCheck(Strict):
     """How each backend is checked; a refused or reset connect fails at once."""
 
     kind: Literal["tcp", "smtp", "http", "https", "command"] = "tcp"
-    interval: Annotated[float, Field(gt=0, le=3600)] = 1.0
-    timeout: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    interval: Seconds = 1.0
+    timeout: Seconds = 1.0
     rise: Annotated[int, Field(ge=1, le=100)] = 2
     fall: Annotated[int, Field(ge=1, le=100)] = 2
     path: str = "/"

@@ -230,6 +230,28 @@ MISTAKES = {
         ),
         "m.toml:17: services.web.backends[0].address: IPv6 scope ids ('%...') are not taken",
     ),
+    "probe interval below 50 ms": (
+        (
+            "weight = 2",
+            'health = { targets = [{ kind = "icmp", host = "192.0.2.9" }], interval = 0.01 }',
+        ),
+        "m.toml:9: links.wan2.health.interval: must be >= 0.05, got 0.01",
+    ),
+    "fast interval of zero": (
+        (
+            "weight = 2",
+            'health = { targets = [{ kind = "icmp", host = "192.0.2.9" }], fast_interval = 0 }',
+        ),
+        "m.toml:9: links.wan2.health.fast_interval: must be >= 0.05, got 0",
+    ),
+    "service check timeout below 50 ms": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80']\nbackends = [{{ address = '10.0.0.1' }}]\n"
+            "check = { timeout = 0.001 }\n[[rules]]\ndst",
+        ),
+        "m.toml:18: services.web.check.timeout: must be >= 0.05, got 0.001",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
