@@ -1,9 +1,11 @@
 """Inbound service balancing: a virtual IP:port spread over healthy backends with DNAT."""
 
 import ipaddress
+import re
 from typing import Annotated, Literal, Self
+from urllib.parse import urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from multiwan.config.addresses import IpAddress
 from multiwan.config.base import Strict
@@ -18,6 +20,31 @@ from multiwan.config.health import (
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+#: `{address}` or `{port}` in a check command; `${...}` is shell syntax and kept as written.
+PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PLACEHOLDERS = ("address", "port")
+
+
+def _command_arg(value: str) -> str:
+    for name in PLACEHOLDER.findall(value):
+        if name not in PLACEHOLDERS:
+            raise ValueError(
+                f"unknown placeholder {{{name}}} in {value!r}: only {{address}} and {{port}} are "
+                "replaced (other braces are kept as written, `${...}` too)"
+            )
+    return value
+
+
+def _path(value: str) -> str:
+    """A URL path, appended to `http://backend:port`: without its leading '/', `@host/x`
+    would make the backend's address user info and send the check to `host`."""
+    if not value.startswith("/") or not all("!" <= c <= "~" and c != "\\" for c in value):
+        raise ValueError(
+            f"expected a URL path starting with '/' (printable ASCII, no blanks or '\\'), "
+            f"got {value!r}"
+        )
+    return value
 
 
 class Backend(Strict):
@@ -45,11 +72,11 @@ class ServiceCheck(Strict):
     timeout: Seconds = 1.0
     rise: Annotated[int, Field(ge=1, le=100)] = 2
     fall: Annotated[int, Field(ge=1, le=100)] = 2
-    path: str = "/"
+    path: Annotated[str, AfterValidator(_path)] = "/"
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
     body_contains: str | None = None
     #: For kind "command": {address} and {port} are replaced by the backend's.
-    command: list[str] | None = None
+    command: list[Annotated[str, AfterValidator(_command_arg)]] | None = None
 
     @model_validator(mode="after")
     def _command(self) -> Self:
@@ -97,15 +124,17 @@ class Service(Strict):
             target = SmtpTarget(kind="smtp", host=host, port=port)
         elif check.kind in ("http", "https"):
             where = f"[{host}]" if backend.family == 6 else host
+            path, _, query = check.path.partition("?")
             target = HttpTarget(
                 kind="http",
-                url=f"{check.kind}://{where}:{port}{check.path}",
+                url=urlunsplit((check.kind, f"{where}:{port}", path, query, "")),
                 expect_status=check.expect_status,
                 body_contains=check.body_contains,
                 verify_tls=False,
             )
         else:
-            argv = [a.format(address=host, port=port) for a in check.command or []]
+            values = {"address": host, "port": str(port)}
+            argv = [PLACEHOLDER.sub(lambda m: values[m[1]], a) for a in check.command or []]
             target = CommandTarget(kind="command", argv=argv)
         return HealthCheck(
             targets=[target],

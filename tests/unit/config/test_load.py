@@ -252,6 +252,24 @@ MISTAKES = {
         ),
         "m.toml:18: services.web.check.timeout: must be >= 0.05, got 0.001",
     ),
+    "service check path that would name another host": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80']\nbackends = [{{ address = '10.0.0.1' }}]\n"
+            "check = { kind = 'http', path = '@evil.example/x' }\n[[rules]]\ndst",
+        ),
+        "m.toml:18: services.web.check.path: expected a URL path starting with '/' (printable "
+        "ASCII, no blanks or '\\'), got '@evil.example/x'",
+    ),
+    "unknown placeholder in a check command": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80']\nbackends = [{{ address = '10.0.0.1' }}]\n"
+            "check = { kind = 'command', command = ['nc', '{host}', '{port}'] }\n[[rules]]\ndst",
+        ),
+        "m.toml:18: services.web.check.command[1]: unknown placeholder {host} in '{host}': only "
+        "{address} and {port} are replaced (other braces are kept as written, `${...}` too)",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
