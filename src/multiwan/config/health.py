@@ -4,7 +4,12 @@ that move it between up, degraded and down."""
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from multiwan.config.addresses import IpAddress
 from multiwan.config.base import Strict
@@ -57,13 +62,46 @@ class HttpTarget(Strict):
 
 
 class DnsTarget(Strict):
-    """A DNS query to `server`; with `expect`, the answer must contain that value."""
+    """A DNS query to `server`; with `expect`, the answer must contain that value.
+
+    Both are read with dnspython, as the probe will use them: a name it cannot encode would
+    fail every probe, and `expect` is kept in the form answers are compared in (`2001:db8::1`
+    for `2001:DB8::1`, `"text"` for `text`, names absolute).
+    """
 
     kind: Literal["dns"]
     server: IpAddress
     query: str
     rdtype: Literal["A", "AAAA", "TXT", "NS", "MX", "SOA"] = "A"
     expect: str | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        try:
+            dns.name.from_text(value)
+        except (dns.exception.DNSException, UnicodeError) as exc:
+            raise ValueError(f"expected a DNS name, got {value!r}: {exc}") from None
+        if not value:
+            raise ValueError("expected a DNS name ('.' for the root), got ''")
+        return value
+
+    @field_validator("expect")
+    @classmethod
+    def _expect(cls, value: str | None, info: ValidationInfo) -> str | None:
+        rdtype = info.data.get("rdtype")
+        if value is None or rdtype is None:
+            return value
+        what = {"A": "an IPv4 address", "AAAA": "an IPv6 address (no scope id)"}
+        try:
+            rdata = dns.rdata.from_text(
+                dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), value,
+                origin=dns.name.root, relativize=False,
+            )  # fmt: skip
+        except (dns.exception.DNSException, UnicodeError, ValueError):
+            expected = what.get(rdtype, f"a {rdtype} record as in a zone file")
+            raise ValueError(f"expected {expected} for rdtype {rdtype!r}, got {value!r}") from None
+        return rdata.to_text()
 
 
 class SmtpTarget(Strict):

@@ -270,6 +270,23 @@ MISTAKES = {
         "m.toml:18: services.web.check.command[1]: unknown placeholder {host} in '{host}': only "
         "{address} and {port} are replaced (other braces are kept as written, `${...}` too)",
     ),
+    "DNS query that is no DNS name": (
+        (
+            "weight = 2",
+            'health.targets = [{ kind = "dns", server = "192.0.2.53", query = "a..b" }]',
+        ),
+        "m.toml:9: links.wan2.health.targets[0].query: expected a DNS name, got 'a..b': "
+        "A DNS label is empty.",
+    ),
+    "DNS expect of the wrong kind for its rdtype": (
+        (
+            "weight = 2",
+            'health.targets = [{ kind = "dns", server = "192.0.2.53", query = "example.com", '
+            'rdtype = "AAAA", expect = "192.0.2.1" }]',
+        ),
+        "m.toml:9: links.wan2.health.targets[0].expect: expected an IPv6 address (no scope id) "
+        "for rdtype 'AAAA', got '192.0.2.1'",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
