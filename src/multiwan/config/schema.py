@@ -5,6 +5,7 @@ Pydantic validates the whole file in one pass and reports every problem with its
 naming a policy) are checked here too, so a Config that exists is consistent.
 """
 
+import grp
 import ipaddress
 import re
 from typing import Annotated, Any, Literal, Self
@@ -197,6 +198,34 @@ HELPERS: dict[str, tuple[str, int]] = {
 }
 
 
+def _group(value: str) -> str:
+    """The group must exist when the daemon starts; `check` looks it up (the config's one
+    read of the system, here so that `check` refuses what would stop the daemon)."""
+    try:
+        grp.getgrnam(value)
+    except KeyError:
+        raise ValueError(f"no group {value!r} on this system") from None
+    return value
+
+
+LISTEN = 'IPV4:PORT, [IPV6]:PORT (an address, port 1-65535), or "" for none'
+
+
+def _listen(value: str) -> str:
+    """A literal address and port, as the metrics server binds them."""
+    if not value:
+        return value
+    host, _, port = value.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        address = ip_address(host[1:-1] if bracketed else host, 6 if bracketed else 4)
+    except ValueError:
+        address = None
+    if address is None or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"expected {LISTEN}, got {value!r}")
+    return f"[{address}]:{int(port)}" if bracketed else f"{address}:{int(port)}"
+
+
 class Daemon(Strict):
     """Settings of `multiwan run`."""
 
@@ -208,9 +237,9 @@ class Daemon(Strict):
     reconcile_delay: Annotated[float, Field(ge=0, le=10)] = 0.05
     #: Members of this group may read status and log through the control socket (control
     #: itself is root only).
-    status_group: str | None = None
+    status_group: Annotated[str, AfterValidator(_group)] | None = None
     #: Prometheus metrics endpoint (host:port); "" turns it off.
-    metrics_listen: str = "127.0.0.1:9560"
+    metrics_listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9560"
 
 
 class Config(Strict):

@@ -287,6 +287,13 @@ MISTAKES = {
         "m.toml:9: links.wan2.health.targets[0].expect: expected an IPv6 address (no scope id) "
         "for rdtype 'AAAA', got '192.0.2.1'",
     ),
+    "status group that does not exist": (
+        (
+            'default_policy = "balanced"',
+            'default_policy = "balanced"\n[daemon]\nstatus_group = "mwta-none"',
+        ),
+        "m.toml:3: daemon.status_group: no group 'mwta-none' on this system",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
@@ -402,3 +409,32 @@ def test_more_links_than_tables_and_marks_is_a_problem() -> None:
     fits = "".join(f'[links.l{i}]\ninterface = "eth{i}"\n' for i in range(MAX_LINKS))
     ids = load_config_text(f'default_policy = "l0"\n{fits}', "m.toml").link_ids()
     assert sorted(ids.values()) == list(range(1, MAX_LINKS + 1))
+
+
+LISTEN = 'IPV4:PORT, [IPV6]:PORT (an address, port 1-65535), or "" for none'
+
+
+@pytest.mark.parametrize(
+    "listen",
+    ["localhost:9560", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9560", "[::1]",
+     "[127.0.0.1]:80", "[fe80::1%eth0]:80", ":9560", "127.0.0.1:http", "1.2.3.4:٣"],
+)  # fmt: skip
+def test_metrics_listen_is_a_literal_address_and_port(listen: str) -> None:
+    text = f'{GOOD}[daemon]\nmetrics_listen = "{listen}"\n'
+    assert problems(text) == [
+        f"m.toml:26: daemon.metrics_listen: expected {LISTEN}, got {listen!r}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listen", "kept"),
+    [("", ""), ("0.0.0.0:9560", "0.0.0.0:9560"), ("[0:0::1]:09560", "[::1]:9560")],
+)
+def test_metrics_listen_takes_addresses_or_nothing(listen: str, kept: str) -> None:
+    config = load_config_text(f'{GOOD}[daemon]\nmetrics_listen = "{listen}"\n', "m.toml")
+    assert config.daemon.metrics_listen == kept
+
+
+def test_status_group_that_exists_is_taken() -> None:
+    config = load_config_text(f'{GOOD}[daemon]\nstatus_group = "root"\n', "m.toml")
+    assert config.daemon.status_group == "root"
