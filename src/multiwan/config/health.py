@@ -9,7 +9,7 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from multiwan.config.addresses import IpAddress
 from multiwan.config.base import Strict
@@ -53,9 +53,21 @@ class HttpTarget(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        expected = (
+            f"expected an http:// or https:// URL with a host (and port 1-65535), got {value!r}"
+        )
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError(expected) from None
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or port == 0
+            or any(c.isspace() or not c.isprintable() for c in value)
+        ):
+            raise ValueError(expected)
         if "%" in parts.hostname:
             raise ValueError(f"IPv6 scope ids ('%...') are not taken here, got {value!r}")
         return value
@@ -112,11 +124,21 @@ class SmtpTarget(Strict):
     port: Annotated[int, Field(ge=1, le=65535)] = 25
 
 
+def exec_argument(value: str) -> str:
+    """exec() takes no NUL in an argument (Python raises ValueError, not OSError)."""
+    if "\0" in value:
+        raise ValueError(f"a command argument cannot hold a NUL character, got {value!r}")
+    return value
+
+
+Argument = Annotated[str, AfterValidator(exec_argument)]
+
+
 class CommandTarget(Strict):
     """An external command: exit status 0 means healthy. Runs with the check's timeout."""
 
     kind: Literal["command"]
-    argv: Annotated[list[str], Field(min_length=1)]
+    argv: Annotated[list[Argument], Field(min_length=1)]
 
 
 Target = Annotated[

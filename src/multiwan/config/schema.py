@@ -198,6 +198,14 @@ HELPERS: dict[str, tuple[str, int]] = {
 }
 
 
+def _hooks_dir(value: str) -> str:
+    """Absolute, so it does not depend on the daemon's working directory; no NUL, which
+    Python's path calls refuse with ValueError."""
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError(f"expected an absolute path, got {value!r}")
+    return value
+
+
 def _group(value: str) -> str:
     """The group must exist when the daemon starts; `check` looks it up (the config's one
     read of the system, here so that `check` refuses what would stop the daemon)."""
@@ -231,7 +239,7 @@ class Daemon(Strict):
 
     #: Executables run on every link state change (LINK, STATE, PREVIOUS, INTERFACE, GATEWAY
     #: in their environment).
-    hooks_dir: str = "/etc/multiwan/hooks.d"
+    hooks_dir: Annotated[str, AfterValidator(_hooks_dir)] = "/etc/multiwan/hooks.d"
     hook_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     #: Delay before a full reconcile after address and route events (they come in bursts).
     reconcile_delay: Annotated[float, Field(ge=0, le=10)] = 0.05

@@ -17,6 +17,7 @@ from multiwan.config.health import (
     SmtpTarget,
     Target,
     TcpTarget,
+    exec_argument,
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -27,6 +28,7 @@ PLACEHOLDERS = ("address", "port")
 
 
 def _command_arg(value: str) -> str:
+    exec_argument(value)
     for name in PLACEHOLDER.findall(value):
         if name not in PLACEHOLDERS:
             raise ValueError(

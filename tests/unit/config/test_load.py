@@ -294,6 +294,27 @@ MISTAKES = {
         ),
         "m.toml:3: daemon.status_group: no group 'mwta-none' on this system",
     ),
+    "NUL in a command probe's argument": (
+        ("weight = 2", 'health.targets = [{ kind = "command", argv = ["true", "a\\u0000b"] }]'),
+        "m.toml:9: links.wan2.health.targets[0].argv[1]: a command argument cannot hold a NUL "
+        "character, got 'a\\x00b'",
+    ),
+    "health URL with a port out of range": (
+        ("weight = 2", 'health.targets = [{ kind = "http", url = "http://192.0.2.1:99999/" }]'),
+        "m.toml:9: links.wan2.health.targets[0].url: expected an http:// or https:// URL with a "
+        "host (and port 1-65535), got 'http://192.0.2.1:99999/'",
+    ),
+    "health URL with a blank": (
+        ("weight = 2", 'health.targets = [{ kind = "http", url = "http://exa mple.com/" }]'),
+        "m.toml:9: links.wan2.health.targets[0].url: expected an http:// or https:// URL",
+    ),
+    "relative hooks directory": (
+        (
+            'default_policy = "balanced"',
+            'default_policy = "balanced"\n[daemon]\nhooks_dir = "hooks"',
+        ),
+        "m.toml:3: daemon.hooks_dir: expected an absolute path, got 'hooks'",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",

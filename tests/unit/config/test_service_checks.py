@@ -50,3 +50,8 @@ def test_check_url_always_names_the_backend(path: str, address: str, url: str) -
 def test_paths_that_are_not_url_paths_are_refused(path: str) -> None:
     with pytest.raises(ValueError, match="expected a URL path starting with '/'"):
         service({"kind": "http", "path": path})
+
+
+def test_command_arguments_exec_cannot_take_are_refused() -> None:
+    with pytest.raises(ValueError, match="cannot hold a NUL character"):
+        service({"kind": "command", "command": ["check\0", "{address}"]})
