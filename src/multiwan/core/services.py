@@ -135,13 +135,15 @@ def service_rule(name: str, service: Service, live: Set[str]) -> str:
         key = str(low) if high == low else f"{low}-{high}"
         elements.append(f"{key} : goto {backend_chain(name, index)}")
         low = high + 1
-    vmap = f"vmap {{ {', '.join(elements)} }}"
+    vmap = f"mod {low} vmap {{ {', '.join(elements)} }}"
     if service.scheduler == "round-robin":
-        return f"numgen inc mod {low} {vmap}"
+        return f"numgen inc {vmap}"
     if service.scheduler == "source-hash":
-        (keyword,) = _by_family(service.listen)  # one family (config.services checks)
-        return f"jhash {keyword} saddr mod {low} seed {_seed(name)} {vmap}"
-    return f"numgen random mod {low} {vmap}"
+        families = sorted(_by_family(service.listen))
+        if families == ["ip"]:
+            return f"jhash ip saddr {vmap.replace('vmap', f'seed {_seed(name)} vmap', 1)}"
+        return f"jhash ip6 saddr {vmap.replace('vmap', f'seed {_seed(name)} vmap', 1)}"
+    return f"numgen random {vmap}"
 
 
 def service_rules(
