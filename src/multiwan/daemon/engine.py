@@ -324,11 +324,13 @@ class Engine:
             "time": time.time(), "link": name, "previous": transition.previous,
             "state": transition.state, "reason": transition.reason,
         })  # fmt: skip
-        key = (name, transition.state)
-        self.transitions[key] = self.transitions.get(key, 0) + 1
         started = time.perf_counter()
         changed = await self.update_policies()
         took = (time.perf_counter() - started) * 1000
+        # Counted together after the update, so a snapshot taken while it runs never shows a
+        # transition without its update (metrics read both).
+        key = (name, transition.state)
+        self.transitions[key] = self.transitions.get(key, 0) + 1
         self.apply_count += 1
         self.apply_seconds += took / 1000
         log.info(

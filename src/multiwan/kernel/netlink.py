@@ -342,3 +342,21 @@ def local_addresses(ipr: IPRoute, uplinks: Iterable[str]) -> dict[Family, str]:
         if family not in found or msg["index"] < found[family][0]:
             found[family] = (msg["index"], address)
     return {family: address for family, (_, address) in found.items()}
+
+
+def foreign_rule_marks(ipr: IPRoute) -> list[tuple[str, int]]:
+    """The marks that other programs' `ip rule`s match (wg-quick, Tailscale, Cilium, ...),
+    each with how `ip rule` would show it, so `check` can tell when they overlap ours."""
+    found = []
+    for af, family in AF.items():
+        for msg in ipr.get_rules(family=af):
+            if _attr(msg, "FRA_PROTOCOL") == ROUTE_PROTO:
+                continue
+            mark, mask = _attr(msg, "FRA_FWMARK") or 0, _attr(msg, "FRA_FWMASK") or 0
+            if mark or mask:
+                priority = _attr(msg, "FRA_PRIORITY") or 0
+                shown = f"ip -{family} rule pref {priority} fwmark {mark:#x}/{mask:#x}"
+                # A full-mask match cares about the bits set in its value; a partial one
+                # about the bits of its mask.
+                found.append((shown, mark if mask in (0, 0xFFFFFFFF) else mask))
+    return found
