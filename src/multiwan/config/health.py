@@ -4,11 +4,6 @@ that move it between up, degraded and down."""
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-import dns.exception
-import dns.name
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from multiwan.config.addresses import IpAddress
@@ -90,6 +85,10 @@ class DnsTarget(Strict):
     @field_validator("query")
     @classmethod
     def _query(cls, value: str) -> str:
+        # dnspython is imported only for configs with DNS targets (daemon memory).
+        import dns.exception
+        import dns.name
+
         try:
             dns.name.from_text(value)
         except (dns.exception.DNSException, UnicodeError) as exc:
@@ -104,6 +103,12 @@ class DnsTarget(Strict):
         rdtype = info.data.get("rdtype")
         if value is None or rdtype is None:
             return value
+        import dns.exception
+        import dns.name
+        import dns.rdata
+        import dns.rdataclass
+        import dns.rdatatype
+
         what = {"A": "an IPv4 address", "AAAA": "an IPv6 address (no scope id)"}
         try:
             rdata = dns.rdata.from_text(
