@@ -5,11 +5,20 @@ import ipaddress
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from multiwan.config.base import Strict
 
 Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+def _off_at_zero(value: float | None) -> float | None:
+    return None if value == 0 else value
+
+
+#: A quality threshold; 0 turns it off (TOML has no null).
+LatencyMs = Annotated[Annotated[float, Field(ge=0, le=60000)] | None, AfterValidator(_off_at_zero)]
+LossPct = Annotated[Annotated[float, Field(ge=0, le=100)] | None, AfterValidator(_off_at_zero)]
 
 
 def _address(value: str) -> str:
@@ -87,24 +96,30 @@ Target = Annotated[
 
 
 class HealthCheck(Strict):
-    """How one link is probed and judged."""
+    """How one link is probed and judged.
+
+    The defaults protect a user who configured only targets, as dpinger does for pfSense and
+    OPNsense (probe every 0.5 s, alarm above 20 % loss or 500 ms latency): a lossy or slow
+    link stops taking new connections while a better one is up, within a few seconds, and
+    keeps the connections it carries. README's "Defaults" table says why each value.
+    """
 
     targets: Annotated[list[Target], Field(min_length=1)]
-    interval: Seconds = 1.0
+    interval: Seconds = 0.5
     #: Probe interval while a link is failing or recovering (defaults to `interval`).
     fast_interval: Seconds | None = None
     timeout: Seconds = 1.0
     fall: Annotated[int, Field(ge=1, le=100)] = 3  # failed rounds in a row: down
     rise: Annotated[int, Field(ge=1, le=100)] = 3  # good rounds in a row: up again
     reliability: Annotated[int, Field(ge=1)] = 1  # targets that must answer in a round
-    window: Annotated[int, Field(ge=1, le=1000)] = 30  # rounds for latency and loss
-    degraded_latency_ms: Annotated[float, Field(gt=0)] | None = None
-    degraded_loss_pct: Annotated[float, Field(gt=0, le=100)] | None = None
-    down_latency_ms: Annotated[float, Field(gt=0)] | None = None
-    down_loss_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    window: Annotated[int, Field(ge=1, le=1000)] = 10  # rounds for latency and loss
+    degraded_latency_ms: LatencyMs = 500
+    degraded_loss_pct: LossPct = 20
+    down_latency_ms: LatencyMs = None
+    down_loss_pct: LossPct = None
     #: What a degraded link does: keep its share, serve only when no up link is left in its
     #: tier (last_resort), or take `degraded_weight` instead of its weight.
-    degraded_action: Literal["keep", "last_resort", "weight"] = "keep"
+    degraded_action: Literal["keep", "last_resort", "weight"] = "last_resort"
     degraded_weight: Annotated[int, Field(gt=0, le=1000)] | None = None
     #: At daemon start: "up" keeps traffic flowing until probes say otherwise.
     initial_state: Literal["up", "down"] = "up"

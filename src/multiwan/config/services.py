@@ -121,5 +121,8 @@ class Service(Strict):
             timeout=check.timeout,
             rise=check.rise,
             fall=check.fall,
+            # A backend is in or out by its check alone: quality states are for links.
+            degraded_latency_ms=None,
+            degraded_loss_pct=None,
             flush_conntrack=self.flush_on_down,
         )
