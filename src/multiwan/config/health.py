@@ -44,6 +44,40 @@ class TcpTarget(Strict):
     _host = field_validator("host")(_address)
 
 
+def hex_bytes(value: str | None) -> str | None:
+    """A hex string of bytes, checked (kept as text: config values stay TOML-shaped)."""
+    if value is not None:
+        bytes.fromhex(value)  # ValueError names the bad character
+    return value
+
+
+class UdpTarget(Strict):
+    """A datagram to host:port. An ICMP port unreachable fails; with `require_reply` (or
+    `expect`) so does silence, else silence counts as alive (many UDP services never
+    answer a datagram they do not understand)."""
+
+    kind: Literal["udp"]
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)]
+    payload: str = ""  # sent as UTF-8 text
+    payload_hex: str | None = None  # or as these bytes ("0a0b...")
+    expect: str | None = None  # the reply must contain this text
+    require_reply: bool = False
+
+    _host = field_validator("host")(_address)
+    _payload_hex = field_validator("payload_hex")(hex_bytes)
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> Self:
+        if self.payload and self.payload_hex:
+            raise ValueError("payload and payload_hex: give one of them")
+        return self
+
+    @property
+    def data(self) -> bytes:
+        return bytes.fromhex(self.payload_hex) if self.payload_hex else self.payload.encode()
+
+
 class HttpTarget(Strict):
     kind: Literal["http"]
     url: str
@@ -90,7 +124,7 @@ class CommandTarget(Strict):
 
 
 Target = Annotated[
-    IcmpTarget | TcpTarget | HttpTarget | DnsTarget | SmtpTarget | CommandTarget,
+    IcmpTarget | TcpTarget | UdpTarget | HttpTarget | DnsTarget | SmtpTarget | CommandTarget,
     Field(discriminator="kind"),
 ]
 

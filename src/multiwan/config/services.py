@@ -13,6 +13,8 @@ from multiwan.config.health import (
     SmtpTarget,
     Target,
     TcpTarget,
+    UdpTarget,
+    hex_bytes,
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -40,10 +42,14 @@ class Backend(Strict):
         return f"[{self.address}]:{port}" if self.family == 6 else f"{self.address}:{port}"
 
 
-class ServiceCheck(Strict):
-    """How each backend is checked; a refused or reset connect fails at once."""
+UDP_ONLY = ("payload", "payload_hex", "expect", "require_reply")
 
-    kind: Literal["tcp", "smtp", "http", "https", "command"] = "tcp"
+
+class ServiceCheck(Strict):
+    """How each backend is checked. The kind defaults to the service's protocol: a TCP
+    connect (refused or reset fails at once) or a UDP datagram (port unreachable fails)."""
+
+    kind: Literal["tcp", "udp", "smtp", "http", "https", "command"] | None = None
     interval: Annotated[float, Field(gt=0, le=3600)] = 1.0
     timeout: Annotated[float, Field(gt=0, le=3600)] = 1.0
     rise: Annotated[int, Field(ge=1, le=100)] = 2
@@ -53,11 +59,25 @@ class ServiceCheck(Strict):
     body_contains: str | None = None
     #: For kind "command": {address} and {port} are replaced by the backend's.
     command: list[str] | None = None
+    #: For kind "udp": the datagram sent (text, or bytes in hex), the text the reply must
+    #: contain, and whether silence fails (default: only an ICMP port unreachable does).
+    payload: str = ""
+    payload_hex: str | None = None
+    expect: str | None = None
+    require_reply: bool = False
+
+    _payload_hex = field_validator("payload_hex")(hex_bytes)
 
     @model_validator(mode="after")
     def _command(self) -> Self:
         if self.kind == "command" and not self.command:
             raise ValueError('check kind \'command\' needs `command = ["prog", "arg", ...]`')
+        if self.kind not in (None, "udp"):
+            given = [key for key in UDP_ONLY if key in self.model_fields_set]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for check kind 'udp'")
+        if self.payload and self.payload_hex:
+            raise ValueError("payload and payload_hex: give one of them")
         return self
 
 
@@ -89,6 +109,14 @@ class Service(Strict):
             raise ValueError("a backend is listed twice")
         if not any(not b.backup for b in self.backends):
             raise ValueError("at least one backend must not be a backup")
+        kind = self.check.kind or self.protocol
+        if self.protocol == "udp" and kind not in ("udp", "tcp", "command"):
+            raise ValueError(
+                f"check kind {kind!r} works over TCP only: for protocol 'udp' use kind "
+                "'udp', 'tcp' or 'command'"
+            )
+        if self.protocol == "tcp" and kind == "udp":
+            raise ValueError("check kind 'udp' needs protocol 'udp'")
         families = {ipaddress.ip_address(a).version for a in self.listen}
         if self.scheduler == "source-hash" and len(families) > 1:
             raise ValueError("source-hash needs listen addresses of one family (v4 or v6)")
@@ -99,15 +127,22 @@ class Service(Strict):
         check, port = self.check, backend.port or self.ports[0]
         host = backend.address
         target: Target
-        if check.kind == "tcp":
+        kind = check.kind or self.protocol
+        if kind == "udp":
+            target = UdpTarget(
+                kind="udp", host=host, port=port, payload=check.payload,
+                payload_hex=check.payload_hex, expect=check.expect,
+                require_reply=check.require_reply,
+            )  # fmt: skip
+        elif kind == "tcp":
             target = TcpTarget(kind="tcp", host=host, port=port, refused_ok=False)
-        elif check.kind == "smtp":
+        elif kind == "smtp":
             target = SmtpTarget(kind="smtp", host=host, port=port)
-        elif check.kind in ("http", "https"):
+        elif kind in ("http", "https"):
             where = f"[{host}]" if backend.family == 6 else host
             target = HttpTarget(
                 kind="http",
-                url=f"{check.kind}://{where}:{port}{check.path}",
+                url=f"{kind}://{where}:{port}{check.path}",
                 expect_status=check.expect_status,
                 body_contains=check.body_contains,
                 verify_tls=False,
