@@ -188,3 +188,52 @@ def test_udp_service_gets_udp_checks(make_lab: LabFactory) -> None:
                         r"failed: udp:10\.20\.0\.12:5353 no reply")  # fmt: skip
         names, failed = greetings(lab.clients[0], 10, port=5354, kind="udp", concurrency=10)
         assert (sum(names.values()), failed) == (0, 10)  # rejected: no backend left
+
+
+def routing_state(lab: Lab) -> dict[str, str]:
+    """What a services-only config must leave alone: rules, every route table, sysctls
+    (read once the kernel is done adding link-local addresses)."""
+    router = lab.router
+    deadline = time.monotonic() + 10
+    while router.run("ip", "-6", "addr", "show", "tentative").stdout.strip():
+        assert time.monotonic() < deadline, "IPv6 duplicate address detection never ended"
+        time.sleep(0.1)
+    return {
+        "rules4": router.run("ip", "-4", "rule").stdout,
+        "rules6": router.run("ip", "-6", "rule").stdout,
+        "routes4": router.run("ip", "-4", "route", "show", "table", "all").stdout,
+        "routes6": router.run("ip", "-6", "route", "show", "table", "all").stdout,
+        "sysctls": router.run("sysctl", "-a", "-r", r"^net\.ipv[46]\.(conf|ip_forward)").stdout,
+    }
+
+
+def test_services_only_box_balances_and_leaves_routing_alone(make_lab: LabFactory) -> None:
+    """No links: the daemon runs, only DNAT is added (limited to `iif`), and rules, routes
+    and sysctls stay exactly as they were."""
+    lab = make_lab(n_isps=1, n_clients=1)
+    backends = add_backends(lab, 2)
+    isp = lab.isps[0]
+    isp.ns.run("ip", "route", "add", f"{VIP}/32", "via", isp.router_address)
+    rows = ", ".join(f'{{ address = "{b.address}" }}' for b in backends)
+    config = (
+        f'[services.smtp]\nlisten = ["{VIP}"]\nports = [25]\niif = "lan0"\ncheck = {CHECK}\n'
+        f"backends = [{rows}]\n"
+    )
+    before = routing_state(lab)
+    with LabDaemon(lab, config) as daemon:
+        daemon.wait_log(r"running: 0 links")
+        names, failed = greetings(lab.clients[0], 100)
+        assert failed == 0
+        assert set(names) == {"b1", "b2"}, names
+        # From another interface the address is not a service (it is routed as any other).
+        assert greetings(isp.ns, 5, concurrency=5) == ({}, 5)
+        kill_backend(backends[0])
+        daemon.wait_log(r"service smtp: backend 10\.20\.0\.11:25 up -> down")
+        assert greetings(lab.clients[0], 40) == ({"b2": 40}, 0)
+        assert routing_state(lab) == before
+        table = lab.router.run("nft", "list", "table", "inet", "multiwan").stdout
+        assert "mark" not in table
+        assert "masquerade" not in table
+    assert routing_state(lab) == before
+    lab.multiwan("flush", config=config)
+    assert lab.router.run("nft", "list", "tables").stdout.strip() == ""

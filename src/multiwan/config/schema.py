@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from multiwan.config.base import Strict
+from multiwan.config.base import InterfaceName, Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
 
@@ -26,11 +26,6 @@ Name = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$"),
     Field(description="a name (a letter, then up to 30 letters, digits, '_' or '-')"),
-]
-InterfaceName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$"),
-    Field(description="an interface name (1-15 characters, no blanks, '/', ':' or quotes)"),
 ]
 PORT_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 RESERVED_VIA = "main"
@@ -190,10 +185,11 @@ class Daemon(Strict):
 
 
 class Config(Strict):
-    """A whole multiwan config file."""
+    """A whole multiwan config file: a multi-WAN router (links, a default policy), an
+    inbound balancer (services only: no routing is touched), or both."""
 
-    default_policy: Name
-    links: Annotated[dict[Name, Link], Field(min_length=1)]
+    default_policy: Name | None = None
+    links: dict[Name, Link] = {}
     policies: dict[Name, Policy] = {}
     rules: list[Rule] = []
     #: Attach these conntrack helpers so the connections they announce (FTP data, ...) are
@@ -280,6 +276,7 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
             elif target in seen:
                 problems.append((f"policies.{pname}.links[{i}]", f"link {target!r} listed twice"))
             seen.add(target)
+    problems += _shape_problems(data, links)
     default = data.get("default_policy")
     if isinstance(default, str) and default not in policies and default not in links:
         problems.append(
@@ -292,4 +289,23 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         via = _dict(rule).get("via")
         if isinstance(via, str) and via != RESERVED_VIA and via not in links | policies:
             problems.append((f"rules[{i}].via", f"{via!r} is not a policy, a link or 'main'"))
+    return problems
+
+
+def _shape_problems(data: dict[str, Any], links: dict[str, Any]) -> list[tuple[str, str]]:
+    """A router needs a default policy; a box without links may only balance services."""
+    if links:
+        if "default_policy" not in data:
+            return [("default_policy", "required with links: the policy (or link) for "
+                     "traffic no rule matches")]  # fmt: skip
+        return []
+    if not _dict(data.get("services")):
+        return [("links", "expected links (a multi-WAN router), services (an inbound "
+                 "balancer), or both")]  # fmt: skip
+    problems = []
+    if _list(data.get("rules")):
+        problems.append(("rules", "rules choose among links, and there are none"))
+    if _list(data.get("conntrack_helpers")):
+        problems.append(("conntrack_helpers", "helpers keep related connections on their "
+                         "link, and there are no links"))  # fmt: skip
     return problems

@@ -3,9 +3,9 @@
 import ipaddress
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from multiwan.config.base import Strict
+from multiwan.config.base import InterfaceName, Strict
 from multiwan.config.health import (
     CommandTarget,
     HealthCheck,
@@ -18,6 +18,10 @@ from multiwan.config.health import (
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _listed(value: object) -> object:
+    return [value] if isinstance(value, str) else value
 
 
 class Backend(Strict):
@@ -96,6 +100,9 @@ class Service(Strict):
     snat: bool = False
     #: Delete a failed backend's established connections (default: leave them alone).
     flush_on_down: bool = False
+    #: Only clients arriving on these interfaces (a name or a list); empty: any, including
+    #: clients on the balancer itself.
+    iif: Annotated[list[InterfaceName], BeforeValidator(_listed)] = []
 
     @field_validator("listen")
     @classmethod
@@ -107,6 +114,8 @@ class Service(Strict):
         keys = [b.key(self.ports[0]) for b in self.backends]
         if len(set(keys)) != len(keys):
             raise ValueError("a backend is listed twice")
+        if len(set(self.iif)) != len(self.iif):
+            raise ValueError("iif: an interface is listed twice")
         if not any(not b.backup for b in self.backends):
             raise ValueError("at least one backend must not be a backup")
         kind = self.check.kind or self.protocol

@@ -32,8 +32,8 @@ def choices_for(
     pinned = {rule.via for rule in config.rules if rule.via in config.links}
     if config.default_policy in config.links:
         pinned.add(config.default_policy)
-    for link in pinned:
-        choices[pin_chain(link)] = pin(link, usable, config.default_policy, config)
+    for link in pinned:  # only with links, so with a default policy
+        choices[pin_chain(link)] = pin(link, usable, config.default_policy or "main", config)
     return choices
 
 
@@ -45,6 +45,9 @@ def compile_state(
 ) -> DesiredState:
     """Everything multiwan wants in the kernel for this config, link health and (for
     services) which backends are live (None: all of them)."""
+    if not config.links:  # an inbound balancer only: routing is left exactly as it is
+        return DesiredState(build_nft(config, [], {}, backends), frozenset(), frozenset(),
+                            frozenset())  # fmt: skip
     routable = [link for link in links if link.routable]
     routes: set[Route] = set()
     for link in routable:

@@ -148,8 +148,28 @@ def _hook_chain(
     return lines
 
 
+def _final_rule(config: Config) -> str:
+    """The decide chain's last rule, which carries the static digest in its comment."""
+    if config.default_policy is None:
+        return "return"  # services only: nothing is routed and nothing jumps to decide
+    return f"goto {via_target(config.default_policy, config)}"
+
+
+def _services_only(config: Config, dynamic_chains: Iterable[str]) -> str:
+    """A box without links: service DNAT only; no marks, balancing or masquerade."""
+    lines = [f"table {TABLE} {{", "\tchain decide {", f"\t\t{_final_rule(config)}", "\t}"]
+    lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
+    lines += services.static_lines(config.services)
+    if snat := services.snat_lines(config.services):
+        hook = "\t\ttype nat hook postrouting priority srcnat; policy accept;"
+        lines += ["\tchain postrouting {", hook, *snat, "\t}"]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
 def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Iterable[str]) -> str:
     """The table skeleton: everything that depends only on the config (and link devices)."""
+    if not config.links:
+        return _services_only(config, dynamic_chains)
     lines = [f"table {TABLE} {{"]
     lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
     for helper in config.conntrack_helpers:
@@ -163,7 +183,7 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
         target = via_target(rule.via, config)
         for match in _rule_matches(rule):
             lines.append(f'\t\t{match} goto {target} comment "{label}"'.replace("\t\t ", "\t\t"))
-    lines.append(f"\t\tgoto {via_target(config.default_policy, config)}")
+    lines.append(f"\t\t{_final_rule(config)}")
     lines.append("\t}")
     for link in links:
         body = f'counter name "{new_counter(link.name)}" {_set_mark(link.mark)}'
@@ -197,12 +217,9 @@ def build_nft(
     static_tag = digest(static)
     # The digest rides in a comment on the decide chain's last rule (nft 1.0.6 JSON listings
     # drop table comments but keep rule comments).
-    default_jump = f"\t\tgoto {via_target(config.default_policy, config)}\n\t}}"
+    final = _final_rule(config)
     static = static.replace(
-        default_jump,
-        f'\t\tgoto {via_target(config.default_policy, config)} comment "{STATIC_TAG}{static_tag}"'
-        "\n\t}",
-        1,
+        f"\t\t{final}\n\t}}", f'\t\t{final} comment "{STATIC_TAG}{static_tag}"\n\t}}', 1
     )
     dynamic, tags = {}, {}
     for chain, rule in sorted(rules.items()):

@@ -6,11 +6,6 @@ from multiwan.config.health import TcpTarget, UdpTarget
 from multiwan.config.load import ConfigError, load_config_text
 
 BASE = """\
-default_policy = "a"
-
-[links.a]
-interface = "eth0"
-
 [services.s]
 listen = ["198.51.100.1"]
 ports = [53]
@@ -60,3 +55,35 @@ def test_checks_that_cannot_work_are_errors(extra: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config_text(BASE + extra, "m.toml")
     assert message in str(caught.value)
+
+
+def test_services_alone_are_a_valid_config_that_routes_nothing() -> None:
+    config = load_config_text(BASE, "m.toml")
+    assert (config.links, config.default_policy) == ({}, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "links: expected links (a multi-WAN router), services (an inbound balancer)"),
+        ('[links.a]\ninterface = "eth0"\n', "default_policy: required with links"),
+        (BASE + '[[rules]]\nvia = "main"\n', "rules: rules choose among links"),
+        ('conntrack_helpers = ["ftp"]\n' + BASE, "conntrack_helpers: helpers keep related"),
+    ],
+)
+def test_what_a_config_without_links_may_not_have(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "m.toml")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [('"eth0"', ["eth0"]), ('["a", "b"]', ["a", "b"])])
+def test_iif_is_a_name_or_a_list(value: str, expected: list[str]) -> None:
+    config = load_config_text(BASE + f"iif = {value}\n", "m.toml")
+    assert config.services["s"].iif == expected
+
+
+def test_iif_names_must_be_interface_names() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(BASE + 'iif = ["eth 0"]\n', "m.toml")
+    assert "m.toml:5: services.s.iif[0]: " in str(caught.value)
