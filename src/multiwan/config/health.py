@@ -151,8 +151,8 @@ class HealthCheck(Strict):
     degraded_loss_pct: LossPct = 20
     down_latency_ms: LatencyMs = None
     down_loss_pct: LossPct = None
-    #: What a degraded link does: keep its share, serve only when no up link is left in its
-    #: tier (last_resort), or take `degraded_weight` instead of its weight.
+    #: What a degraded link does: keep its share, serve only when no other member of a
+    #: policy is up (last_resort), or take `degraded_weight` instead of its weight.
     degraded_action: Literal["keep", "last_resort", "weight"] = "last_resort"
     degraded_weight: Annotated[int, Field(gt=0, le=1000)] | None = None
     #: At daemon start: "up" keeps traffic flowing until probes say otherwise.
