@@ -13,7 +13,7 @@ def _table() -> dict[str, str]:
     text = README.read_text()
     section = text[text.index("### Defaults, and why") :]
     section = section[: section.index("\n## ")]
-    rows = {}
+    rows: dict[str, str] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if line.startswith("| `"):
