@@ -33,12 +33,19 @@ def warn(
 
 
 def warn_unapplied(path: Path, config: Config) -> int:
-    """`warn` for `check`: links resolved from the interfaces as they are now."""
-    ipr = netlink.open_netlink()
+    """`warn` for `check`: links resolved from the interfaces as they are now (none when
+    netlink cannot be read here, e.g. a sandbox: `check` still validates)."""
+    facts = {}
     try:
-        facts = netlink.interfaces_facts(ipr, (link.interface for link in config.links.values()))
-    finally:
-        ipr.close()
+        ipr = netlink.open_netlink()
+    except OSError as exc:
+        click.echo(f"warning: interfaces not read ({exc.strerror}): no gateway warnings", err=True)
+    else:
+        try:
+            interfaces = (link.interface for link in config.links.values())
+            facts = netlink.interfaces_facts(ipr, interfaces)
+        finally:
+            ipr.close()
     links = resolve_links(config, facts)
     desired = compile_state(config, links, set(config.links))
     return warn(path, config, links, {s.key: s.value for s in desired.sysctls})
