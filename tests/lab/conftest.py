@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from multiwan.lab.topology import Lab, Plan, build_lab
+from multiwan.lab.topology import Lab, MainDefault, Plan, build_lab
 from tests.conftest import TEST_PREFIX
 
 LabFactory = Callable[..., Lab]
@@ -16,9 +16,14 @@ def make_lab() -> Iterator[LabFactory]:
     built: list[Lab] = []
 
     def make(
-        n_isps: int = 3, plan: Plan = "distinct", n_clients: int = 1, same_address: bool = False
+        n_isps: int = 3,
+        plan: Plan = "distinct",
+        n_clients: int = 1,
+        same_address: bool = False,
+        main_default: MainDefault = "uplink",
+        rp_filter: int | None = None,
     ) -> Lab:
-        lab = build_lab(TEST_PREFIX, n_isps, plan, n_clients, same_address)
+        lab = build_lab(TEST_PREFIX, n_isps, plan, n_clients, same_address, main_default, rp_filter)
         built.append(lab)
         return lab
 

@@ -21,7 +21,9 @@ def _without_link_local(listing: str) -> str:
 def router_state(lab: Lab) -> dict[str, str]:
     """Everything flush must restore: rules, routes of all tables, nft ruleset, sysctls."""
     run = lab.router.run
-    sysctls = run("sysctl", "-a", "--pattern", r"net\.ipv4\.conf\.wan.*\.(rp_filter|arp_)").stdout
+    sysctls = run(
+        "sysctl", "-a", "--pattern", r"net\.ipv4\.conf\.wan.*\.(rp_filter|src_valid_mark|arp_)"
+    ).stdout
     return {
         "rules4": run("ip", "-4", "rule").stdout,
         "rules6": run("ip", "-6", "rule").stdout,
@@ -62,7 +64,7 @@ def test_long_lived_connection_keeps_its_link_across_reapply(lab3: Lab) -> None:
         (first,) = flow.sources()
         # A weight change rewrites one policy chain ...
         reweighted = lab3.multiwan("apply", config=lab_config(lab3, weights=(5, 1, 1)))
-        assert "nft: update pol_all" in reweighted.stdout
+        assert "nft: update pol4_all" in reweighted.stdout
         flow.wait_replies(5)
         # ... a new rule replaces the whole table; new flows follow it at once.
         rule = '\n[[rules]]\nproto = "tcp"\ndport = [80]\nvia = "isp3"\n'

@@ -8,26 +8,11 @@ carried each one by the source address the server saw.
 import pytest
 
 from multiwan.lab.configs import lab_config
-from multiwan.lab.topology import Lab, TrafficResult
+from multiwan.lab.topology import Lab
 from tests.lab.conftest import LabFactory
+from tests.lab.shares import assert_shares
 
 pytestmark = pytest.mark.lab
-
-#: chi-square critical values at p = 0.001 by degrees of freedom: a correct balancer fails
-#: this check once in a thousand runs.
-CHI2_CRITICAL = {1: 10.83, 2: 13.82, 3: 16.27}
-
-
-def assert_shares(result: TrafficResult, weights: dict[str, int]) -> None:
-    """The observed split matches the weights (chi-square goodness of fit, p = 0.001)."""
-    assert result.failed == 0, result
-    assert not result.unknown, result
-    total, weight_sum = result.total, sum(weights.values())
-    chi2 = 0.0
-    for isp, weight in weights.items():
-        expected = total * weight / weight_sum
-        chi2 += (result.per_isp[isp] - expected) ** 2 / expected
-    assert chi2 < CHI2_CRITICAL[len(weights) - 1], f"{result.per_isp} vs weights {weights}"
 
 
 @pytest.mark.parametrize("weights", [(1, 1, 1), (1, 2, 3)])

@@ -20,7 +20,7 @@ from multiwan.lab.configs import lab_config
 from multiwan.lab.daemon import LabDaemon
 from multiwan.lab.topology import Lab
 from tests.lab.conftest import LabFactory
-from tests.lab.test_dataplane import CHI2_CRITICAL
+from tests.lab.shares import CHI2_CRITICAL
 
 pytestmark = pytest.mark.lab
 
@@ -60,7 +60,7 @@ def test_weighted_split_matches_weights(world: tuple[Lab, list[BackendHost]]) ->
     assert failed == 0
     expected = {"b1": 200, "b2": 200, "b3": 400}
     chi2 = sum((names[n] - e) ** 2 / e for n, e in expected.items())
-    assert chi2 < CHI2_CRITICAL[2], names
+    assert chi2 < CHI2_CRITICAL[0.001][2], names
 
 
 def test_round_robin_takes_turns(world: tuple[Lab, list[BackendHost]]) -> None:

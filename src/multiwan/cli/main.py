@@ -19,6 +19,7 @@ DEFAULT_CONFIG = Path("/etc/multiwan/multiwan.toml")
 EXIT_CONFIG = 1
 EXIT_KERNEL = 3
 EXIT_NOT_RUNNING = 4
+EXIT_DAEMON_RUNNING = 5
 
 
 class Context:
@@ -113,11 +114,17 @@ def plan(ctx: Context) -> None:
 @cli.command()
 @pass_context
 def apply(ctx: Context) -> None:
-    """Make the kernel match the config (atomic; a no-op when it already does)."""
+    """Make the kernel match the config (atomic; a no-op when it already does). With the
+    daemon running, it goes through the daemon (a reload), which keeps link health: a
+    plain apply would put dead links back into the balance behind its back."""
     from multiwan.kernel.reconcile import ApplyError
     from multiwan.operations import intent
 
     config = ctx.config()
+    if _daemon_answers(ctx):
+        _print_status(_ask(ctx, "reload"))
+        click.echo("Applied through the running daemon (it re-read its config file).")
+        return
     kernel = ctx.kernel()
     try:
         found = intent(config, kernel)
@@ -131,6 +138,19 @@ def apply(ctx: Context) -> None:
     click.echo(found.plan.render() if not found.plan.empty else "Already applied: no changes.")
 
 
+def _daemon_answers(ctx: Context) -> bool:
+    """A daemon serves this state directory (it answers on the control socket)."""
+    from multiwan.cli.client import NotRunning, Refused, request
+
+    try:
+        request(ctx.state_dir, "status")
+    except NotRunning:
+        return False
+    except Refused:
+        return True
+    return True
+
+
 @cli.command()
 @pass_context
 def flush(ctx: Context) -> None:
@@ -138,6 +158,13 @@ def flush(ctx: Context) -> None:
     from multiwan.kernel.reconcile import ApplyError
     from multiwan.operations import flush as do_flush
 
+    if _daemon_answers(ctx):
+        click.echo(
+            "flush refused: the multiwan daemon is running and would put everything back; "
+            "stop it first (systemctl stop multiwan), then flush.",
+            err=True,
+        )
+        sys.exit(EXIT_DAEMON_RUNNING)
     kernel = ctx.kernel()
     try:
         done = do_flush(kernel)

@@ -53,6 +53,8 @@ class Link(Strict):
     weight: Annotated[int, Field(gt=0, le=1000)] = 1
     priority: Annotated[int, Field(ge=0, le=1000)] = 1  # failover tier: lower is preferred
     masquerade: bool = True
+    #: Masquerade IPv6 too (NAT66); off by default: IPv6 normally routes the LAN's prefix.
+    masquerade6: bool = False
     enabled: bool = True
     #: How this link is probed; omitted: the top-level [health], else never probed (up
     #: while its interface is present with carrier).
@@ -88,6 +90,9 @@ class Policy(Strict):
     links: Annotated[list[Name | Member], Field(min_length=1)]
     #: When no member is live: use the main table, reject new connections, or drop them.
     last_resort: Literal["main", "unreachable", "blackhole"] = "main"
+    #: When a member returns, delete the connections that went to main meanwhile, so they
+    #: reconnect over the links at once (false: they stay on main until they end).
+    flush_last_resort: bool = True
 
     def members(self) -> list[Member]:
         return [Member(link=m) if isinstance(m, str) else m for m in self.links]
@@ -195,11 +200,42 @@ class Config(Strict):
     #: Attach these conntrack helpers so the connections they announce (FTP data, ...) are
     #: "related" and inherit the link of their control connection.
     conntrack_helpers: list[Literal["ftp", "tftp", "sip", "irc", "pptp"]] = []
+    #: Source address of the router's own connections that bind none: "auto" (the first
+    #: global address of a non-uplink interface, e.g. the LAN's), "none", or an address. Such
+    #: connections are then balanced by the rules and masqueraded like forwarded ones, while
+    #: sockets bound to a link's address stay on that link. With "none" they take a link's
+    #: address, chosen per destination over the default policy's live links.
+    local_source: str = "auto"
+    #: The packet/conntrack mark bits multiwan owns (contiguous, at least 8). Bits outside
+    #: it are left to other software; move it when another program uses these bits.
+    mark_mask: int = 0xFF00
     #: Health check of every link that has none of its own.
     health: HealthCheck | None = None
     #: Inbound services: virtual IP:port balanced over backends.
     services: dict[Name, Service] = {}
     daemon: Daemon = Daemon()
+
+    @field_validator("mark_mask")
+    @classmethod
+    def _mark_mask(cls, mask: int) -> int:
+        """Contiguous bits, at least 8 of them (250 links and two reserved values)."""
+        if not 0 < mask <= 0xFFFFFFFF:
+            raise ValueError("expected a mask within 32 bits, e.g. 0xff00")
+        if (mask + (mask & -mask)) & mask:
+            raise ValueError(f"expected contiguous bits, got {mask:#x}")
+        if mask.bit_count() < 8:
+            raise ValueError(f"expected at least 8 bits (250 links, 2 reserved), got {mask:#x}")
+        return mask
+
+    @field_validator("local_source")
+    @classmethod
+    def _local_source(cls, value: str) -> str:
+        if value in ("auto", "none"):
+            return value
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(f"expected 'auto', 'none' or an IP address, got {value!r}") from None
 
     def health_of(self, link: str) -> HealthCheck | None:
         return self.links[link].health or self.health

@@ -1,40 +1,100 @@
 """config + discovered links + which links are live -> the kernel state multiwan wants.
 
-A pure function: the CLI, the daemon and the golden tests all call it the same way.
+A pure function: the CLI, the daemon and the golden tests all call it the same way. The part
+that link health changes (the one-rule chains and the fallback table) is `dynamic_state`,
+which the daemon's fast path uses alone.
 """
 
 from collections.abc import Mapping, Set
+from dataclasses import dataclass
 
-from multiwan.config.schema import Config
+from multiwan.config.schema import RESERVED_VIA, Config
 from multiwan.core.links import ResolvedLink
-from multiwan.core.model import DesiredState, Route, Rule, Sysctl
-from multiwan.core.nft import build_nft, pin_chain, policy_chain
-from multiwan.core.routing import link_routes, link_sysctls, routing_rules
+from multiwan.core.model import DesiredState, Family, Route, Rule, Sysctl
+from multiwan.core.nft import (
+    FAMILIES,
+    build_nft,
+    dynamic_rule,
+    pin_chain,
+    pinned_links,
+    policy_chain,
+)
+from multiwan.core.routing import (
+    fallback_routes,
+    link_routes,
+    link_sysctls,
+    local_sources,
+    routing_rules,
+    steering_rules,
+)
+from multiwan.core.services import service_rules
 from multiwan.core.strategy import Availability, Choice, choose, pin
 
 
 def choices_for(
     config: Config, links: list[ResolvedLink], available: Availability | Set[str]
 ) -> dict[str, Choice]:
-    """The current choice of every policy chain and every link a rule pins to.
+    """The current choice of every per-family policy chain and pin chain.
 
-    A plain set means those links are live. Links that cannot be routed or are disabled in
-    the config never take connections."""
+    A plain set means those links are live. Each family chooses only among links that route
+    it; links that cannot be routed or are disabled in the config never take connections."""
     if not isinstance(available, Availability):
         available = Availability(frozenset(available))
     by_name = {link.name: link for link in links}
-    able = {link.name for link in links if link.routable and link.enabled}
-    usable = Availability(available.live & able, available.reserve & able, available.weights)
-    choices = {
-        policy_chain(name): choose(policy, by_name, usable)
-        for name, policy in config.policies.items()
-    }
-    pinned = {rule.via for rule in config.rules if rule.via in config.links}
-    if config.default_policy in config.links:
-        pinned.add(config.default_policy)
-    for link in pinned:  # only with links, so with a default policy
-        choices[pin_chain(link)] = pin(link, usable, config.default_policy or "main", config)
+    choices: dict[str, Choice] = {}
+    for family in FAMILIES:
+        able = {link.name for link in links if link.enabled and link.addressing(family) is not None}
+        usable = Availability(available.live & able, available.reserve & able, available.weights)
+        for name, policy in config.policies.items():
+            choices[policy_chain(name, family)] = choose(policy, by_name, usable)
+        for link in pinned_links(config):  # only with links, so with a default policy
+            default = config.default_policy or "main"
+            choices[pin_chain(link, family)] = pin(link, usable, default, config)
     return choices
+
+
+def default_choice(config: Config, choices: Mapping[str, Choice], family: Family) -> Choice:
+    """What the default policy (or link) does now for `family`, following last resorts
+    that name another policy. Only for configs with links (they have a default policy)."""
+    default = config.default_policy or RESERVED_VIA
+    chain = (
+        policy_chain(default, family) if default in config.policies else pin_chain(default, family)
+    )
+    seen: set[str] = set()
+    choice = choices[chain]
+    while not choice.shares and choice.last_resort.startswith("policy:") and chain not in seen:
+        seen.add(chain)
+        chain = policy_chain(choice.last_resort.removeprefix("policy:"), family)
+        choice = choices[chain]
+    return choice
+
+
+@dataclass(frozen=True)
+class DynamicState:
+    """What link health, weights and runtime control change: the text of each one-rule chain
+    (without digest) and the fallback table's routes."""
+
+    rules: Mapping[str, str]
+    fallback: frozenset[Route]
+
+
+def dynamic_state(
+    config: Config,
+    links: list[ResolvedLink],
+    live: Availability | Set[str],
+    backends: Mapping[str, Set[str]] | None = None,
+    local: Mapping[Family, str] | None = None,
+) -> DynamicState:
+    """`local`: the non-uplink addresses discovered per family (for `local_source`)."""
+    choices = choices_for(config, links, live)
+    rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
+    rules.update(service_rules(config.services, backends))
+    if not config.links:  # services only: no default policy, no fallback table
+        return DynamicState(rules, frozenset())
+    by_name = {link.name: link for link in links}
+    defaults = {family: default_choice(config, choices, family) for family in FAMILIES}
+    sources = local_sources(config, local or {}, (link for link in links if link.routable))
+    return DynamicState(rules, frozenset(fallback_routes(by_name, defaults, sources)))
 
 
 def compile_state(
@@ -42,20 +102,23 @@ def compile_state(
     links: list[ResolvedLink],
     live: Availability | Set[str],
     backends: Mapping[str, Set[str]] | None = None,
+    local: Mapping[Family, str] | None = None,
 ) -> DesiredState:
-    """Everything multiwan wants in the kernel for this config, link health and (for
-    services) which backends are live (None: all of them)."""
+    """Everything multiwan wants in the kernel for this config, link health, (for
+    services) which backends are live (None: all of them) and the router's non-uplink
+    addresses."""
     if not config.links:  # an inbound balancer only: routing is left exactly as it is
-        return DesiredState(build_nft(config, [], {}, backends), frozenset(), frozenset(),
-                            frozenset())  # fmt: skip
+        nft = build_nft(config, [], dynamic_state(config, [], live, backends).rules)
+        return DesiredState(nft, frozenset(), frozenset(), frozenset())
     routable = [link for link in links if link.routable]
-    routes: set[Route] = set()
+    dynamic = dynamic_state(config, links, live, backends, local)
+    routes: set[Route] = set(dynamic.fallback)
     for link in routable:
         routes |= link_routes(link)
-    rules: set[Rule] = routing_rules(routable)
+    rules: set[Rule] = routing_rules(routable) | steering_rules(config, routable)
     sysctls: set[Sysctl] = link_sysctls(routable)
     return DesiredState(
-        nft=build_nft(config, links, choices_for(config, links, live), backends),
+        nft=build_nft(config, links, dynamic.rules),
         routes=frozenset(routes),
         rules=frozenset(rules),
         sysctls=frozenset(sysctls),

@@ -4,11 +4,11 @@ A config may leave gateway and source out; the kernel edge discovers them (and t
 subnets) and hands them in as `InterfaceFacts`, so compiling stays a pure function.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 from multiwan.config.schema import Config
-from multiwan.core.ownership import link_mark, link_table
+from multiwan.core.ownership import DEFAULT_MARKS, MarkSpace, link_table
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class InterfaceFacts:
     v6: FamilyFacts = FamilyFacts()
     #: Kernel index: a re-created interface has a new one (sockets bound to the old are dead).
     index: int | None = None
+    #: Administratively up: the kernel refuses routes through a down device ("Network is
+    #: down"), so such a link is not routable until it comes up.
+    admin_up: bool = True
+    carrier: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class ResolvedLink:
     v4: Addressing | None
     v6: Addressing | None
     ifindex: int | None = None
+    #: IPv6 is masqueraded only where the config asks (IPv6 usually routes a delegated
+    #: prefix); IPv4 follows `masquerade`.
+    masquerade6: bool = False
+    marks: MarkSpace = DEFAULT_MARKS
 
     @property
     def table(self) -> int:
@@ -61,11 +69,17 @@ class ResolvedLink:
 
     @property
     def mark(self) -> int:
-        return link_mark(self.index)
+        return self.marks.link(self.index)
 
     @property
     def routable(self) -> bool:
         return self.v4 is not None or self.v6 is not None
+
+    def addressing(self, family: int) -> Addressing | None:
+        return self.v4 if family == 4 else self.v6
+
+    def masquerades(self, family: int) -> bool:
+        return self.masquerade if family == 4 else self.masquerade6 and self.v6 is not None
 
 
 def _addressing(
@@ -78,8 +92,12 @@ def _addressing(
     return Addressing(gateway=gateway, source=source, subnets=found.subnets)
 
 
-def resolve_links(config: Config, facts: Mapping[str, InterfaceFacts]) -> list[ResolvedLink]:
-    """Combine config and discovered facts; a link that cannot be routed gets v4=v6=None.
+def resolve_links(
+    config: Config, facts: Mapping[str, InterfaceFacts], unroutable: Set[str] = frozenset()
+) -> list[ResolvedLink]:
+    """Combine config and discovered facts; a link that cannot be routed gets v4=v6=None:
+    its interface is absent or administratively down, or it is in `unroutable` (the kernel
+    refused its routes, so it must not block the others).
 
     An interface with a subnet but no gateway anywhere is treated as not routable rather than
     point-to-point, except when it has no subnet at all (tun devices, PPP): there the device
@@ -90,7 +108,7 @@ def resolve_links(config: Config, facts: Mapping[str, InterfaceFacts]) -> list[R
     for name, link in config.links.items():
         found = facts.get(link.interface, InterfaceFacts(present=False))
         v4 = v6 = None
-        if found.present:
+        if found.present and found.admin_up and name not in unroutable:
             v4 = _addressing(link.gateway, link.source, found.v4, not found.v4.subnets)
             if link.ipv6:
                 v6 = _addressing(link.gateway6, link.source6, found.v6, not found.v6.subnets)
@@ -106,6 +124,8 @@ def resolve_links(config: Config, facts: Mapping[str, InterfaceFacts]) -> list[R
                 v4=v4,
                 v6=v6,
                 ifindex=found.index,
+                masquerade6=link.masquerade6,
+                marks=MarkSpace(config.mark_mask),
             )
         )
     return resolved

@@ -13,8 +13,22 @@ Family = Literal[4, 6]
 
 
 @dataclass(frozen=True, order=True)
+class Nexthop:
+    """One path of a multipath route."""
+
+    dev: str
+    gateway: str | None
+    weight: int = 1
+
+    def render(self) -> str:
+        via = f"via {self.gateway} " if self.gateway else ""
+        return f"nexthop {via}dev {self.dev} weight {self.weight}"
+
+
+@dataclass(frozen=True, order=True)
 class Route:
-    """One route in a multiwan routing table (always tagged with ROUTE_PROTO)."""
+    """One route in a multiwan routing table (always tagged with ROUTE_PROTO). A multipath
+    route has `nexthops` and an empty `dev`."""
 
     table: int
     family: Family
@@ -23,13 +37,16 @@ class Route:
     gateway: str | None = None
     src: str | None = None  # preferred source address
     scope: Literal["universe", "link"] = "universe"
+    nexthops: tuple[Nexthop, ...] = ()
 
     def render(self) -> str:
         """The `ip route` spelling, for plans and `show`."""
         parts = [f"ip -{self.family} route", self.dst]
         if self.gateway:
             parts.append(f"via {self.gateway}")
-        parts.append(f"dev {self.dev}")
+        if self.dev:
+            parts.append(f"dev {self.dev}")
+        parts += [hop.render() for hop in self.nexthops]
         if self.scope == "link":
             parts.append("scope link")
         if self.src:
@@ -50,11 +67,14 @@ class Rule:
     src: str | None = None  # CIDR
     oif: str | None = None
     suppress_prefixlength: int | None = None
+    dst: str | None = None  # CIDR
 
     def render(self) -> str:
         parts = [f"ip -{self.family} rule pref {self.priority}"]
         if self.src:
             parts.append(f"from {self.src}")
+        if self.dst:
+            parts.append(f"to {self.dst}")
         if self.fwmark is not None:
             mask = f"/{self.fwmask:#x}" if self.fwmask is not None else ""
             parts.append(f"fwmark {self.fwmark:#x}{mask}")

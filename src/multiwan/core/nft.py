@@ -8,19 +8,23 @@ see what is loaded without parsing listings.
 """
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
 from multiwan.core import services
 from multiwan.core.links import ResolvedLink
-from multiwan.core.model import NftDigests, NftState
+from multiwan.core.model import Family, NftDigests, NftState
 from multiwan.core.nftsyntax import nft_set
-from multiwan.core.ownership import MARK_BYPASS, MARK_MASK, NFT_FAMILY, NFT_TABLE
+from multiwan.core.ownership import (
+    NFT_FAMILY,
+    NFT_TABLE,
+    MarkSpace,
+)
+from multiwan.core.routing import unique_sources
 from multiwan.core.strategy import Choice
 
 TABLE = f"{NFT_FAMILY} {NFT_TABLE}"
-UNMARKED = f"ct mark & {MARK_MASK:#x} == 0"
 STATIC_TAG = "static="
 DYNAMIC_TAG = "d="
 
@@ -29,24 +33,61 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def policy_chain(name: str) -> str:
-    return f"pol_{name}"
+FAMILIES: tuple[Family, ...] = (4, 6)
+#: The chain that sends a policy's connections to main when it has no live link.
+RESORT_CHAIN = "resort_main"
 
 
-def pin_chain(link: str) -> str:
-    return f"pin_{link}"
+def policy_chain(name: str, family: Family | None = None) -> str:
+    """`pol_<name>` dispatches by family to the one-rule chains `pol4_<name>`/`pol6_<name>`:
+    each family chooses only among links that route it."""
+    return f"pol{family or ''}_{name}"
+
+
+def pin_chain(link: str, family: Family | None = None) -> str:
+    return f"pin{family or ''}_{link}"
 
 
 def mark_chain(link: str) -> str:
     return f"mark_{link}"
 
 
+def restore_chain(link: str) -> str:
+    return f"restore_{link}"
+
+
 def new_counter(link: str) -> str:
     return f"new_{link}"
 
 
-def _set_mark(mark: int) -> str:
-    return f"ct mark set ct mark & {~MARK_MASK & 0xFFFFFFFF:#x} | {mark:#x}"
+def _unmarked(marks: MarkSpace) -> str:
+    return f"ct mark & {marks.mask:#x} == 0"
+
+
+def _set_mark(mark: int, marks: MarkSpace) -> str:
+    return f"ct mark set ct mark & {marks.keep:#x} | {mark:#x}"
+
+
+def _restore_mark(mark: int, marks: MarkSpace) -> str:
+    """Copy our bits to the packet mark, keeping the bits other software set."""
+    return f"meta mark set meta mark & {marks.keep:#x} | {mark:#x}"
+
+
+def _marks(links: list[ResolvedLink], marks: MarkSpace) -> list[tuple[str, int]]:
+    """Every mark value multiwan gives a connection, with the label of its chains."""
+    return [
+        *((link.name, link.mark) for link in links),
+        (RESERVED_VIA, marks.bypass),
+        (RESORT_CHAIN, marks.last_resort),
+    ]
+
+
+def pinned_links(config: Config) -> list[str]:
+    """Links that a rule's `via` (or the default policy) names directly."""
+    pinned = {rule.via for rule in config.rules if rule.via in config.links}
+    if config.default_policy in config.links:
+        pinned.add(config.default_policy)
+    return sorted(pinned)
 
 
 def via_target(via: str, config: Config) -> str:
@@ -111,7 +152,7 @@ def dynamic_rule(choice: Choice) -> str:
         return "reject with icmpx admin-prohibited"
     if resort == "blackhole":
         return "drop"
-    return f"goto {mark_chain(RESERVED_VIA)}"
+    return f"goto {mark_chain(RESORT_CHAIN)}"
 
 
 def with_digest(rule: str) -> tuple[str, str]:
@@ -120,27 +161,46 @@ def with_digest(rule: str) -> tuple[str, str]:
     return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
 
 
+def _source_pins(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+    """Local sockets bound to a link's own address leave by that link: a tunnel endpoint
+    with `local <address>` or `ping -I <address>` is never balanced elsewhere."""
+    unique = unique_sources(link for link in links if link.routable)
+    lines = []
+    for keyword, family in (("ip", 4), ("ip6", 6)):
+        pins = [
+            f"{address} : jump {mark_chain(link.name)}"
+            for address, link in sorted(unique.items())
+            if (addr := link.addressing(family)) is not None and addr.source == address
+        ]
+        if pins:
+            vmap = f"vmap {{ {', '.join(pins)} }}"
+            lines.append(f"\t\tct state new {_unmarked(marks)} {keyword} saddr {vmap}")
+    return lines
+
+
 def _hook_chain(
-    name: str, hook: str, links: list[ResolvedLink], helpers: Sequence[str]
+    name: str, hook: str, links: list[ResolvedLink], helpers: Sequence[str], marks: MarkSpace
 ) -> list[str]:
+    unmarked = _unmarked(marks)
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
     for helper in helpers:
         proto, port = HELPERS[helper]
         lines.append(f'\t\tct state new {proto} dport {port} ct helper set "mw-{helper}"')
     if hook == "output":
         # Sockets that chose their link themselves (probes set SO_MARK) are left alone.
-        lines.append(f"\t\tmeta mark & {MARK_MASK:#x} != 0 return")
+        lines.append(f"\t\tmeta mark & {marks.mask:#x} != 0 return")
+        lines += _source_pins(links, marks)
     else:
         # Connections that arrive on an uplink are answered through it.
         uplinks = [f'"{link.interface}" : jump {mark_chain(link.name)}' for link in links]
-        lines.append(f"\t\tct state new {UNMARKED} iifname vmap {{ {', '.join(uplinks)} }}")
+        lines.append(f"\t\tct state new {unmarked} iifname vmap {{ {', '.join(uplinks)} }}")
     lines += [
         # Only unicast to elsewhere is balanced: not the router's own addresses, broadcast,
         # multicast (IPv6 neighbour discovery, MLD) or link-local peers.
-        f"\t\tct state new {UNMARKED} fib daddr type != unicast return",
-        f"\t\tct state new {UNMARKED} ip6 daddr fe80::/10 return",
-        f"\t\tct state new {UNMARKED} jump decide",
-        f"\t\tct mark & {MARK_MASK:#x} != 0 meta mark set ct mark & {MARK_MASK:#x}",
+        f"\t\tct state new {unmarked} fib daddr type != unicast return",
+        f"\t\tct state new {unmarked} ip6 daddr fe80::/10 return",
+        f"\t\tct state new {unmarked} jump decide",
+        f"\t\tct mark & {marks.mask:#x} vmap {{ {_restore_map(links, marks)} }}",
         "\t}",
     ]
     if hook == "output":
@@ -166,6 +226,18 @@ def _services_only(config: Config, dynamic_chains: Iterable[str]) -> str:
     return "\n".join([*lines, "}"]) + "\n"
 
 
+def _restore_map(links: list[ResolvedLink], marks: MarkSpace) -> str:
+    return ", ".join(
+        f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(links, marks)
+    )
+
+
+def _dispatch(name: str, chain: Callable[[str, Family | None], str]) -> str:
+    """A static chain that sends each family to its own one-rule chain."""
+    targets = ", ".join(f"ipv{family} : goto {chain(name, family)}" for family in FAMILIES)
+    return f"\tchain {chain(name, None)} {{ meta nfproto vmap {{ {targets} }}; }}"
+
+
 def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Iterable[str]) -> str:
     """The table skeleton: everything that depends only on the config (and link devices)."""
     if not config.links:
@@ -175,8 +247,9 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
     for helper in config.conntrack_helpers:
         proto, _ = HELPERS[helper]
         lines.append(f'\tct helper mw-{helper} {{ type "{helper}" protocol {proto}; }}')
-    lines += _hook_chain("prerouting", "prerouting", links, config.conntrack_helpers)
-    lines += _hook_chain("output", "output", links, config.conntrack_helpers)
+    marks = MarkSpace(config.mark_mask)
+    lines += _hook_chain("prerouting", "prerouting", links, config.conntrack_helpers, marks)
+    lines += _hook_chain("output", "output", links, config.conntrack_helpers, marks)
     lines.append("\tchain decide {")
     for index, rule in enumerate(config.rules):
         label = rule.name or f"rules[{index}]"
@@ -186,33 +259,34 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
     lines.append(f"\t\t{_final_rule(config)}")
     lines.append("\t}")
     for link in links:
-        body = f'counter name "{new_counter(link.name)}" {_set_mark(link.mark)}'
+        body = f'counter name "{new_counter(link.name)}" {_set_mark(link.mark, marks)}'
         lines.append(f"\tchain {mark_chain(link.name)} {{ {body}; }}")
-    lines.append(f"\tchain {mark_chain(RESERVED_VIA)} {{ {_set_mark(MARK_BYPASS)}; }}")
+    for label, mark in _marks(links, marks)[len(links) :]:
+        lines.append(f"\tchain {mark_chain(label)} {{ {_set_mark(mark, marks)}; }}")
+    for label, mark in _marks(links, marks):
+        lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
+    lines += [_dispatch(name, policy_chain) for name in config.policies]
+    lines += [_dispatch(name, pin_chain) for name in pinned_links(config)]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
     lines += services.static_lines(config.services)
-    masquerade = [f'"{link.interface}"' for link in links if link.masquerade]
+    masquerade = {
+        family: [f'"{link.interface}"' for link in links if link.masquerades(family)]
+        for family in FAMILIES
+    }
     lines += [
         "\tchain postrouting {",
         "\t\ttype nat hook postrouting priority srcnat; policy accept;",
         *services.snat_lines(config.services),
     ]
-    if masquerade:
-        lines.append(f"\t\toifname {nft_set(masquerade)} masquerade")
+    for family, interfaces in masquerade.items():
+        if interfaces:
+            lines.append(f"\t\tmeta nfproto ipv{family} oifname {nft_set(interfaces)} masquerade")
     lines += ["\t}", "}"]
     return "\n".join(lines) + "\n"
 
 
-def build_nft(
-    config: Config,
-    links: list[ResolvedLink],
-    choices: Mapping[str, Choice],
-    backends: Mapping[str, Set[str]] | None = None,
-) -> NftState:
-    """The whole desired table: static skeleton plus one rule per dynamic chain.
-    `backends` names each service's live backends (None: all live)."""
-    rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
-    rules.update(services.service_rules(config.services, backends))
+def build_nft(config: Config, links: list[ResolvedLink], rules: Mapping[str, str]) -> NftState:
+    """The whole desired table: static skeleton plus the given rule of each dynamic chain."""
     static = render_static(config, links, rules)
     static_tag = digest(static)
     # The digest rides in a comment on the decide chain's last rule (nft 1.0.6 JSON listings
@@ -234,14 +308,12 @@ def full_script(state: NftState) -> str:
     return "\n".join(parts) + "\n"
 
 
-def dynamic_script(state: NftState, chains: Iterable[str]) -> str:
-    """One transaction that rewrites only the given one-rule chains."""
+def dynamic_script(rules: Mapping[str, str], chains: Iterable[str]) -> str:
+    """One transaction that rewrites only the given one-rule chains (`rules` as
+    `with_digest` made them)."""
     parts = []
     for chain in chains:
-        parts += [
-            f"flush chain {TABLE} {chain}",
-            f"add rule {TABLE} {chain} {state.dynamic[chain]}",
-        ]
+        parts += [f"flush chain {TABLE} {chain}", f"add rule {TABLE} {chain} {rules[chain]}"]
     return "\n".join(parts) + "\n"
 
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from multiwan.core.model import ActualState, DesiredState, Route, Rule, Sysctl
-from multiwan.core.nft import delete_script, dynamic_script, full_script
+from multiwan.core.nft import delete_script, dynamic_script, full_script, with_digest
+from multiwan.core.ownership import TABLE_FALLBACK
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,14 @@ class Plan:
     rule_deletes: tuple[Rule, ...] = ()
     nft_script: str = ""
     nft_summary: str = ""
+
+    def replaced(self, route: Route) -> bool:
+        """A deleted route that an add replaces in place: no packet meets a table without a
+        route for its destination."""
+        return any(
+            (a.table, a.family, a.dst) == (route.table, route.family, route.dst)
+            for a in self.route_adds
+        )
 
     @property
     def empty(self) -> bool:
@@ -71,6 +80,17 @@ def _sysctl_changes(
     )
 
 
+def route_changes(
+    desired: frozenset[Route], actual: frozenset[Route]
+) -> tuple[tuple[Route, ...], tuple[Route, ...]]:
+    """(deletes, adds); the executor lets an add replace a deleted route with the same
+    table and destination in one step (see `Plan.replaced`). The fallback table's routes
+    come last: they name the links' gateways, so a gateway the kernel refuses fails first
+    in its own link's table, which tells whose it is."""
+    adds = sorted(desired - actual, key=lambda r: (r.table == TABLE_FALLBACK, r))
+    return tuple(sorted(actual - desired)), tuple(adds)
+
+
 def diff(desired: DesiredState, actual: ActualState) -> Plan:
     """The changes that turn `actual` into `desired`.
 
@@ -87,17 +107,41 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
             if actual.nft.dynamic.get(chain) != tag
         )
         if stale:
-            nft_script = dynamic_script(desired.nft, stale)
+            nft_script = dynamic_script(desired.nft.dynamic, stale)
             summary = f"update {', '.join(stale)}"
+    route_deletes, route_adds = route_changes(desired.routes, actual.routes)
     return Plan(
         sysctls=_sysctl_changes(desired.sysctls, actual.sysctls),
-        route_deletes=tuple(sorted(actual.routes - desired.routes)),
-        route_adds=tuple(sorted(desired.routes - actual.routes)),
+        route_deletes=route_deletes,
+        route_adds=route_adds,
         rule_adds=tuple(sorted(desired.rules - actual.rules)),
         rule_deletes=tuple(sorted(actual.rules - desired.rules)),
         nft_script=nft_script,
         nft_summary=summary,
     )
+
+
+def dynamic_plan(
+    rules: Mapping[str, str],
+    fallback: frozenset[Route],
+    applied: Mapping[str, str],
+    applied_fallback: frozenset[Route],
+) -> tuple[Plan, dict[str, str]]:
+    """The daemon's fast path: rewrite only the one-rule chains whose rule changed (by
+    digest, against `applied`) and the fallback table's routes; with the new digests."""
+    tagged, digests = {}, {}
+    for chain, rule in rules.items():
+        tagged[chain], digests[chain] = with_digest(rule)
+    stale = sorted(chain for chain, tag in digests.items() if applied.get(chain) != tag)
+    old = frozenset(r for r in applied_fallback if r.table == TABLE_FALLBACK)
+    route_deletes, route_adds = route_changes(fallback, old)
+    plan = Plan(
+        route_deletes=route_deletes,
+        route_adds=route_adds,
+        nft_script=dynamic_script(tagged, stale) if stale else "",
+        nft_summary=f"update {', '.join(stale)}" if stale else "",
+    )
+    return plan, digests
 
 
 def flush_plan(actual: ActualState, originals: Mapping[str, str]) -> Plan:

@@ -5,19 +5,24 @@ share a subnet and a gateway IP (several modems at 192.168.1.1) stay apart: rout
 device, and a packet reaches a table by its mark, its source address or its bound device.
 """
 
+import ipaddress
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
+from multiwan.config.schema import Config
 from multiwan.core.links import Addressing, ResolvedLink
-from multiwan.core.model import Family, Route, Rule, Sysctl
+from multiwan.core.model import Family, Nexthop, Route, Rule, Sysctl
 from multiwan.core.ownership import (
-    MARK_MASK,
+    PRIO_FALLBACK,
     PRIO_FWMARK,
     PRIO_MAIN_SPECIFIC,
     PRIO_OIF,
     PRIO_SOURCE,
+    PRIO_STEER,
+    TABLE_FALLBACK,
 )
+from multiwan.core.strategy import Choice
 
 MAIN_TABLE = 254
 
@@ -42,27 +47,136 @@ def link_routes(link: ResolvedLink) -> set[Route]:
     return routes
 
 
-def routing_rules(links: Iterable[ResolvedLink]) -> set[Rule]:
-    """Rules for every link; a source address shared by several links gets no `from` rule."""
+def unique_sources(links: Iterable[ResolvedLink]) -> dict[str, ResolvedLink]:
+    """Addresses that belong to exactly one link: traffic from them can only mean that link
+    (identical modems sharing one address cannot be told apart by it)."""
     links = list(links)
-    sources = Counter(addr.source for link in links for _, addr in _families(link))
+    count = Counter(addr.source for link in links for _, addr in _families(link))
+    return {
+        addr.source: link
+        for link in links
+        for _, addr in _families(link)
+        if count[addr.source] == 1
+    }
+
+
+def routing_rules(links: Iterable[ResolvedLink]) -> set[Rule]:
+    """Rules for every link; a source address shared by several links gets no `from` rule.
+    Each family with a link also gets the fallback rule for unmarked lookups."""
+    links = list(links)
+    unique = unique_sources(links)
     rules: set[Rule] = set()
     for link in links:
         for family, addr in _families(link):
             host = 32 if family == 4 else 128
             rules.add(Rule(PRIO_MAIN_SPECIFIC, family, MAIN_TABLE, suppress_prefixlength=0))
-            rules.add(Rule(PRIO_FWMARK, family, link.table, fwmark=link.mark, fwmask=MARK_MASK))
+            mask = link.marks.mask
+            rules.add(Rule(PRIO_FALLBACK, family, TABLE_FALLBACK, fwmark=0, fwmask=mask))
+            rules.add(Rule(PRIO_FWMARK, family, link.table, fwmark=link.mark, fwmask=mask))
             rules.add(Rule(PRIO_OIF, family, link.table, oif=link.interface))
-            if sources[addr.source] == 1:
+            if addr.source in unique:
                 rules.add(Rule(PRIO_SOURCE, family, link.table, src=f"{addr.source}/{host}"))
     return rules
 
 
-def link_sysctls(links: Iterable[ResolvedLink]) -> set[Sysctl]:
-    """Loose reverse-path filtering on uplinks; ARP answered per device on shared subnets.
+def steering_rules(config: Config, links: Iterable[ResolvedLink]) -> set[Rule]:
+    """`to <dst> fwmark <link>` rules for config rules that send a destination inside some
+    uplink's connected subnet to a link: without them main's connected route answers first
+    (PRIO_MAIN_SPECIFIC) and every modem at 192.168.1.1 is reached through the first one.
+    Only the overlap with connected subnets gets a rule: replies towards the LAN carry the
+    same mark and must keep following main."""
+    links = list(links)
+    by_name = {link.name: link for link in links}
+    connected = [
+        (family, ipaddress.ip_network(subnet))
+        for link in links
+        for family, addr in _families(link)
+        for subnet in addr.subnets
+    ]
+    rules: set[Rule] = set()
+    for rule in config.rules:
+        via = by_name.get(rule.via)
+        if via is None:
+            continue
+        for cidr in rule.dst:
+            wanted = ipaddress.ip_network(cidr)
+            for family, subnet in connected:
+                if wanted.version != family or via.addressing(family) is None:
+                    continue
+                if wanted.overlaps(subnet):
+                    narrow = wanted if wanted.prefixlen >= subnet.prefixlen else subnet
+                    rules.add(
+                        Rule(PRIO_STEER, family, via.table, fwmark=via.mark, fwmask=via.marks.mask,
+                             dst=str(narrow))
+                    )  # fmt: skip
+    return rules
 
-    Strict rp_filter drops replies that arrive on a link the main table would not use, and
-    modems on one subnet would answer ARP for each other's address without arp_ignore.
+
+def local_sources(
+    config: Config, found: Mapping[Family, str], links: Iterable[ResolvedLink]
+) -> dict[Family, str]:
+    """The source each family's unbound local sockets get from the fallback table: the
+    configured or discovered non-uplink address, only where every link of that family
+    masquerades it (else it would leave un-translated)."""
+    if config.local_source == "none":
+        return {}
+    wanted: dict[Family, str] = dict(found)
+    if config.local_source != "auto":
+        family: Family = 6 if ":" in config.local_source else 4
+        wanted = {family: config.local_source}
+    links = list(links)
+    return {
+        family: address
+        for family, address in wanted.items()
+        if all(link.masquerades(family) for link in links if link.addressing(family))
+    }
+
+
+def fallback_routes(
+    links: Mapping[str, ResolvedLink],
+    choices: Mapping[Family, Choice],
+    local: Mapping[Family, str],
+) -> set[Route]:
+    """The fallback table: per family, a default route over the links the default policy
+    uses now (weighted multipath when several), none when it has no live link (main then
+    answers). It decides the source address of the router's own unbound sockets: the local
+    source where there is one (their connections are then balanced like forwarded ones),
+    else the address of the link it picks."""
+    routes = set()
+    for family, choice in choices.items():
+        hops = [
+            (links[name], weight, addr)
+            for name, weight in choice.shares
+            if (addr := links[name].addressing(family)) is not None
+        ]
+        if len(hops) == 1:
+            link, _, addr = hops[0]
+            scope: Literal["universe", "link"] = (
+                "universe" if addr.gateway or family == 6 else "link"
+            )
+            routes.add(
+                Route(TABLE_FALLBACK, family, "default", link.interface, addr.gateway,
+                      local.get(family), scope)
+            )  # fmt: skip
+        elif hops:
+            nexthops = tuple(Nexthop(link.interface, addr.gateway, w) for link, w, addr in hops)
+            routes.add(
+                Route(TABLE_FALLBACK, family, "default", "", src=local.get(family),
+                      nexthops=nexthops)
+            )  # fmt: skip
+    return routes
+
+
+def link_sysctls(links: Iterable[ResolvedLink]) -> set[Sysctl]:
+    """Mark-aware loose reverse-path filtering on uplinks; ARP answered per device on shared
+    subnets.
+
+    The rp_filter check looks the source up WITHOUT the packet's mark unless src_valid_mark
+    is set: with no default route in main (gateways only in multiwan's tables) even loose mode
+    finds no route and drops every reply. With it, the reply's restored mark selects the
+    link's table, which routes back out of the same device. Strict rp_filter would drop
+    replies arriving on a link main would not use; modems on one subnet would answer ARP for
+    each other's address without arp_ignore. See docs/design.md "Reverse-path filtering".
     """
     uplinks = [(link.interface, link.v4) for link in links if link.v4 is not None]
     subnet_users = Counter(subnet for _, v4 in uplinks for subnet in v4.subnets)
@@ -70,6 +184,7 @@ def link_sysctls(links: Iterable[ResolvedLink]) -> set[Sysctl]:
     for interface, v4 in uplinks:
         conf = f"net/ipv4/conf/{interface}"
         sysctls.add(Sysctl(f"{conf}/rp_filter", "2"))
+        sysctls.add(Sysctl(f"{conf}/src_valid_mark", "1"))
         if any(subnet_users[s] > 1 for s in v4.subnets):
             sysctls.add(Sysctl(f"{conf}/arp_ignore", "1"))
             sysctls.add(Sysctl(f"{conf}/arp_announce", "2"))

@@ -12,12 +12,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from multiwan.config.health import HealthCheck
 from multiwan.config.schema import Config
-from multiwan.core.compile import choices_for
+from multiwan.core.compile import dynamic_state
 from multiwan.core.links import ResolvedLink
 from multiwan.core.linkstate import (
     Event,
@@ -28,9 +29,11 @@ from multiwan.core.linkstate import (
     initial,
     step,
 )
-from multiwan.core.nft import TABLE, dynamic_rule, with_digest
-from multiwan.core.services import service_rules
-from multiwan.core.strategy import Availability
+from multiwan.core.model import Family, Route
+from multiwan.core.nft import FAMILIES, TABLE, dynamic_rule, policy_chain, with_digest
+from multiwan.core.ownership import TABLE_FALLBACK, MarkSpace
+from multiwan.core.plan import Plan, dynamic_plan
+from multiwan.core.strategy import Availability, Choice
 from multiwan.daemon import report
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
@@ -46,14 +49,16 @@ from multiwan.kernel.conntrack import (
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
 from multiwan.kernel.reconcile import ApplyError, Kernel
-from multiwan.operations import Intent, intent
+from multiwan.operations import Intent, apply_per_link
 
 log = logging.getLogger("multiwan")
+#: The digest of a policy chain that sends its connections to main (no live member).
+LAST_RESORT_DIGEST = with_digest(dynamic_rule(Choice((), "main")))[1]
 
 
-async def _connections() -> dict[int, int]:
+async def _connections(mask: int) -> dict[int, int]:
     try:
-        return await connections_by_mark()
+        return await connections_by_mark(mask)
     except KernelError as exc:
         log.warning("status without connection counts: %s", exc)
         return {}
@@ -84,6 +89,8 @@ class Engine:
         self.health: dict[str, LinkHealth] = {}
         self.backends: dict[tuple[str, str], LinkHealth] = {}  # (service, address:port)
         self.applied: dict[str, str] = {}  # dynamic chain -> digest loaded in the kernel
+        self.fallback: frozenset[Route] = frozenset()  # the fallback table as applied
+        self.local: Mapping[Family, str] = {}  # the router's non-uplink addresses
         self.generation = 0
         self.reconcile_pending = False
         self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
@@ -174,7 +181,9 @@ class Engine:
             log.error("reconcile failed, kernel left as it was: %s", exc)
             return
         self.links = {link.name: link for link in found.links}
+        self.local = found.local
         self.applied = dict(found.desired.nft.digests.dynamic)
+        self.fallback = frozenset(r for r in found.desired.routes if r.table == TABLE_FALLBACK)
         if not found.plan.empty:
             log.info("reconciled: %s", found.plan.nft_summary or "routes, rules or sysctls")
 
@@ -182,8 +191,9 @@ class Engine:
     def _apply(
         kernel: Kernel, config: Config, available: Availability, backends: dict[str, set[str]]
     ) -> Intent:
-        found = intent(config, kernel, available, backends)
-        kernel.execute(found.plan)
+        found, refused = apply_per_link(config, kernel, available, backends)
+        for name, why in refused.items():
+            log.error("link %s left out: the kernel refused it: %s", name, why)
         return found
 
     # --- events --------------------------------------------------------------------------
@@ -215,7 +225,9 @@ class Engine:
         """Operator requests through the control socket; changes last until reload."""
         args, config = request.args, self.file_config
         if request.command == "status":
-            return report.with_connections(self.status(), self.links, await _connections())
+            return report.with_connections(
+                self.status(), self.links, await _connections(self.config.mark_mask)
+            )
         if request.command == "log":
             return list(self.history)
         if request.command == "reload":
@@ -335,31 +347,66 @@ class Engine:
         self.spawn(run_hooks(Path(daemon.hooks_dir), hook, daemon.hook_timeout), name="hooks")
 
     async def update_policies(self) -> list[str]:
-        """Rewrite the one-rule chains whose choice changed, in one nft transaction."""
-        choices = choices_for(self.config, list(self.links.values()), self.availability())
-        rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
-        rules.update(service_rules(self.config.services, self.backends_live()))
-        script, changed, digests = [], [], {}
-        for chain, plain in sorted(rules.items()):
-            rule, tag = with_digest(plain)
-            digests[chain] = tag
-            if self.applied.get(chain) != tag:
-                changed.append(chain)
-                script += [f"flush chain {TABLE} {chain}", f"add rule {TABLE} {chain} {rule}"]
-        if script:
-            text = "\n".join(script) + "\n"
-            try:
-                await self.worker.call(lambda k: k.nft.run(text))
-            except KernelError as exc:
-                log.error("policy update failed (%s); reconciling in full", exc)
-                self._schedule_reconcile()
-                return []
-            self.applied = digests
-        return changed
+        """Rewrite the one-rule chains whose choice changed, then the fallback table: the
+        same compile -> diff -> execute path as `apply`, limited to what health changes.
+        The nft step (what moves forwarded traffic) goes first, as one transaction; the
+        fallback route (the router's own new sockets) follows."""
+        dynamic = dynamic_state(
+            self.config,
+            list(self.links.values()),
+            self.availability(),
+            self.backends_live(),
+            self.local,
+        )
+        plan, digests = dynamic_plan(dynamic.rules, dynamic.fallback, self.applied, self.fallback)
+        changed = sorted(chain for chain, tag in digests.items() if self.applied.get(chain) != tag)
+        chains = Plan(nft_script=plan.nft_script, nft_summary=plan.nft_summary)
+        if not await self._execute(chains):
+            return []
+        if any(self._left_last_resort(chain) for chain in changed):
+            resort = MarkSpace(self.config.mark_mask).last_resort
+            self.spawn(self._flush("last resort", resort), name="flush:last-resort")
+        self.applied = digests
+        routes = replace(plan, nft_script="", nft_summary="")
+        if routes.empty:
+            return changed
+        if not await self._execute(routes):
+            return changed
+        self.fallback = dynamic.fallback
+        return [*changed, "fallback route"]
+
+    async def _execute(self, plan: Plan) -> bool:
+        """Carry out a fast-path plan; a failure schedules a full reconcile."""
+        if plan.empty:
+            return True
+        try:
+            await self.worker.call(lambda k: k.execute(plan))
+        except (ApplyError, KernelError) as exc:
+            log.error("policy update failed (%s); reconciling in full", exc)
+            self._schedule_reconcile()
+            return False
+        return True
+
+    def _left_last_resort(self, chain: str) -> bool:
+        """Policy `chain` sent new connections to main until now and its policy wants them
+        back on the links."""
+        policy = next(
+            (
+                p
+                for n, p in self.config.policies.items()
+                if chain in {policy_chain(n, family) for family in FAMILIES}
+            ),
+            None,
+        )
+        return (
+            policy is not None
+            and policy.flush_last_resort
+            and self.applied.get(chain) == LAST_RESORT_DIGEST
+        )
 
     async def _flush(self, name: str, mark: int) -> None:
         try:
-            count = await flush_link_connections(mark)
+            count = await flush_link_connections(mark, self.config.mark_mask)
         except KernelError as exc:
             log.warning("link %s: could not flush its connections: %s", name, exc)
             return

@@ -9,7 +9,6 @@ cheaper than dumping the table through netlink.
 import asyncio
 import re
 
-from multiwan.core.ownership import MARK_MASK
 from multiwan.kernel.errors import KernelError
 
 
@@ -39,9 +38,10 @@ async def _delete(*selector: str) -> int:
     return 0
 
 
-async def flush_link_connections(mark: int) -> int:
-    """Delete every conntrack entry whose mark selects this link; returns how many."""
-    return await _delete("-m", f"{mark:#x}/{MARK_MASK:#x}")
+async def flush_link_connections(mark: int, mask: int) -> int:
+    """Delete every conntrack entry whose mark (within multiwan's `mask`) is `mark`;
+    returns how many."""
+    return await _delete("-m", f"{mark:#x}/{mask:#x}")
 
 
 async def flush_backend_connections(address: str, protocol: str, port: int | None) -> int:
@@ -55,14 +55,14 @@ async def flush_backend_connections(address: str, protocol: str, port: int | Non
 MARK_FIELD = re.compile(rb"\bmark=(\d+)")
 
 
-async def connections_by_mark() -> dict[int, int]:
+async def connections_by_mark(mask: int) -> dict[int, int]:
     """Tracked connections per multiwan mark (both families); one dump per family, read
     on demand for `status` (a dump costs time proportional to the table)."""
     counts: dict[int, int] = {}
     for family in ("ipv4", "ipv6"):
         _, out, _ = await _conntrack("-L", "-f", family)
         for match in MARK_FIELD.finditer(out):
-            mark = int(match[1]) & MARK_MASK
+            mark = int(match[1]) & mask
             if mark:
                 counts[mark] = counts.get(mark, 0) + 1
     return counts

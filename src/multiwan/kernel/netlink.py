@@ -15,7 +15,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from multiwan.core.links import FamilyFacts, InterfaceFacts
-from multiwan.core.model import Family, Route, Rule
+from multiwan.core.model import Family, Nexthop, Route, Rule
 from multiwan.core.ownership import ROUTE_PROTO, owns_rule_priority, owns_table
 from multiwan.kernel.errors import KernelError
 
@@ -70,6 +70,14 @@ def read_routes(ipr: IPRoute) -> frozenset[Route]:
             scope: Literal["universe", "link"] = (
                 "link" if msg["scope"] == RT_SCOPE_LINK else "universe"
             )
+            hops = tuple(
+                Nexthop(
+                    _ifname(ipr, hop["oif"], names) or "",
+                    _attr(hop, "RTA_GATEWAY"),
+                    hop["hops"] + 1,
+                )
+                for hop in _attr(msg, "RTA_MULTIPATH") or ()
+            )
             routes.add(
                 Route(
                     table=table,
@@ -79,6 +87,7 @@ def read_routes(ipr: IPRoute) -> frozenset[Route]:
                     gateway=_attr(msg, "RTA_GATEWAY"),
                     src=_attr(msg, "RTA_PREFSRC"),
                     scope=scope,
+                    nexthops=hops,
                 )
             )
     return frozenset(routes)
@@ -88,10 +97,18 @@ def _route_spec(ipr: IPRoute, route: Route) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "family": AF_OF[route.family],
         "table": route.table,
-        "oif": _ifindex(ipr, route.dev),
         "proto": ROUTE_PROTO,
         "scope": RT_SCOPE_LINK if route.scope == "link" else RT_SCOPE_UNIVERSE,
     }
+    if route.dev:
+        spec["oif"] = _ifindex(ipr, route.dev)
+    if route.nexthops:
+        # pyroute2 takes a nexthop's weight as `hops` = weight - 1 (FIELD-NOTES).
+        spec["multipath"] = [
+            {"oif": _ifindex(ipr, hop.dev), "hops": hop.weight - 1}
+            | ({"gateway": hop.gateway} if hop.gateway else {})
+            for hop in route.nexthops
+        ]
     if route.dst == "default":
         spec["dst"] = "0.0.0.0/0" if route.family == 4 else "::/0"
     else:
@@ -135,27 +152,31 @@ def delete_route(ipr: IPRoute, route: Route) -> None:
 
 
 def read_rules(ipr: IPRoute) -> frozenset[Rule]:
-    """Every rule in multiwan's priority range, both families."""
+    """Every rule multiwan owns: in its priority range AND tagged with its protocol, so rules
+    another program put in the same range are never read as ours (nor deleted)."""
     rules = set()
     for af, family in AF.items():
         for msg in ipr.get_rules(family=af):
             priority = _attr(msg, "FRA_PRIORITY") or 0
-            if not owns_rule_priority(priority):
+            if not owns_rule_priority(priority) or _attr(msg, "FRA_PROTOCOL") != ROUTE_PROTO:
                 continue
-            src = _attr(msg, "FRA_SRC")
+            src, dst = _attr(msg, "FRA_SRC"), _attr(msg, "FRA_DST")
             suppress = _attr(msg, "FRA_SUPPRESS_PREFIXLEN")
+            # The kernel omits a zero mark and reports only its mask (`fwmark 0/0xff00`).
+            mask = _attr(msg, "FRA_FWMASK")
             rules.add(
                 Rule(
                     priority=priority,
                     family=family,
                     table=_attr(msg, "FRA_TABLE") or msg["table"],
-                    fwmark=_attr(msg, "FRA_FWMARK"),
-                    fwmask=_attr(msg, "FRA_FWMASK") if _attr(msg, "FRA_FWMARK") else None,
+                    fwmark=_attr(msg, "FRA_FWMARK") or (0 if mask else None),
+                    fwmask=mask or None,
                     src=f"{src}/{msg['src_len']}" if src else None,
                     oif=_attr(msg, "FRA_OIFNAME"),
                     suppress_prefixlength=(
                         None if suppress in (None, NO_SUPPRESS) else int(suppress)
                     ),
+                    dst=f"{dst}/{msg['dst_len']}" if dst else None,
                 )
             )
     return frozenset(rules)
@@ -167,14 +188,16 @@ def _rule_spec(rule: Rule) -> dict[str, Any]:
         "priority": rule.priority,
         "table": rule.table,
         "action": "FR_ACT_TO_TBL",
+        "protocol": ROUTE_PROTO,
     }
     if rule.fwmark is not None:
         spec["fwmark"] = rule.fwmark
         spec["fwmask"] = rule.fwmask if rule.fwmask is not None else 0xFFFFFFFF
-    if rule.src:
-        address, length = rule.src.split("/")
-        spec["src"] = address
-        spec["src_len"] = int(length)
+    for key, cidr in (("src", rule.src), ("dst", rule.dst)):
+        if cidr:
+            address, length = cidr.split("/")
+            spec[key] = address
+            spec[f"{key}_len"] = int(length)
     if rule.oif:
         spec["oifname"] = rule.oif
     if rule.suppress_prefixlength is not None:
@@ -283,4 +306,26 @@ def _facts(ipr: IPRoute, name: str, gateways: dict[Family, dict[str, str]]) -> I
                 subnets=tuple(sorted(subnets)),
             )
         )
-    return InterfaceFacts(present=True, v4=per_family[0], v6=per_family[1], index=info.index)
+    return InterfaceFacts(
+        present=True,
+        v4=per_family[0],
+        v6=per_family[1],
+        index=info.index,
+        admin_up=info.admin_up,
+        carrier=info.carrier,
+    )
+
+
+def local_addresses(ipr: IPRoute, uplinks: Iterable[str]) -> dict[Family, str]:
+    """Per family, the first global address of an interface that is not an uplink (lowest
+    interface index first): the router's own address towards its LAN or management."""
+    skip = {index for name in uplinks for index in ipr.link_lookup(ifname=name)}
+    found: dict[Family, tuple[int, str]] = {}
+    for msg in ipr.get_addr():
+        family = AF.get(msg["family"])
+        if family is None or msg["scope"] != RT_SCOPE_UNIVERSE or msg["index"] in skip:
+            continue
+        address = _attr(msg, "IFA_LOCAL") or _attr(msg, "IFA_ADDRESS")
+        if family not in found or msg["index"] < found[family][0]:
+            found[family] = (msg["index"], address)
+    return {family: address for family, (_, address) in found.items()}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from multiwan.core.links import InterfaceFacts
-from multiwan.core.model import ActualState, NftDigests, Sysctl
+from multiwan.core.model import ActualState, Family, NftDigests, Sysctl
 from multiwan.core.nft import DYNAMIC_TAG, STATIC_TAG, TABLE
 from multiwan.core.plan import Plan, SysctlChange
 from multiwan.kernel import netlink
@@ -24,7 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class ApplyError(Exception):
-    """Applying failed; the message says which step, and whether rollback restored all."""
+    """Applying failed; the message says which step, and whether rollback restored all.
+    `table` is the routing table of the route or rule the kernel refused (None when the
+    failure belongs to no one link), so a caller can leave that link out and go on."""
+
+    def __init__(self, message: str, table: int | None = None) -> None:
+        super().__init__(message)
+        self.table = table
 
 
 def nft_digests(listing: list[dict[str, Any]] | None) -> NftDigests | None:
@@ -59,6 +65,10 @@ class Kernel:
         """Gateway, address and subnets of each interface, for links that omit them."""
         return netlink.interfaces_facts(self.ipr, interfaces)
 
+    def local_addresses(self, uplinks: Iterable[str]) -> dict[Family, str]:
+        """The router's first global address per family outside its uplinks."""
+        return netlink.local_addresses(self.ipr, uplinks)
+
     def read_actual(self, sysctl_keys: Iterable[str]) -> ActualState:
         """Everything multiwan owns now, plus the current value of the given sysctls."""
         values = {key: read_sysctl(key) for key in sysctl_keys}
@@ -73,30 +83,38 @@ class Kernel:
         """Apply `plan`; on failure undo what was done and raise ApplyError."""
         done: list[tuple[str, Any]] = []
         self.journal.record({c.key: c.old for c in plan.sysctls if c.old is not None})
+        table: int | None = None  # of the route or rule being written
         try:
             for change in plan.sysctls:
                 write_sysctl(change.key, change.new)
                 done.append(("sysctl", change))
             for route in plan.route_deletes:
-                netlink.delete_route(self.ipr, route)
+                table = route.table
+                if not plan.replaced(route):
+                    netlink.delete_route(self.ipr, route)
                 done.append(("route-", route))
             for route in plan.route_adds:
+                table = route.table
                 netlink.add_route(self.ipr, route)
                 done.append(("route+", route))
             for rule in plan.rule_adds:
+                table = rule.table
                 netlink.add_rule(self.ipr, rule)
                 done.append(("rule+", rule))
+            table = None
             if plan.route_adds or plan.rule_adds:
                 netlink.verify_written(self.ipr, plan.route_adds, plan.rule_adds)
             for rule in plan.rule_deletes:
+                table = rule.table
                 netlink.delete_rule(self.ipr, rule)
                 done.append(("rule-", rule))
+            table = None
             if plan.nft_script:
                 self.nft.run(plan.nft_script)
         except KernelError as exc:
             undone = self._undo(done)
             state = "previous state restored" if undone else "ROLLBACK INCOMPLETE, see log"
-            raise ApplyError(f"{exc} ({state}; nothing else was changed)") from exc
+            raise ApplyError(f"{exc} ({state}; nothing else was changed)", table) from exc
 
     def _undo(self, done: list[tuple[str, Any]]) -> bool:
         """Revert steps in reverse order; returns False if any revert failed."""

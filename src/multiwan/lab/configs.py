@@ -17,9 +17,11 @@ def lab_config(
     extra: str = "",
     gateways: bool = True,
     health: str = "",
+    last_resort: str | None = None,
 ) -> str:
-    """Links isp1..ispN (interface wanK) in one policy `all`, plus `extra` TOML; `health`
-    is the body of a top-level [health] table (see `probe_health`)."""
+    """Links isp1..ispN (interface wanK) in one policy `all` (with `last_resort` if given),
+    plus `extra` TOML; `health` is the body of a top-level [health] table (see
+    `probe_health`)."""
     weights = weights or [1] * len(lab.isps)
     priorities = priorities or [1] * len(lab.isps)
     lines = ['default_policy = "all"', ""]
@@ -32,11 +34,16 @@ def lab_config(
             *([f'gateway = "{isp.gateway}"'] if gateways else []),
             f"weight = {weight}",
             f"priority = {priority}",
-            *(["ipv6 = true", f'gateway6 = "{isp.gateway6}"'] if ipv6 and isp.gateway6 else []),
+            *(
+                ["ipv6 = true", "masquerade6 = true", f'gateway6 = "{isp.gateway6}"']
+                if ipv6 and isp.gateway6
+                else []
+            ),
             "",
         ]
     members = ", ".join(f'"{isp.name}"' for isp in lab.isps)
-    lines += ["[policies.all]", f'strategy = "{strategy}"', f"links = [{members}]", ""]
+    lines += ["[policies.all]", f'strategy = "{strategy}"', f"links = [{members}]"]
+    lines += [*([f'last_resort = "{last_resort}"'] if last_resort else []), ""]
     return "\n".join(lines) + extra
 
 

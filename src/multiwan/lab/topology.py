@@ -6,6 +6,11 @@ Each ISP masquerades to its own address (198.18.k.2), so the internet host's ser
 answer with the source they see, tell which ISP carried each flow. Plans: "distinct" (ISP k
 at 100.64.k.1/24) and "same-subnet" (every ISP at 192.168.1.1/24, like several modems).
 Everything is deleted by `cleanup`, also when building fails half-way.
+
+What the router's main table holds at start varies as on real routers (`main_default`):
+"uplink" (a default route via ISP 1), "none" (the gateways live only in multiwan's config)
+or "mgmt" (a default route via `mgmt0` to a management host that does not route to the
+internet host: traffic that leaks to main's default fails at once, with an ICMP unreachable).
 """
 
 import contextlib
@@ -16,8 +21,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from multiwan.lab.isp import Isp
 from multiwan.lab.netns import Netns, unique_tag
 
 SERVER_IP = "203.0.113.10"
@@ -27,63 +33,11 @@ UDP_PORTS = (5060, 5353)
 DNS_PORT = 53
 HTTP_PORT = 8081
 HOLD_PORT = 7000
+MGMT_GATEWAY, MGMT_ADDRESS = "172.16.99.1", "172.16.99.2"
+MGMT_GATEWAY6, MGMT_ADDRESS6 = "fd00:99::1", "fd00:99::2"
+CLIENT_NET6 = "fd00:10::/64"
 Plan = Literal["distinct", "same-subnet"]
-
-
-@dataclass
-class Isp:
-    """One ISP: its namespace, how the router reaches it, and the address it NATs to."""
-
-    index: int
-    ns: Netns
-    router_if: str
-    gateway: str
-    router_address: str
-    public: str
-    gateway6: str | None = None
-    public6: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"isp{self.index}"
-
-    def _fault(self, rule: str) -> None:
-        self.restore()
-        self.ns.run(
-            "nft", "-f", "-",
-            input=f"table inet fault {{\n chain forward {{ type filter hook forward priority -10;"
-            f" {rule}; }}\n chain input {{ type filter hook input priority -10; {rule}; }}\n}}\n",
-        )  # fmt: skip
-
-    def blackhole(self) -> None:
-        """Forward and answer nothing while every link stays up (modem alive, internet dead)."""
-        self._fault("drop")
-
-    def loss(self, percent: int, both_ways: bool = False) -> None:
-        """Drop `percent` % of the packets the router sends through this ISP, at random
-        (`both_ways`: also of those the ISP sends back)."""
-        rule = f'iifname "down0" numgen random mod 100 < {percent} drop'
-        if both_ways:
-            rule += f'; oifname "down0" numgen random mod 100 < {percent} drop'
-        self._fault(rule)
-
-    def restore(self) -> None:
-        self.ns.run("nft", "delete table inet fault", check=False)
-
-    def forward_port(self, port: int, to: str, to_port: int) -> None:
-        """DNAT `public:port` to `to:to_port` (a service on the router behind this ISP)."""
-        self.ns.run(
-            "nft", "-f", "-",
-            input="table ip portmap {\n chain pre { type nat hook prerouting priority dstnat;"
-            f" ip daddr {self.public} tcp dport {port} dnat to {to}:{to_port}; }}\n}}\n",
-        )  # fmt: skip
-
-    def carrier_down(self) -> None:
-        """Take the ISP's side of the cable down: the router sees NO-CARRIER."""
-        self.ns.run("ip", "link", "set", "down0", "down")
-
-    def carrier_up(self) -> None:
-        self.ns.run("ip", "link", "set", "down0", "up")
+MainDefault = Literal["none", "uplink", "mgmt"]
 
 
 @dataclass
@@ -114,6 +68,8 @@ class Lab:
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
     server_ip: str = SERVER_IP
     server_ip6: str = SERVER_IP6
+    main_default: MainDefault = "uplink"
+    mgmt: Netns | None = None
 
     def isp_for_source(self, address: str) -> str | None:
         for isp in self.isps:
@@ -130,15 +86,11 @@ class Lab:
         dst: str = SERVER_IP,
         concurrency: int = 20,
         timeout: float = 2.0,
+        bind: str | None = None,
     ) -> TrafficResult:
-        """Open `count` new flows from `client` (default: the first client) to the server."""
-        source = client or self.clients[0]
-        proc = source.run(
-            sys.executable, "-m", "multiwan.lab.traffic", kind, "--dst", dst,
-            "--port", str(port), "--count", str(count), "--concurrency", str(concurrency),
-            "--timeout", str(timeout), timeout=120,
-        )  # fmt: skip
-        raw = json.loads(proc.stdout)
+        """Open `count` new flows from `client` (default: the first client; `self.router` for
+        the router's own traffic) to the server, from sockets bound to `bind` if given."""
+        raw = self.traffic(kind, count, port, client, dst, concurrency, timeout, bind)
         per_isp: dict[str, int] = {isp.name: 0 for isp in self.isps}
         unknown: dict[str, int] = {}
         for address, n in raw["sources"].items():
@@ -148,6 +100,45 @@ class Lab:
             else:
                 per_isp[name] += n
         return TrafficResult(per_isp, raw["failed"], unknown)
+
+    def traffic(
+        self,
+        kind: str,
+        count: int,
+        port: int,
+        client: Netns | None,
+        dst: str,
+        concurrency: int = 20,
+        timeout: float = 2.0,
+        bind: str | None = None,
+    ) -> dict[str, Any]:
+        """Run multiwan.lab.traffic in `client` (default: the first client); its JSON."""
+        source = client or self.clients[0]
+        proc = source.run(
+            sys.executable, "-m", "multiwan.lab.traffic", kind, "--dst", dst,
+            "--port", str(port), "--count", str(count), "--concurrency", str(concurrency),
+            "--timeout", str(timeout), *(["--bind", bind] if bind else []), timeout=120,
+        )  # fmt: skip
+        raw: dict[str, Any] = json.loads(proc.stdout)
+        return raw
+
+    def replace_main_default(self, isp: Isp) -> None:
+        """Point main's default route(s) at `isp`, as a DHCP client does on a new lease."""
+        self.router.run(
+            "ip", "route", "replace", "default", "via", isp.gateway, "dev", isp.router_if
+        )
+        if isp.gateway6:
+            self.router.run(
+                "ip", "-6", "route", "replace", "default", "via", isp.gateway6,
+                "dev", isp.router_if,
+            )  # fmt: skip
+
+    def uplink_down(self, isp: Isp) -> None:
+        """Take the router's interface to `isp` administratively down (its routes go)."""
+        self.router.run("ip", "link", "set", isp.router_if, "down")
+
+    def uplink_up(self, isp: Isp) -> None:
+        self.router.run("ip", "link", "set", isp.router_if, "up")
 
     def multiwan(
         self,
@@ -199,12 +190,16 @@ class Lab:
         """The router's interface to `isp` disappears (a USB modem unplugged)."""
         self.router.run("ip", "link", "del", isp.router_if)
 
-    def recreate_uplink(self, isp: Isp, router_address: str) -> None:
-        """It comes back, possibly with another address (DHCP on re-plug)."""
+    def recreate_uplink(self, isp: Isp, router_address: str | None = None) -> None:
+        """It comes back (or is plugged in for the first time after start), possibly with
+        another address (DHCP on re-plug); IPv6 as built."""
+        router_address = router_address or isp.router_address
         veth_pair(self.router, isp.router_if, isp.ns, "down0")
         add_address(isp.ns, "down0", f"{isp.gateway}/24")
         add_address(self.router, isp.router_if, f"{router_address}/24")
         isp.router_address = router_address
+        if isp.gateway6 and isp.router_address6:
+            _address_isp6(self.router, isp)
 
     def cleanup(self) -> None:
         for proc in self.processes:
@@ -241,15 +236,14 @@ def _build_isp(lab: Lab, k: int, plan: Plan, same_address: bool) -> Isp:
     router_if = f"wan{k}"
     veth_pair(lab.router, router_if, ns, "down0")
     veth_pair(ns, "up0", lab.inet, f"isp{k}")
+    gateway6: str | None = None
+    router_address6: str | None = None
     if plan == "distinct":
         gateway, router_address, prefix = f"100.64.{k}.1", f"100.64.{k}.2", 24
-        gateway6: str | None = f"fd00:64:{k}::1"
-        add_address(ns, "down0", f"{gateway6}/64")
-        add_address(lab.router, router_if, f"fd00:64:{k}::2/64")
+        gateway6, router_address6 = f"fd00:64:{k}::1", f"fd00:64:{k}::2"
     else:
         gateway, prefix = "192.168.1.1", 24
         router_address = "192.168.1.100" if same_address else f"192.168.1.{10 + k}"
-        gateway6 = None
     add_address(ns, "down0", f"{gateway}/{prefix}")
     add_address(lab.router, router_if, f"{router_address}/{prefix}")
     public, public6 = f"198.18.{k}.2", f"fd00:18:{k}::2"
@@ -264,7 +258,21 @@ def _build_isp(lab: Lab, k: int, plan: Plan, same_address: bool) -> Isp:
         input='table inet nat {\n chain post { type nat hook postrouting priority srcnat;'
         ' oifname "up0" masquerade; }\n}\n',
     )  # fmt: skip
-    return Isp(k, ns, router_if, gateway, router_address, public, gateway6, public6)
+    isp = Isp(k, ns, router_if, gateway, router_address, public, gateway6, public6,
+              router_address6)  # fmt: skip
+    if gateway6:
+        _address_isp6(lab.router, isp)
+    return isp
+
+
+def _address_isp6(router: Netns, isp: Isp) -> None:
+    """IPv6 on the router-ISP link; the ISP routes the LAN prefix back to the router (as for
+    a delegated prefix), so IPv6 works whether or not the router masquerades it."""
+    assert isp.gateway6
+    assert isp.router_address6
+    add_address(isp.ns, "down0", f"{isp.gateway6}/64")
+    add_address(router, isp.router_if, f"{isp.router_address6}/64")
+    isp.ns.run("ip", "-6", "route", "add", CLIENT_NET6, "via", isp.router_address6)
 
 
 def build_lab(
@@ -273,14 +281,21 @@ def build_lab(
     plan: Plan = "distinct",
     n_clients: int = 1,
     same_address: bool = False,
+    main_default: MainDefault = "uplink",
+    rp_filter: int | None = None,
 ) -> Lab:
-    """Build the world; on any failure everything built so far is deleted."""
+    """Build the world; on any failure everything built so far is deleted. `rp_filter`, if
+    given, is the router's net.ipv4.conf.default.rp_filter before any interface exists
+    (systemd sets 2): what every interface, also one plugged in later, starts with."""
     tag = unique_tag()
     router = Netns(f"{prefix}{tag}-r")
     state_dir = Path(f"/run/multiwan-lab/{prefix}{tag}")
     state_dir.mkdir(parents=True, exist_ok=True)
-    lab = Lab(prefix, tag, router, [], [], router, state_dir, namespaces=[router])
+    lab = Lab(prefix, tag, router, [], [], router, state_dir, namespaces=[router],
+              main_default=main_default)  # fmt: skip
     try:
+        if rp_filter is not None:
+            router.sysctl("net.ipv4.conf.default.rp_filter", str(rp_filter))
         lab.inet = Netns(f"{prefix}{tag}-inet")
         lab.namespaces.append(lab.inet)
         _populate(lab, n_isps, plan, n_clients, same_address)
@@ -311,11 +326,27 @@ def _populate(lab: Lab, n_isps: int, plan: Plan, n_clients: int, same_address: b
     inet.run("ip", "addr", "add", f"{SERVER_IP6}/128", "dev", "lo")
     for k in range(1, n_isps + 1):
         lab.isps.append(_build_isp(lab, k, plan, same_address))
-    first = lab.isps[0]
-    router.run("ip", "route", "add", "default", "via", first.gateway, "dev", first.router_if)
-    if first.gateway6:
-        router.run("ip", "-6", "route", "add", "default", "via", first.gateway6)
+    if lab.main_default == "uplink":
+        lab.replace_main_default(lab.isps[0])
+    elif lab.main_default == "mgmt":
+        _build_mgmt(lab)
     _start_servers(lab)
+
+
+def _build_mgmt(lab: Lab) -> None:
+    """A management host on `mgmt0` holding main's default route. It forwards but has no
+    route to the internet host, so whatever leaks to main's default gets unreachable."""
+    mgmt = Netns(f"{lab.prefix}{lab.tag}-m")
+    lab.namespaces.append(mgmt)
+    lab.mgmt = mgmt
+    _forwarding(mgmt)
+    veth_pair(lab.router, "mgmt0", mgmt, "eth0")
+    add_address(mgmt, "eth0", f"{MGMT_GATEWAY}/24")
+    add_address(mgmt, "eth0", f"{MGMT_GATEWAY6}/64")
+    add_address(lab.router, "mgmt0", f"{MGMT_ADDRESS}/24")
+    add_address(lab.router, "mgmt0", f"{MGMT_ADDRESS6}/64")
+    lab.router.run("ip", "route", "add", "default", "via", MGMT_GATEWAY, "dev", "mgmt0")
+    lab.router.run("ip", "-6", "route", "add", "default", "via", MGMT_GATEWAY6, "dev", "mgmt0")
 
 
 def _start_servers(lab: Lab) -> None:
@@ -330,9 +361,11 @@ def lab_world(
     plan: Plan = "distinct",
     n_clients: int = 1,
     same_address: bool = False,
+    main_default: MainDefault = "uplink",
+    rp_filter: int | None = None,
 ) -> Iterator[Lab]:
     """`build_lab` as a context manager that always cleans up."""
-    lab = build_lab(prefix, n_isps, plan, n_clients, same_address)
+    lab = build_lab(prefix, n_isps, plan, n_clients, same_address, main_default, rp_filter)
     try:
         yield lab
     finally:

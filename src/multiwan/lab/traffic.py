@@ -1,21 +1,29 @@
 """Traffic generators for lab tests, run inside a client namespace; results as JSON.
 
 `tcp`/`udp` open many short flows (each a new conntrack entry) and count the source address
-the server saw in each; `hold` keeps one TCP connection alive and reports every echo, so a
-test can prove a long-lived flow kept its link (and never broke) across changes.
+the server saw in each, optionally from sockets bound to a local address (`--bind`); `ping`
+sends single echo requests from raw sockets (as `ping -c 1 -I ADDRESS`); `hold` keeps one TCP
+connection alive and reports every echo, so a test can prove a long-lived flow kept its link
+(and never broke) across changes.
 """
 
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 import time
 from collections import Counter
 
+from multiwan.probing.icmp import PROTO, echo_request, parse_reply
 
-async def _tcp_once(dst: str, port: int, timeout: float) -> str:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(dst, port), timeout)
+
+async def _tcp_once(dst: str, port: int, timeout: float, bind: str | None) -> str:
+    local = (bind, 0) if bind else None
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(dst, port, local_addr=local), timeout
+    )
     try:
         line = await asyncio.wait_for(reader.readline(), timeout)
     finally:
@@ -23,22 +31,45 @@ async def _tcp_once(dst: str, port: int, timeout: float) -> str:
     return line.decode().strip()
 
 
-async def _udp_once(dst: str, port: int, timeout: float) -> str:
+async def _udp_once(dst: str, port: int, timeout: float, bind: str | None) -> str:
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in dst else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)
+        if bind:
+            sock.bind((bind, 0))
         await loop.sock_connect(sock, (dst, port))
         await loop.sock_sendall(sock, b"who\n")
         data = await asyncio.wait_for(loop.sock_recv(sock, 256), timeout)
     return data.decode().strip()
 
 
+async def _ping_once(dst: str, port: int, timeout: float, bind: str | None) -> str:
+    """One echo request from its own raw socket (own identifier: own conntrack entry)."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    ident = int.from_bytes(os.urandom(2), "big")
+    with socket.socket(family, socket.SOCK_RAW, PROTO[family]) as sock:
+        sock.setblocking(False)
+        if bind:
+            sock.bind((bind, 0))
+        await loop.sock_sendto(sock, echo_request(family, ident, 1), (dst, 0))
+        async with asyncio.timeout(timeout):
+            while True:
+                packet, source = await loop.sock_recvfrom(sock, 4096)
+                if source[0] == dst and parse_reply(family, packet) == (ident, 1):
+                    return "replied"
+
+
+ONCE = {"tcp": _tcp_once, "udp": _udp_once, "ping": _ping_once}
+
+
 async def count_sources(
-    kind: str, dst: str, port: int, count: int, concurrency: int, timeout: float
-) -> dict[str, object]:
+    kind: str, dst: str, port: int, count: int, concurrency: int, timeout: float,
+    bind: str | None = None,
+) -> dict[str, object]:  # fmt: skip
     """Open `count` flows, at most `concurrency` at once; count answers by source seen."""
-    once = _tcp_once if kind == "tcp" else _udp_once
+    once = ONCE[kind]
     sources: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     gate = asyncio.Semaphore(concurrency)
@@ -47,7 +78,7 @@ async def count_sources(
     async def one(index: int) -> None:
         async with gate:
             try:
-                sources[await once(targets[index % len(targets)], port, timeout)] += 1
+                sources[await once(targets[index % len(targets)], port, timeout, bind)] += 1
             except (OSError, TimeoutError) as exc:
                 errors[type(exc).__name__] += 1
 
@@ -83,19 +114,22 @@ def hold(dst: str, port: int, interval: float, timeout: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["tcp", "udp", "hold"])
+    parser.add_argument("kind", choices=["tcp", "udp", "ping", "hold"])
     parser.add_argument("--dst", required=True, help="address, or several comma-separated")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--interval", type=float, default=0.05)
+    parser.add_argument("--bind", default=None, help="local address of every flow's socket")
     args = parser.parse_args()
     if args.kind == "hold":
         hold(args.dst, args.port, args.interval, args.timeout)
         return
     result = asyncio.run(
-        count_sources(args.kind, args.dst, args.port, args.count, args.concurrency, args.timeout)
+        count_sources(
+            args.kind, args.dst, args.port, args.count, args.concurrency, args.timeout, args.bind
+        )
     )
     print(json.dumps(result))
 

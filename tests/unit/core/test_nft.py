@@ -20,7 +20,7 @@ def test_single_link_is_a_plain_goto() -> None:
 @pytest.mark.parametrize(
     ("resort", "rule"),
     [
-        ("main", "goto mark_main"),
+        ("main", "goto mark_resort_main"),
         ("unreachable", "reject with icmpx admin-prohibited"),
         ("blackhole", "drop"),
         ("policy:p", "goto pol_p"),
