@@ -175,3 +175,22 @@ def test_apply_and_flush_while_the_daemon_runs_keep_dead_links_out(lab3: Lab, co
             wait_for_change_or_exit(daemon, r"link isp2: down -> up")
             tables = lab3.router.run("nft", "list", "tables").stdout
             assert "multiwan" not in tables, f"flush undone:\n{daemon.log()}"
+
+
+def test_ipv6_only_over_links_that_carry_it(lab3: Lab) -> None:
+    """Only isp1 routes IPv6: new IPv6 connections all take it (before, they were given an
+    IPv4-only link's mark and fell through to main), IPv4 is still balanced over all."""
+    config = lab_config(lab3, ipv6=True)
+    for isp in lab3.isps[1:]:  # isp2, isp3: IPv4 only
+        config = config.replace(
+            f'ipv6 = true\nmasquerade6 = true\ngateway6 = "{isp.gateway6}"\n', ""
+        )
+    assert config.count("ipv6 = true") == 1
+    lab3.router.run("ip", "-6", "route", "del", "default")  # main can't rescue a wrong mark
+    lab3.multiwan("apply", config=config)
+    six = lab3.flows(count=60, dst=lab3.server_ip6, timeout=1.0)
+    assert six.failed == 0, six
+    assert six.per_isp == {"isp1": 60, "isp2": 0, "isp3": 0}
+    four = lab3.flows(count=90)
+    assert four.failed == 0, four
+    assert min(four.per_isp.values()) > 0, four

@@ -18,6 +18,7 @@ from multiwan.core.nft import (
     pin_chain,
     pinned_links,
     policy_chain,
+    source_pin_rules,
 )
 from multiwan.core.routing import (
     fallback_routes,
@@ -88,6 +89,7 @@ def dynamic_state(
     """`local`: the non-uplink addresses discovered per family (for `local_source`)."""
     choices = choices_for(config, links, live)
     rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
+    rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))
     if not config.links:  # services only: no default policy, no fallback table
         return DynamicState(rules, frozenset())

@@ -8,7 +8,7 @@ see what is loaded without parsing listings.
 """
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
@@ -161,35 +161,64 @@ def with_digest(rule: str) -> tuple[str, str]:
     return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
 
 
-def _source_pins(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+#: The one-rule chains that pin local sockets bound to a link's address to that link.
+PIN_CHAINS: dict[Family, str] = {4: "pins4", 6: "pins6"}
+
+
+def source_pin_rules(links: Iterable[ResolvedLink]) -> dict[str, str]:
     """Local sockets bound to a link's own address leave by that link: a tunnel endpoint
-    with `local <address>` or `ping -I <address>` is never balanced elsewhere."""
+    with `local <address>` or `ping -I <address>` is never balanced elsewhere. Addresses
+    come and go with DHCP and hot-plug, so the pins are dynamic chains, not table text."""
     unique = unique_sources(link for link in links if link.routable)
-    lines = []
-    for keyword, family in (("ip", 4), ("ip6", 6)):
+    rules = {}
+    for family, chain in PIN_CHAINS.items():
         pins = [
             f"{address} : jump {mark_chain(link.name)}"
             for address, link in sorted(unique.items())
             if (addr := link.addressing(family)) is not None and addr.source == address
         ]
-        if pins:
-            vmap = f"vmap {{ {', '.join(pins)} }}"
-            lines.append(f"\t\tct state new {_unmarked(marks)} {keyword} saddr {vmap}")
+        keyword = "ip" if family == 4 else "ip6"
+        rules[chain] = f"{keyword} saddr vmap {{ {', '.join(pins)} }}" if pins else "return"
+    return rules
+
+
+def _output_pins(config: Config, marks: MarkSpace) -> list[str]:
+    """Rules that send a destination to a link decide first for it (the kernel picked the
+    first modem's address for the second modem's 192.168.1.1 from main's connected route);
+    then the source pins."""
+    unmarked = _unmarked(marks)
+    lines = []
+    for keyword, family in (("ip", 4), ("ip6", 6)):
+        steered = sorted(
+            {
+                cidr
+                for rule in config.rules
+                if rule.via in config.links
+                for cidr in rule.dst
+                if (":" in cidr) == (family == 6)
+            }
+        )
+        if steered:
+            lines.append(
+                f"\t\tct state new {unmarked} {keyword} daddr {nft_set(steered)} jump decide"
+            )
+    targets = ", ".join(f"ipv{family} : jump {chain}" for family, chain in PIN_CHAINS.items())
+    lines.append(f"\t\tct state new {unmarked} meta nfproto vmap {{ {targets} }}")
     return lines
 
 
 def _hook_chain(
-    name: str, hook: str, links: list[ResolvedLink], helpers: Sequence[str], marks: MarkSpace
+    name: str, hook: str, config: Config, links: list[ResolvedLink], marks: MarkSpace
 ) -> list[str]:
     unmarked = _unmarked(marks)
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
-    for helper in helpers:
+    for helper in config.conntrack_helpers:
         proto, port = HELPERS[helper]
         lines.append(f'\t\tct state new {proto} dport {port} ct helper set "mw-{helper}"')
     if hook == "output":
         # Sockets that chose their link themselves (probes set SO_MARK) are left alone.
         lines.append(f"\t\tmeta mark & {marks.mask:#x} != 0 return")
-        lines += _source_pins(links, marks)
+        lines += _output_pins(config, marks)
     else:
         # Connections that arrive on an uplink are answered through it.
         uplinks = [f'"{link.interface}" : jump {mark_chain(link.name)}' for link in links]
@@ -248,8 +277,8 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
         proto, _ = HELPERS[helper]
         lines.append(f'\tct helper mw-{helper} {{ type "{helper}" protocol {proto}; }}')
     marks = MarkSpace(config.mark_mask)
-    lines += _hook_chain("prerouting", "prerouting", links, config.conntrack_helpers, marks)
-    lines += _hook_chain("output", "output", links, config.conntrack_helpers, marks)
+    lines += _hook_chain("prerouting", "prerouting", config, links, marks)
+    lines += _hook_chain("output", "output", config, links, marks)
     lines.append("\tchain decide {")
     for index, rule in enumerate(config.rules):
         label = rule.name or f"rules[{index}]"

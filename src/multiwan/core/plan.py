@@ -5,7 +5,7 @@ twice yields an empty plan. Everything is sorted so output is deterministic.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from multiwan.core.model import ActualState, DesiredState, Route, Rule, Sysctl
 from multiwan.core.nft import delete_script, dynamic_script, full_script, with_digest
@@ -39,6 +39,12 @@ class Plan:
             (a.table, a.family, a.dst) == (route.table, route.family, route.dst)
             for a in self.route_adds
         )
+
+    def split_nft(self) -> tuple["Plan", "Plan"]:
+        """(the nft step alone, everything else): the daemon's fast path applies the step
+        that moves forwarded traffic first."""
+        nft = Plan(nft_script=self.nft_script, nft_summary=self.nft_summary)
+        return nft, replace(self, nft_script="", nft_summary="")
 
     @property
     def empty(self) -> bool:

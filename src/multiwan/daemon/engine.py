@@ -13,7 +13,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from multiwan.config.health import HealthCheck
@@ -360,14 +359,13 @@ class Engine:
         )
         plan, digests = dynamic_plan(dynamic.rules, dynamic.fallback, self.applied, self.fallback)
         changed = sorted(chain for chain, tag in digests.items() if self.applied.get(chain) != tag)
-        chains = Plan(nft_script=plan.nft_script, nft_summary=plan.nft_summary)
+        chains, routes = plan.split_nft()
         if not await self._execute(chains):
             return []
         if any(self._left_last_resort(chain) for chain in changed):
             resort = MarkSpace(self.config.mark_mask).last_resort
             self.spawn(self._flush("last resort", resort), name="flush:last-resort")
         self.applied = digests
-        routes = replace(plan, nft_script="", nft_summary="")
         if routes.empty:
             return changed
         if not await self._execute(routes):
