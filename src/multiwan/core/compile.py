@@ -87,12 +87,12 @@ def dynamic_state(
     local: Mapping[Family, str] | None = None,
 ) -> DynamicState:
     """`local`: the non-uplink addresses discovered per family (for `local_source`)."""
+    if not config.links:  # services only: no policies, pins or fallback table
+        return DynamicState(service_rules(config.services, backends), frozenset())
     choices = choices_for(config, links, live)
     rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
     rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))
-    if not config.links:  # services only: no default policy, no fallback table
-        return DynamicState(rules, frozenset())
     by_name = {link.name: link for link in links}
     defaults = {family: default_choice(config, choices, family) for family in FAMILIES}
     sources = local_sources(config, local or {}, (link for link in links if link.routable))
