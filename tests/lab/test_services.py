@@ -163,7 +163,7 @@ def test_udp_service_gets_udp_checks(make_lab: LabFactory) -> None:
     """The default check of a UDP service is a datagram (an ICMP port unreachable fails it);
     `expect` also fails a silent host. (Only `dns` checks b1: a host sends about one ICMP
     error a second to the balancer, and checks of other services would share them.)"""
-    lab = make_lab(n_isps=1, n_clients=1)
+    lab = make_lab(n_isps=1, n_clients=2)
     backends = add_backends(lab, 2, udp=5353)
     rows = ", ".join(f'{{ address = "{b.address}" }}' for b in backends)
     config = lab_config(lab) + (
@@ -182,7 +182,9 @@ def test_udp_service_gets_udp_checks(make_lab: LabFactory) -> None:
         kill_backend(backends[0])  # its host answers the port with ICMP port unreachable
         daemon.wait_log(r"service dns: backend 10\.20\.0\.11:5353 up -> down \(2 rounds "
                         r"failed: udp:10\.20\.0\.11:5353 port unreachable")  # fmt: skip
-        assert greetings(lab.clients[0], 60, port=5353, kind="udp") == ({"b2": 60}, 0)
+        # Another client: the first one's old source ports still have conntrack entries
+        # (DNAT to b1, kept as established flows are), which a reused port would hit.
+        assert greetings(lab.clients[1], 60, port=5353, kind="udp") == ({"b2": 60}, 0)
         backends[1].blackhole()  # silent: only a check that needs a reply sees it
         daemon.wait_log(r"service echo: backend 10\.20\.0\.12:5353 up -> down \(2 rounds "
                         r"failed: udp:10\.20\.0\.12:5353 no reply")  # fmt: skip
