@@ -15,7 +15,7 @@ import pytest
 
 from multiwan.config.schema import Config
 from multiwan.core.compile import compile_state
-from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
+from multiwan.core.links import FamilyFacts, InterfaceFacts, ResolvedLink, resolve_links
 from multiwan.core.model import ActualState, DesiredState, Sysctl
 from multiwan.core.plan import diff
 
@@ -49,12 +49,18 @@ def as_actual(desired: DesiredState) -> ActualState:
     return ActualState(desired.nft.digests, desired.routes, desired.rules, desired.sysctls)
 
 
-def render_case(case: Path) -> str:
+def compile_case(case: Path) -> tuple[Config, list[ResolvedLink], DesiredState]:
+    """The case's config, its links as discovered, and the state with every link live."""
     config = Config.model_validate(tomllib.loads((case / "config.toml").read_text()))
     raw = json.loads((case / "facts.json").read_text())
     links = resolve_links(config, _facts(raw["interfaces"]))
+    return config, links, compile_state(config, links, set(config.links))
+
+
+def render_case(case: Path) -> str:
+    config, links, desired = compile_case(case)
+    raw = json.loads((case / "facts.json").read_text())
     everyone = set(config.links)
-    desired = compile_state(config, links, everyone)
     fresh = ActualState(None, frozenset(), frozenset(), fresh_sysctls(desired))
     out = ["## apply on a kernel without multiwan", diff(desired, fresh).render()]
     assert diff(desired, as_actual(desired)).empty, "applying twice must be a no-op"

@@ -3,12 +3,14 @@ flush, and failures that leave the previous state intact."""
 
 import json
 import re
+import sys
 
 import pytest
 
 from multiwan.lab.configs import lab_config
 from multiwan.lab.longflow import LongFlow
 from multiwan.lab.topology import Lab
+from tests.lab.conftest import LabFactory
 
 pytestmark = pytest.mark.lab
 
@@ -44,6 +46,56 @@ def test_flush_leaves_the_router_exactly_as_before(lab3: Lab) -> None:
     lab3.multiwan("flush")
     assert router_state(lab3) == before
     assert lab3.multiwan("flush").stdout.strip() == "Nothing to flush."
+
+
+def test_flush_is_exact_on_same_subnet_modems(make_lab: LabFactory) -> None:
+    """The same-subnet plan also sets arp_ignore and arp_announce: flush restores them."""
+    lab = make_lab(plan="same-subnet")
+    # Values other than the kernel's defaults and multiwan's own, so a missed restore shows.
+    for key, value in (("arp_ignore", "2"), ("arp_announce", "1"), ("rp_filter", "0")):
+        lab.router.sysctl(f"net.ipv4.conf.wan2.{key}", value)
+    before = router_state(lab)
+    lab.multiwan("apply", config=lab_config(lab))
+    assert router_state(lab)["sysctls"] != before["sysctls"]
+    lab.multiwan("flush")
+    assert router_state(lab) == before
+
+
+def test_sysctls_of_a_link_added_later_are_restored_too(make_lab: LabFactory) -> None:
+    """Originals are recorded at every apply that changes a sysctl, not only the first."""
+    lab = make_lab()
+    before = router_state(lab)
+    two = lab_config(lab).split("[links.isp3]")[0] + '[policies.all]\nlinks = ["isp1", "isp2"]\n'
+    lab.multiwan("apply", config=two)
+    lab.multiwan("apply", config=lab_config(lab))
+    assert "wan3.src_valid_mark = 1" in router_state(lab)["sysctls"]
+    lab.multiwan("flush")
+    assert router_state(lab) == before
+
+
+def test_a_late_failure_leaves_the_router_byte_identical(lab3: Lab) -> None:
+    """A plan that fails at its last step (nft) undoes its sysctls, routes and rules."""
+    before = router_state(lab3)
+    path = lab3.state_dir / "multiwan.toml"
+    path.write_text(lab_config(lab3))
+    late_failure = (
+        "import sys\n"
+        "from dataclasses import replace\n"
+        "from pathlib import Path\n"
+        "from multiwan.config.load import load_config\n"
+        "from multiwan.kernel.reconcile import ApplyError, Kernel\n"
+        "from multiwan.operations import intent\n"
+        "kernel = Kernel(Path(sys.argv[2]))\n"
+        "plan = intent(load_config(Path(sys.argv[1])), kernel).plan\n"
+        "assert plan.sysctls and plan.route_adds and plan.rule_adds\n"
+        "try:\n"
+        "    kernel.execute(replace(plan, nft_script='add rule inet nowhere nochain accept'))\n"
+        "except ApplyError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = lab3.router.run(sys.executable, "-c", late_failure, str(path), str(lab3.state_dir))
+    assert "previous state restored" in out.stdout
+    assert router_state(lab3) == before
 
 
 def test_second_apply_is_a_noop_that_keeps_counters(lab3: Lab) -> None:

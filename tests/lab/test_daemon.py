@@ -252,3 +252,28 @@ def test_flush_last_resort_false_keeps_main_connections(lab3: Lab) -> None:
             assert flow.sources() == {lab3.isps[0].public}
             assert "flushed" not in daemon.log()
         assert lab3.flows(count=20).per_isp == {"isp1": 0, "isp2": 20, "isp3": 0}
+
+
+def _tracked(lab: Lab, mark: int) -> int:
+    out = lab.router.run("conntrack", "-L", "-m", f"{mark:#x}/0xff00", check=False)
+    return sum(1 for line in out.stdout.splitlines() if line.strip())
+
+
+@pytest.mark.parametrize("flush", [True, False], ids=["flushed", "kept"])
+def test_a_dead_links_connections_are_flushed_unless_kept(lab3: Lab, flush: bool) -> None:
+    """A link going down deletes its conntrack entries, so clients reconnect at once over
+    the live links; `flush_conntrack = false` keeps them."""
+    health = probe_health(lab3, extra="" if flush else "flush_conntrack = false\n")
+    with LabDaemon(lab3, lab_config(lab3, health=health)) as daemon:
+        lab3.flows(count=60)  # TIME_WAIT entries on every link
+        assert _tracked(lab3, 0x200) > 0
+        lab3.isps[1].blackhole()
+        daemon.wait_log(r"link isp2: up -> down")
+        if flush:
+            daemon.wait_log(r"link isp2: flushed \d+ connections")
+            assert _tracked(lab3, 0x200) == 0
+        else:
+            time.sleep(0.5)
+            assert _tracked(lab3, 0x200) > 0
+            assert "flushed" not in daemon.log()
+        flows_avoid(lab3, "isp2")

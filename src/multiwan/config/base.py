@@ -2,15 +2,31 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-#: Here because both links and services name interfaces; `description` is what error
-#: messages say was expected.
-InterfaceName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[^\s/:'\"]{1,15}$"),
-    Field(description="an interface name (1-15 characters, no blanks, '/', ':' or quotes)"),
-]
+#: Here because both links and services name interfaces.
+INTERFACE_NAME = (
+    "an interface name (1-15 bytes; no blanks, control characters, '/', ':', '*', '\\' or "
+    "quotes; not '.' or '..')"
+)
+
+
+def _interface_name(value: str) -> str:
+    """As the kernel's dev_valid_name takes it (IFNAMSIZ, no '/', ':' or isspace bytes,
+    which include 0xA0), and safe in nft strings, where '*' is a wildcard and '\\' escapes."""
+    raw = value.encode()
+    if (
+        not 1 <= len(raw) <= 15
+        or value in (".", "..")
+        or not value.isprintable()
+        or any(c.isspace() or c in "/:*\\\"'" for c in value)
+        or b"\xa0" in raw
+    ):
+        raise ValueError(f"expected {INTERFACE_NAME}, got {value!r}")
+    return value
+
+
+InterfaceName = Annotated[str, AfterValidator(_interface_name), Field(description=INTERFACE_NAME)]
 
 
 class Strict(BaseModel):

@@ -143,7 +143,8 @@ def _bounds(constraints: tuple[Any, ...], integer: bool) -> str:
 def _expected(annotation: Any, constraints: tuple[Any, ...]) -> str:
     """What a value of this type looks like, in words."""
     annotation, constraints = _unwrap(annotation, constraints)
-    description = next((c.description for c in constraints if isinstance(c, FieldInfo)), None)
+    descriptions = (c.description for c in constraints if isinstance(c, FieldInfo))
+    description = next(filter(None, descriptions), None)
     origin = get_origin(annotation)
     if description:
         return str(description)

@@ -1,15 +1,31 @@
 """Health-check settings: which targets prove a link works, how often, and the thresholds
 that move it between up, degraded and down."""
 
-import ipaddress
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from multiwan.config.addresses import IpAddress
 from multiwan.config.base import Strict
 
-Seconds = Annotated[float, Field(gt=0, le=3600)]
+#: Probe intervals and timeouts. The lower bound is a floor for sane probing: rounds faster
+#: than 50 ms flood the links and the daemon's loop with probes (all links are probed at
+#: once), and a shorter timeout fails healthy paths on ordinary jitter.
+Seconds = Annotated[
+    float,
+    Field(
+        ge=0.05,
+        le=3600,
+        description="seconds, 0.05-3600 (faster probing floods the links, shorter timeouts "
+        "fail on ordinary jitter)",
+    ),
+]
 
 
 def _off_at_zero(value: float | None) -> float | None:
@@ -21,15 +37,9 @@ LatencyMs = Annotated[Annotated[float, Field(ge=0, le=60000)] | None, AfterValid
 LossPct = Annotated[Annotated[float, Field(ge=0, le=100)] | None, AfterValidator(_off_at_zero)]
 
 
-def _address(value: str) -> str:
-    return str(ipaddress.ip_address(value))
-
-
 class IcmpTarget(Strict):
     kind: Literal["icmp"]
-    host: str
-
-    _host = field_validator("host")(_address)
+    host: IpAddress
 
 
 class TcpTarget(Strict):
@@ -37,11 +47,9 @@ class TcpTarget(Strict):
     service backend it is a failure: `refused_ok = false`)."""
 
     kind: Literal["tcp"]
-    host: str
+    host: IpAddress
     port: Annotated[int, Field(ge=1, le=65535)]
     refused_ok: bool = True
-
-    _host = field_validator("host")(_address)
 
 
 def hex_bytes(value: str | None) -> str | None:
@@ -57,14 +65,13 @@ class UdpTarget(Strict):
     answer a datagram they do not understand)."""
 
     kind: Literal["udp"]
-    host: str
+    host: IpAddress
     port: Annotated[int, Field(ge=1, le=65535)]
     payload: str = ""  # sent as UTF-8 text
     payload_hex: str | None = None  # or as these bytes ("0a0b...")
     expect: str | None = None  # the reply must contain this text
     require_reply: bool = False
 
-    _host = field_validator("host")(_address)
     _payload_hex = field_validator("payload_hex")(hex_bytes)
 
     @model_validator(mode="after")
@@ -88,39 +95,92 @@ class HttpTarget(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        expected = (
+            f"expected an http:// or https:// URL with a host (and port 1-65535), got {value!r}"
+        )
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            raise ValueError(expected) from None
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or port == 0
+            or any(c.isspace() or not c.isprintable() for c in value)
+        ):
+            raise ValueError(expected)
+        if "%" in parts.hostname:
+            raise ValueError(f"IPv6 scope ids ('%...') are not taken here, got {value!r}")
         return value
 
 
 class DnsTarget(Strict):
-    """A DNS query to `server`; with `expect`, the answer must contain that value."""
+    """A DNS query to `server`; with `expect`, the answer must contain that value.
+
+    Both are read with dnspython, as the probe will use them: a name it cannot encode would
+    fail every probe, and `expect` is kept in the form answers are compared in (`2001:db8::1`
+    for `2001:DB8::1`, `"text"` for `text`, names absolute).
+    """
 
     kind: Literal["dns"]
-    server: str
+    server: IpAddress
     query: str
     rdtype: Literal["A", "AAAA", "TXT", "NS", "MX", "SOA"] = "A"
     expect: str | None = None
 
-    _server = field_validator("server")(_address)
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        try:
+            dns.name.from_text(value)
+        except (dns.exception.DNSException, UnicodeError) as exc:
+            raise ValueError(f"expected a DNS name, got {value!r}: {exc}") from None
+        if not value:
+            raise ValueError("expected a DNS name ('.' for the root), got ''")
+        return value
+
+    @field_validator("expect")
+    @classmethod
+    def _expect(cls, value: str | None, info: ValidationInfo) -> str | None:
+        rdtype = info.data.get("rdtype")
+        if value is None or rdtype is None:
+            return value
+        what = {"A": "an IPv4 address", "AAAA": "an IPv6 address (no scope id)"}
+        try:
+            rdata = dns.rdata.from_text(
+                dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), value,
+                origin=dns.name.root, relativize=False,
+            )  # fmt: skip
+        except (dns.exception.DNSException, UnicodeError, ValueError):
+            expected = what.get(rdtype, f"a {rdtype} record as in a zone file")
+            raise ValueError(f"expected {expected} for rdtype {rdtype!r}, got {value!r}") from None
+        return rdata.to_text()
 
 
 class SmtpTarget(Strict):
     """An SMTP server: it must greet with a 220 banner (then gets QUIT)."""
 
     kind: Literal["smtp"]
-    host: str
+    host: IpAddress
     port: Annotated[int, Field(ge=1, le=65535)] = 25
 
-    _host = field_validator("host")(_address)
+
+def exec_argument(value: str) -> str:
+    """exec() takes no NUL in an argument (Python raises ValueError, not OSError)."""
+    if "\0" in value:
+        raise ValueError(f"a command argument cannot hold a NUL character, got {value!r}")
+    return value
+
+
+Argument = Annotated[str, AfterValidator(exec_argument)]
 
 
 class CommandTarget(Strict):
     """An external command: exit status 0 means healthy. Runs with the check's timeout."""
 
     kind: Literal["command"]
-    argv: Annotated[list[str], Field(min_length=1)]
+    argv: Annotated[list[Argument], Field(min_length=1)]
 
 
 Target = Annotated[

@@ -5,6 +5,7 @@ Pydantic validates the whole file in one pass and reports every problem with its
 naming a policy) are checked here too, so a Config that exists is consistent.
 """
 
+import grp
 import ipaddress
 import re
 from typing import Annotated, Any, Literal, Self
@@ -13,10 +14,12 @@ from pydantic import (
     AfterValidator,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from multiwan.config.addresses import Network, ip_address
 from multiwan.config.base import InterfaceName, Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
@@ -27,15 +30,20 @@ Name = Annotated[
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$"),
     Field(description="a name (a letter, then up to 30 letters, digits, '_' or '-')"),
 ]
+#: Shown in nft rule comments (128 bytes at most there); no quotes or control characters
+#: (nft strings have no escapes) and no '=' (the digests' comments are `static=...`, `d=...`).
+RuleName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"),
+    Field(
+        description="a rule name (a letter or digit, then up to 63 letters, digits, spaces, "
+        "'_', '-' or '.')"
+    ),
+]
+#: One routing table and one mark value per link (core/ownership.MAX_LINKS).
+MAX_LINKS = 250
 PORT_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
 RESERVED_VIA = "main"
-
-
-def _ip(value: str, version: int) -> str:
-    address = ipaddress.ip_address(value)
-    if address.version != version:
-        raise ValueError(f"expected an IPv{version} address, got {value!r}")
-    return str(address)
 
 
 class Link(Strict):
@@ -44,7 +52,7 @@ class Link(Strict):
     interface: InterfaceName
     #: Routing-table and mark index (1-250). Omitted: the lowest free id in file order.
     #: Set it to keep marks stable when links are inserted before this one.
-    id: Annotated[int, Field(ge=1, le=250)] | None = None
+    id: Annotated[int, Field(ge=1, le=MAX_LINKS)] | None = None
     gateway: str | None = None  # IPv4 gateway; discovered from the interface if omitted
     source: str | None = None  # IPv4 source address; discovered if omitted
     gateway6: str | None = None
@@ -63,12 +71,17 @@ class Link(Strict):
     @field_validator("gateway", "source")
     @classmethod
     def _v4(cls, value: str | None) -> str | None:
-        return None if value is None else _ip(value, 4)
+        return None if value is None else ip_address(value, 4)
 
     @field_validator("gateway6", "source6")
     @classmethod
-    def _v6(cls, value: str | None) -> str | None:
-        return None if value is None else _ip(value, 6)
+    def _v6(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and "%" in value and info.field_name == "gateway6":
+            raise ValueError(
+                f"give the gateway without its scope id ({value.partition('%')[0]!r}): "
+                "it is reached on the link's interface"
+            )
+        return None if value is None else ip_address(value, 6)
 
 
 class Member(Strict):
@@ -109,23 +122,18 @@ def _port_spec(value: int | str) -> str:
     return f"{low}-{high}" if high != low else str(low)
 
 
-def _cidr(value: str) -> str:
-    return str(ipaddress.ip_network(value, strict=False))
-
-
 #: Validated one by one, so an error names the element (`rules[3].dport[1]`).
 PortSpec = Annotated[
     int | str, AfterValidator(_port_spec), Field(description="a port (1-65535) or 'LOW-HIGH'")
 ]
-Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
 class Rule(Strict):
     """Traffic selector, first match wins. `via` is a policy, a link, or `main` (bypass)."""
 
-    name: str | None = None
-    src: list[Cidr] = []
-    dst: list[Cidr] = []
+    name: RuleName | None = None
+    src: list[Network] = []
+    dst: list[Network] = []
     proto: Literal["tcp", "udp", "icmp", "icmpv6"] | None = None
     sport: list[PortSpec] = []  # each a port or "LOW-HIGH", normalised to a string
     dport: list[PortSpec] = []
@@ -173,20 +181,56 @@ HELPERS: dict[str, tuple[str, int]] = {
 }
 
 
+def _hooks_dir(value: str) -> str:
+    """Absolute, so it does not depend on the daemon's working directory; no NUL, which
+    Python's path calls refuse with ValueError."""
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError(f"expected an absolute path, got {value!r}")
+    return value
+
+
+def _group(value: str) -> str:
+    """The group must exist when the daemon starts; `check` looks it up (the config's one
+    read of the system, here so that `check` refuses what would stop the daemon)."""
+    try:
+        grp.getgrnam(value)
+    except KeyError:
+        raise ValueError(f"no group {value!r} on this system") from None
+    return value
+
+
+LISTEN = 'IPV4:PORT, [IPV6]:PORT (an address, port 1-65535), or "" for none'
+
+
+def _listen(value: str) -> str:
+    """A literal address and port, as the metrics server binds them."""
+    if not value:
+        return value
+    host, _, port = value.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        address = ip_address(host[1:-1] if bracketed else host, 6 if bracketed else 4)
+    except ValueError:
+        address = None
+    if address is None or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"expected {LISTEN}, got {value!r}")
+    return f"[{address}]:{int(port)}" if bracketed else f"{address}:{int(port)}"
+
+
 class Daemon(Strict):
     """Settings of `multiwan run`."""
 
     #: Executables run on every link state change (LINK, STATE, PREVIOUS, INTERFACE, GATEWAY
     #: in their environment).
-    hooks_dir: str = "/etc/multiwan/hooks.d"
+    hooks_dir: Annotated[str, AfterValidator(_hooks_dir)] = "/etc/multiwan/hooks.d"
     hook_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
     #: Delay before a full reconcile after address and route events (they come in bursts).
     reconcile_delay: Annotated[float, Field(ge=0, le=10)] = 0.05
     #: Members of this group may read status and log through the control socket (control
     #: itself is root only).
-    status_group: str | None = None
+    status_group: Annotated[str, AfterValidator(_group)] | None = None
     #: Prometheus metrics endpoint (host:port); "" turns it off.
-    metrics_listen: str = "127.0.0.1:9560"
+    metrics_listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9560"
 
 
 class Config(Strict):
@@ -250,7 +294,7 @@ class Config(Strict):
     def link_ids(self) -> dict[str, int]:
         """Each link's index: its explicit id, else the lowest free one in file order."""
         taken = {link.id for link in self.links.values() if link.id is not None}
-        free = (i for i in range(1, 251) if i not in taken)
+        free = (i for i in range(1, MAX_LINKS + 1) if i not in taken)
         return {
             name: link.id if link.id is not None else next(free)
             for name, link in self.links.items()
@@ -273,6 +317,13 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     """
     links, policies = _dict(data.get("links")), _dict(data.get("policies"))
     problems: list[tuple[str, str]] = []
+    if len(links) > MAX_LINKS:
+        problems.append(
+            (
+                "links",
+                f"at most {MAX_LINKS} links (a routing table and mark each), got {len(links)}",
+            )
+        )
     for name in sorted(set(links) & set(policies)):
         problems.append((f"policies.{name}", f"{name!r} is also the name of a link"))
     for section, names in (("links", links), ("policies", policies)):

@@ -1,23 +1,54 @@
 """Inbound service balancing: a virtual IP:port spread over healthy backends with DNAT."""
 
 import ipaddress
+import re
 from typing import Annotated, Literal, Self
+from urllib.parse import urlunsplit
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from multiwan.config.addresses import IpAddress
 from multiwan.config.base import InterfaceName, Strict
 from multiwan.config.health import (
     CommandTarget,
     HealthCheck,
     HttpTarget,
+    Seconds,
     SmtpTarget,
     Target,
     TcpTarget,
     UdpTarget,
+    exec_argument,
     hex_bytes,
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+#: `{address}` or `{port}` in a check command; `${...}` is shell syntax and kept as written.
+PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PLACEHOLDERS = ("address", "port")
+
+
+def _command_arg(value: str) -> str:
+    exec_argument(value)
+    for name in PLACEHOLDER.findall(value):
+        if name not in PLACEHOLDERS:
+            raise ValueError(
+                f"unknown placeholder {{{name}}} in {value!r}: only {{address}} and {{port}} are "
+                "replaced (other braces are kept as written, `${...}` too)"
+            )
+    return value
+
+
+def _path(value: str) -> str:
+    """A URL path, appended to `http://backend:port`: without its leading '/', `@host/x`
+    would make the backend's address user info and send the check to `host`."""
+    if not value.startswith("/") or not all("!" <= c <= "~" and c != "\\" for c in value):
+        raise ValueError(
+            f"expected a URL path starting with '/' (printable ASCII, no blanks or '\\'), "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _listed(value: object) -> object:
@@ -25,16 +56,11 @@ def _listed(value: object) -> object:
 
 
 class Backend(Strict):
-    address: str
+    address: IpAddress
     port: Port | None = None  # omitted: the port the client connected to
     weight: Annotated[int, Field(gt=0, le=1000)] = 1
     #: Takes connections only while every primary backend is down.
     backup: bool = False
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        return str(ipaddress.ip_address(value))
 
     @property
     def family(self) -> int:
@@ -54,15 +80,15 @@ class ServiceCheck(Strict):
     connect (refused or reset fails at once) or a UDP datagram (port unreachable fails)."""
 
     kind: Literal["tcp", "udp", "smtp", "http", "https", "command"] | None = None
-    interval: Annotated[float, Field(gt=0, le=3600)] = 1.0
-    timeout: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    interval: Seconds = 1.0
+    timeout: Seconds = 1.0
     rise: Annotated[int, Field(ge=1, le=100)] = 2
     fall: Annotated[int, Field(ge=1, le=100)] = 2
-    path: str = "/"
+    path: Annotated[str, AfterValidator(_path)] = "/"
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
     body_contains: str | None = None
     #: For kind "command": {address} and {port} are replaced by the backend's.
-    command: list[str] | None = None
+    command: list[Annotated[str, AfterValidator(_command_arg)]] | None = None
     #: For kind "udp": the datagram sent (text, or bytes in hex), the text the reply must
     #: contain, and whether silence fails (default: only an ICMP port unreachable does).
     payload: str = ""
@@ -89,7 +115,7 @@ class Service(Strict):
     """Connections to any `listen` address and `ports` go to one backend, chosen per
     connection and kept by conntrack."""
 
-    listen: Annotated[list[str], Field(min_length=1)]
+    listen: Annotated[list[IpAddress], Field(min_length=1)]
     ports: Annotated[list[Port], Field(min_length=1)]
     protocol: Literal["tcp", "udp"] = "tcp"
     scheduler: Literal["weighted", "round-robin", "source-hash"] = "weighted"
@@ -103,11 +129,6 @@ class Service(Strict):
     #: Only clients arriving on these interfaces (a name or a list); empty: any, including
     #: clients on the balancer itself.
     iif: Annotated[list[InterfaceName], BeforeValidator(_listed)] = []
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, values: list[str]) -> list[str]:
-        return [str(ipaddress.ip_address(v)) for v in values]
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
@@ -149,15 +170,17 @@ class Service(Strict):
             target = SmtpTarget(kind="smtp", host=host, port=port)
         elif kind in ("http", "https"):
             where = f"[{host}]" if backend.family == 6 else host
+            path, _, query = check.path.partition("?")
             target = HttpTarget(
                 kind="http",
-                url=f"{kind}://{where}:{port}{check.path}",
+                url=urlunsplit((kind, f"{where}:{port}", path, query, "")),
                 expect_status=check.expect_status,
                 body_contains=check.body_contains,
                 verify_tls=False,
             )
         else:
-            argv = [a.format(address=host, port=port) for a in check.command or []]
+            values = {"address": host, "port": str(port)}
+            argv = [PLACEHOLDER.sub(lambda m: values[m[1]], a) for a in check.command or []]
             target = CommandTarget(kind="command", argv=argv)
         return HealthCheck(
             targets=[target],

@@ -5,6 +5,12 @@ link a rule pins to) gets a chain holding exactly one rule, the current weighted
 health, weights and mode only ever rewrite those one-rule chains (knftables: "chains tend to
 have static rules and dynamic sets/maps"). Digests stored in rule comments let the reconciler
 see what is loaded without parsing listings.
+
+Chain names never collide: a chain named from the config is a prefix and a config name
+(`mark_`, `pin_` for links, `pol_` for policies, `svc_` and `be_` for services, see
+core/services.py; 'main' is no link's or policy's name, so `mark_main` is free), and the fixed
+chains (prerouting, output, decide, postrouting, nat_*, guard_*) start with none of these.
+Config names are at most 31 characters, so every name is far below nft's 255 bytes.
 """
 
 import hashlib
@@ -15,7 +21,7 @@ from multiwan.config.schema import Rule as ConfigRule
 from multiwan.core import services
 from multiwan.core.links import ResolvedLink
 from multiwan.core.model import Family, NftDigests, NftState
-from multiwan.core.nftsyntax import nft_set
+from multiwan.core.nftsyntax import IFNAME_MAX_BYTES, nft_comment, nft_set, nft_string
 from multiwan.core.ownership import (
     NFT_FAMILY,
     NFT_TABLE,
@@ -60,6 +66,10 @@ def new_counter(link: str) -> str:
     return f"new_{link}"
 
 
+def _ifname(interface: str) -> str:
+    return nft_string(interface, IFNAME_MAX_BYTES)
+
+
 def _unmarked(marks: MarkSpace) -> str:
     return f"ct mark & {marks.mask:#x} == 0"
 
@@ -101,7 +111,7 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
     """nft match expressions for a config rule, one string per address family needed."""
     common = []
     if rule.iif:
-        common.append(f'iifname "{rule.iif}"')
+        common.append(f"iifname {_ifname(rule.iif)}")
     ports = []
     if rule.sport:
         ports.append(("sport", rule.sport))
@@ -158,7 +168,7 @@ def dynamic_rule(choice: Choice) -> str:
 def with_digest(rule: str) -> tuple[str, str]:
     """A dynamic rule with its digest in its comment, and that digest."""
     tag = digest(rule)
-    return f'{rule} comment "{DYNAMIC_TAG}{tag}"', tag
+    return f"{rule} {nft_comment(DYNAMIC_TAG + tag)}", tag
 
 
 #: The one-rule chains that pin local sockets bound to a link's address to that link.
@@ -214,14 +224,16 @@ def _hook_chain(
     lines = [f"\tchain {name} {{", f"\t\ttype filter hook {hook} priority mangle; policy accept;"]
     for helper in config.conntrack_helpers:
         proto, port = HELPERS[helper]
-        lines.append(f'\t\tct state new {proto} dport {port} ct helper set "mw-{helper}"')
+        lines.append(
+            f"\t\tct state new {proto} dport {port} ct helper set {nft_string(f'mw-{helper}')}"
+        )
     if hook == "output":
         # Sockets that chose their link themselves (probes set SO_MARK) are left alone.
         lines.append(f"\t\tmeta mark & {marks.mask:#x} != 0 return")
         lines += _output_pins(config, marks)
     else:
         # Connections that arrive on an uplink are answered through it.
-        uplinks = [f'"{link.interface}" : jump {mark_chain(link.name)}' for link in links]
+        uplinks = [f"{_ifname(link.interface)} : jump {mark_chain(link.name)}" for link in links]
         lines.append(f"\t\tct state new {unmarked} iifname vmap {{ {', '.join(uplinks)} }}")
     lines += [
         # Only unicast to elsewhere is balanced: not the router's own addresses, broadcast,
@@ -237,16 +249,18 @@ def _hook_chain(
     return lines
 
 
-def _final_rule(config: Config) -> str:
-    """The decide chain's last rule, which carries the static digest in its comment."""
+def _final_line(config: Config, tag: str) -> str:
+    """The decide chain's last rule, with the static digest in its comment when given."""
     if config.default_policy is None:
-        return "return"  # services only: nothing is routed and nothing jumps to decide
-    return f"goto {via_target(config.default_policy, config)}"
+        final = "return"  # services only: nothing is routed and nothing jumps to decide
+    else:
+        final = f"goto {via_target(config.default_policy, config)}"
+    return f"\t\t{final} {nft_comment(STATIC_TAG + tag)}" if tag else f"\t\t{final}"
 
 
-def _services_only(config: Config, dynamic_chains: Iterable[str]) -> str:
+def _services_only(config: Config, dynamic_chains: Iterable[str], tag: str) -> str:
     """A box without links: service DNAT only; no marks, balancing or masquerade."""
-    lines = [f"table {TABLE} {{", "\tchain decide {", f"\t\t{_final_rule(config)}", "\t}"]
+    lines = [f"table {TABLE} {{", "\tchain decide {", _final_line(config, tag), "\t}"]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
     lines += services.static_lines(config.services)
     if snat := services.snat_lines(config.services):
@@ -267,28 +281,34 @@ def _dispatch(name: str, chain: Callable[[str, Family | None], str]) -> str:
     return f"\tchain {chain(name, None)} {{ meta nfproto vmap {{ {targets} }}; }}"
 
 
-def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Iterable[str]) -> str:
-    """The table skeleton: everything that depends only on the config (and link devices)."""
+def render_static(
+    config: Config, links: list[ResolvedLink], dynamic_chains: Iterable[str], tag: str = ""
+) -> str:
+    """The table skeleton: everything that depends only on the config (and link devices).
+
+    `tag`, the digest of the skeleton rendered without one, rides in a comment on the decide
+    chain's last rule (nft 1.0.6 JSON listings drop table comments but keep rule comments).
+    """
     if not config.links:
-        return _services_only(config, dynamic_chains)
+        return _services_only(config, dynamic_chains, tag)
     lines = [f"table {TABLE} {{"]
     lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
     for helper in config.conntrack_helpers:
         proto, _ = HELPERS[helper]
-        lines.append(f'\tct helper mw-{helper} {{ type "{helper}" protocol {proto}; }}')
+        lines.append(f"\tct helper mw-{helper} {{ type {nft_string(helper)} protocol {proto}; }}")
     marks = MarkSpace(config.mark_mask)
     lines += _hook_chain("prerouting", "prerouting", config, links, marks)
     lines += _hook_chain("output", "output", config, links, marks)
     lines.append("\tchain decide {")
     for index, rule in enumerate(config.rules):
-        label = rule.name or f"rules[{index}]"
+        comment = nft_comment(rule.name or f"rules[{index}]")
         target = via_target(rule.via, config)
         for match in _rule_matches(rule):
-            lines.append(f'\t\t{match} goto {target} comment "{label}"'.replace("\t\t ", "\t\t"))
-    lines.append(f"\t\t{_final_rule(config)}")
+            lines.append("\t\t" + " ".join(filter(None, [match, "goto", target, comment])))
+    lines.append(_final_line(config, tag))
     lines.append("\t}")
     for link in links:
-        body = f'counter name "{new_counter(link.name)}" {_set_mark(link.mark, marks)}'
+        body = f"counter name {nft_string(new_counter(link.name))} {_set_mark(link.mark, marks)}"
         lines.append(f"\tchain {mark_chain(link.name)} {{ {body}; }}")
     for label, mark in _marks(links, marks)[len(links) :]:
         lines.append(f"\tchain {mark_chain(label)} {{ {_set_mark(mark, marks)}; }}")
@@ -299,7 +319,7 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
     lines += services.static_lines(config.services)
     masquerade = {
-        family: [f'"{link.interface}"' for link in links if link.masquerades(family)]
+        family: [_ifname(link.interface) for link in links if link.masquerades(family)]
         for family in FAMILIES
     }
     lines += [
@@ -316,14 +336,8 @@ def render_static(config: Config, links: list[ResolvedLink], dynamic_chains: Ite
 
 def build_nft(config: Config, links: list[ResolvedLink], rules: Mapping[str, str]) -> NftState:
     """The whole desired table: static skeleton plus the given rule of each dynamic chain."""
-    static = render_static(config, links, rules)
-    static_tag = digest(static)
-    # The digest rides in a comment on the decide chain's last rule (nft 1.0.6 JSON listings
-    # drop table comments but keep rule comments).
-    final = _final_rule(config)
-    static = static.replace(
-        f"\t\t{final}\n\t}}", f'\t\t{final} comment "{STATIC_TAG}{static_tag}"\n\t}}', 1
-    )
+    static_tag = digest(render_static(config, links, rules))
+    static = render_static(config, links, rules, static_tag)
     dynamic, tags = {}, {}
     for chain, rule in sorted(rules.items()):
         dynamic[chain], tags[chain] = with_digest(rule)

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Set
 
 from multiwan.config.services import Backend, Service
-from multiwan.core.nftsyntax import nft_set
+from multiwan.core.nftsyntax import nft_set, nft_string
 
 
 def service_chain(name: str) -> str:
@@ -21,7 +21,10 @@ def service_chain(name: str) -> str:
 
 
 def backend_chain(name: str, index: int) -> str:
-    return f"svc_{name}_b{index}"
+    """`be_<service>_<index>`: the index is what follows the last '_', so two services never
+    share a backend chain whatever their names (`svc_a_b0` was service `a_b0` and a backend of
+    `a`); the prefixes keep these apart from every other chain (see core/nft.py)."""
+    return f"be_{name}_{index}"
 
 
 def rejected_counter(name: str) -> str:
@@ -69,14 +72,14 @@ def static_lines(services: dict[str, Service]) -> list[str]:
     # guard runs right after DNAT.
     for hook in ("prerouting", "output"):
         lines += [
-            f"\tchain svc_nat_{hook} {{",
+            f"\tchain nat_{hook} {{",
             f"\t\ttype nat hook {hook} priority -100; policy accept;",
         ]
         for name, service in services.items():
             lines += [f"\t\t{m} jump {service_chain(name)}" for m in _vip_matches(service, hook)]
         lines.append("\t}")
         # After DNAT: whatever still goes to a service address found no live backend.
-        lines += [f"\tchain svc_guard_{hook} {{",
+        lines += [f"\tchain guard_{hook} {{",
                   f"\t\ttype filter hook {hook} priority -90; policy accept;"]  # fmt: skip
         for name, service in services.items():
             verdict = (
@@ -86,7 +89,8 @@ def static_lines(services: dict[str, Service]) -> list[str]:
             )
             for match in _vip_matches(service, hook):
                 lines.append(
-                    f'\t\tct state new {match} counter name "{rejected_counter(name)}" {verdict}'
+                    f"\t\tct state new {match} counter name {nft_string(rejected_counter(name))} "
+                    + verdict
                 )
         lines.append("\t}")
     for name, service in services.items():
@@ -160,3 +164,15 @@ def service_rules(
         )
         rules[service_chain(name)] = service_rule(name, service, alive)
     return rules
+
+
+def live_backends(
+    services: Mapping[str, Service], states: Mapping[tuple[str, str], str], drained: Set[str]
+) -> dict[str, set[str]]:
+    """Per service, the backends that take new connections: up and not drained
+    (`service/address:port`)."""
+    live: dict[str, set[str]] = {name: set() for name in services}
+    for (service, key), state in states.items():
+        if state == "up" and f"{service}/{key}" not in drained:
+            live.setdefault(service, set()).add(key)
+    return live

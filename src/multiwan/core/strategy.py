@@ -4,7 +4,7 @@ This is the part of the data plane that changes at run time; it compiles to one 
 chain per policy, so a link going down or a weight change rewrites only those chains.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
 from multiwan.config.schema import Config, Policy
@@ -20,6 +20,27 @@ class Availability:
     live: frozenset[str]
     reserve: frozenset[str] = frozenset()
     weights: Mapping[str, int] = field(default_factory=dict)
+
+
+def availability(config: Config, states: Mapping[str, str], drained: Set[str]) -> Availability:
+    """Which links take new connections, from each link's health state: up links are live;
+    degraded ones are live, live with `degraded_weight`, or reserve (`degraded_action`);
+    drained ones take none (their connections finish)."""
+    live, reserve, weights = set(), set(), {}
+    for name, state in states.items():
+        check = config.health_of(name)
+        if name in drained:
+            continue
+        if state == "up":
+            live.add(name)
+        elif state == "degraded" and check is not None:
+            if check.degraded_action == "last_resort":
+                reserve.add(name)
+            else:
+                live.add(name)
+                if check.degraded_action == "weight" and check.degraded_weight:
+                    weights[name] = check.degraded_weight
+    return Availability(frozenset(live), frozenset(reserve), weights)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from multiwan.core.model import Family, Route
 from multiwan.core.nft import FAMILIES, TABLE, dynamic_rule, policy_chain, with_digest
 from multiwan.core.ownership import TABLE_FALLBACK, MarkSpace
 from multiwan.core.plan import Plan, dynamic_plan
-from multiwan.core.strategy import Availability, Choice
+from multiwan.core.services import live_backends
+from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.daemon import report
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
@@ -40,11 +41,7 @@ from multiwan.daemon.persist import load_states, save_states
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
 from multiwan.daemon.worker import KernelWorker
-from multiwan.kernel.conntrack import (
-    connections_by_mark,
-    flush_backend_connections,
-    flush_link_connections,
-)
+from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
 from multiwan.kernel.reconcile import ApplyError, Kernel
@@ -53,14 +50,6 @@ from multiwan.operations import Intent, apply_per_link
 log = logging.getLogger("multiwan")
 #: The digest of a policy chain that sends its connections to main (no live member).
 LAST_RESORT_DIGEST = with_digest(dynamic_rule(Choice((), "main")))[1]
-
-
-async def _connections(mask: int) -> dict[int, int]:
-    try:
-        return await connections_by_mark(mask)
-    except KernelError as exc:
-        log.warning("status without connection counts: %s", exc)
-        return {}
 
 
 HISTORY = 200  # state changes kept for `multiwan log`
@@ -92,6 +81,8 @@ class Engine:
         self.local: Mapping[Family, str] = {}  # the router's non-uplink addresses
         self.generation = 0
         self.reconcile_pending = False
+        self.reconcile_error: str | None = "not applied yet"  # None once the last one worked
+        self.reconcile_failures = 0  # in a row: the retry backs off
         self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
         self.rates: dict[str, Rates] = {}
         self.interfaces: dict[str, str] = {n: link.interface for n, link in config.links.items()}
@@ -99,24 +90,12 @@ class Engine:
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
         self.published: report.Published | None = None  # read by the metrics thread
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
+        self.connections: dict[int, int] = {}  # by mark; counted off the engine (run.py)
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
-        live, reserve, weights = set(), set(), {}
-        for name, health in self.health.items():
-            check = self.config.health_of(name)
-            if name in self.runtime.drained:
-                continue  # no new connections; existing ones finish
-            if health.state == "up":
-                live.add(name)
-            elif health.state == "degraded" and check is not None:
-                if check.degraded_action == "last_resort":
-                    reserve.add(name)
-                else:
-                    live.add(name)
-                    if check.degraded_action == "weight" and check.degraded_weight:
-                        weights[name] = check.degraded_weight
-        return Availability(frozenset(live), frozenset(reserve), weights)
+        states = {name: health.state for name, health in self.health.items()}
+        return availability(self.config, states, self.runtime.drained)
 
     def backend_checks(self) -> dict[tuple[str, str], HealthCheck]:
         """The health check of every service backend, by (service, address:port)."""
@@ -128,11 +107,24 @@ class Engine:
 
     def backends_live(self) -> dict[str, set[str]]:
         """Per service, the backends that take new connections (up and not drained)."""
-        live: dict[str, set[str]] = {name: set() for name in self.config.services}
-        for (service, key), health in self.backends.items():
-            if health.state == "up" and f"{service}/{key}" not in self.runtime.drained_backends:
-                live.setdefault(service, set()).add(key)
-        return live
+        states = {key: health.state for key, health in self.backends.items()}
+        return live_backends(self.config.services, states, self.runtime.drained_backends)
+
+    def snapshot(self) -> report.Snapshot:
+        """The engine's state as one frozen value: status, metrics and control read this."""
+        return report.Snapshot(
+            config=self.config,
+            health=dict(self.health),
+            backends=dict(self.backends),
+            runtime=self.runtime,
+            rates=dict(self.rates),
+            rejected=dict(self.rejected),
+            available=self.availability(),
+            live_backends=self.backends_live(),
+            transitions=dict(self.transitions),
+            apply_count=self.apply_count,
+            apply_seconds=self.apply_seconds,
+        )
 
     async def publish(self) -> None:
         """Refresh the immutable view the metrics thread reads (once a second)."""
@@ -140,10 +132,11 @@ class Engine:
             listing = await self.worker.call(lambda k: k.nft.list_json(f"counters table {TABLE}"))
         except KernelError:
             listing = None
-        self.published = report.published(self, listing)
+        new, self.rejected = report.counted(listing)
+        self.published = report.published(self.snapshot(), new)
 
     def status(self) -> dict[str, object]:
-        return report.status(self)
+        return report.status(self.snapshot())
 
     # --- start and reconcile -------------------------------------------------------------
     async def start(self) -> None:
@@ -155,9 +148,13 @@ class Engine:
         config = self.config
         previous = load_states(self.states_path) if first else {}
         if first or set(self.health) != set(config.links):
-            facts = await self.worker.call(
-                lambda k: k.interface_facts(link.interface for link in config.links.values())
-            )
+            try:
+                facts = await self.worker.call(
+                    lambda k: k.interface_facts(link.interface for link in config.links.values())
+                )
+            except KernelError as exc:
+                self._reconcile_failed(exc)
+                return
             now = time.monotonic()
             self.health = {
                 name: self.health.get(name)
@@ -177,8 +174,9 @@ class Engine:
         try:
             found = await self.worker.call(lambda k: self._apply(k, config, available, backends))
         except (ApplyError, KernelError) as exc:
-            log.error("reconcile failed, kernel left as it was: %s", exc)
+            self._reconcile_failed(exc)
             return
+        self.reconcile_error, self.reconcile_failures = None, 0
         self.links = {link.name: link for link in found.links}
         self.local = found.local
         self.applied = dict(found.desired.nft.digests.dynamic)
@@ -224,9 +222,7 @@ class Engine:
         """Operator requests through the control socket; changes last until reload."""
         args, config = request.args, self.file_config
         if request.command == "status":
-            return report.with_connections(
-                self.status(), self.links, await _connections(self.config.mark_mask)
-            )
+            return report.with_connections(self.status(), self.links, self.connections)
         if request.command == "log":
             return list(self.history)
         if request.command == "reload":
@@ -259,13 +255,21 @@ class Engine:
         await self.reconcile()
         log.info("runtime change: %s", runtime.describe())
 
+    def _reconcile_failed(self, exc: Exception) -> None:
+        """Logged, kept for `status`, and retried: reconcile_delay doubling up to a minute."""
+        log.error("reconcile failed, kernel left as it was (retrying): %s", exc)
+        self.reconcile_error = str(exc)
+        self.reconcile_failures += 1
+        self._schedule_reconcile()
+
     def _schedule_reconcile(self) -> None:
         if not self.reconcile_pending:
             self.reconcile_pending = True
             self.spawn(self._delayed_reconcile(), name="reconcile")
 
     async def _delayed_reconcile(self) -> None:
-        await asyncio.sleep(self.config.daemon.reconcile_delay)
+        delay = self.config.daemon.reconcile_delay
+        await asyncio.sleep(min(delay * 2 ** min(self.reconcile_failures, 10), max(delay, 60)))
         await self.reconcile()
 
     async def _interface(self, event: InterfaceState) -> None:

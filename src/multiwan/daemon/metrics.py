@@ -1,7 +1,7 @@
 """Prometheus metrics on HTTP (localhost by default), served by prometheus_client's own
 thread from the engine's last published view, so a scrape never touches the event loop."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import start_http_server
@@ -15,8 +15,13 @@ STATES: tuple[State, ...] = ("up", "degraded", "down", "disabled", "absent")
 
 
 class EngineCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
+    """`errors`: the daemon's failures by what failed (a dict replaced, never mutated)."""
+
+    def __init__(
+        self, engine: Engine, errors: Callable[[], Mapping[str, int]] | None = None
+    ) -> None:
         self.engine = engine
+        self.errors = errors
 
     def collect(self) -> Iterator[Any]:
         view = self.engine.published
@@ -57,13 +62,21 @@ class EngineCollector(Collector):
             "multiwan_policy_update_seconds", "Time to apply a state change to the kernel"
         )
         applies.add_metric([], view.apply_count, view.apply_seconds)
-        yield from (state, latency, loss, weight, rx, tx, changes, connections, applies)
+        failures = CounterMetricFamily(
+            "multiwan_daemon_errors", "Failures logged and survived, by what failed",
+            labels=["what"],
+        )  # fmt: skip
+        for what, count in sorted((self.errors() if self.errors else {}).items()):
+            failures.add_metric([what], count)
+        yield from (state, latency, loss, weight, rx, tx, changes, connections, applies, failures)
 
 
-def serve_metrics(listen: str, engine: Engine) -> CollectorRegistry:
+def serve_metrics(
+    listen: str, engine: Engine, errors: Callable[[], Mapping[str, int]] | None = None
+) -> CollectorRegistry:
     """Start the HTTP endpoint in its own thread; `listen` is host:port."""
     host, _, port = listen.rpartition(":")
     registry = CollectorRegistry()
-    registry.register(EngineCollector(engine))
+    registry.register(EngineCollector(engine, errors))
     start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)
     return registry

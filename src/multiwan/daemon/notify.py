@@ -4,20 +4,28 @@ A few lines of stdlib instead of a dependency (FIELD-NOTES: `sdnotify` swallows 
 ignores the watchdog interval).
 """
 
+import logging
 import os
 import socket
 
+log = logging.getLogger(__name__)
+
 
 def notify(message: str) -> bool:
-    """Send `message` to systemd; False when not run by systemd (no socket)."""
+    """Send `message` to systemd; False when not run by systemd (no socket) or when the
+    socket cannot be reached (logged: the daemon goes on, systemd's timeouts will tell)."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
     if address.startswith("@"):
         address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-        sock.connect(address)
-        sock.sendall(message.encode())
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+    except OSError as exc:
+        log.warning("could not notify systemd (%s): %s", message, exc)
+        return False
     return True
 
 

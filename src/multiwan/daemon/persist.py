@@ -1,25 +1,67 @@
-"""The link states a daemon saw last, kept across restarts so a restart neither puts a dead
-link back into the balance nor disturbs the kernel state it finds (it reconciles, it does
-not flush)."""
+"""The state directory: the link states a daemon saw last, kept across restarts so a restart
+neither puts a dead link back into the balance nor disturbs the kernel state it finds (it
+reconciles, it does not flush); and the lock that lets one daemon at a time use it.
 
+Root writes there and reads back what it wrote, so the directory must be root's alone: one
+that others could write is refused at start, temporary files never follow links, and a
+corrupt file is reported and moved aside.
+"""
+
+import fcntl
 import json
+import logging
+import os
+import stat
 from pathlib import Path
 
 from multiwan.core.linkstate import State
+from multiwan.kernel.journal import read_json_object, write_atomic
 
 STATES: tuple[State, ...] = ("up", "degraded", "down", "disabled", "absent")
+LOCK_NAME = "daemon.lock"
+
+log = logging.getLogger(__name__)
+
+
+class StateDirError(Exception):
+    """The state directory cannot be trusted or is in use; the message says why."""
+
+
+def claim_state_dir(path: Path) -> int:
+    """Create or check the state directory and take its lock (held while the returned
+    descriptor stays open): owned by this (root) user, writable by nobody else, and used by
+    no other daemon."""
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise StateDirError(f"state directory {path} is not a directory (a link?)")
+    if info.st_uid != os.geteuid():
+        raise StateDirError(f"state directory {path} is owned by uid {info.st_uid}, not by "
+                            f"uid {os.geteuid()} (root): refusing to trust it")  # fmt: skip
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StateDirError(f"state directory {path} is writable by group or others (mode "
+                            f"{stat.S_IMODE(info.st_mode):o}): make it 0755")  # fmt: skip
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path / LOCK_NAME, flags, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateDirError(
+            f"another multiwan daemon is running with state directory {path}"
+        ) from None
+    return fd
 
 
 def load_states(path: Path) -> dict[str, State]:
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
+    raw = read_json_object(path, "link state file")
     return {k: v for k, v in raw.items() if isinstance(k, str) and v in STATES}
 
 
 def save_states(path: Path, states: dict[str, State]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(states, sort_keys=True))
-    tmp.replace(path)
+    """Best effort: a state file that cannot be written (disk full, read-only, out of file
+    descriptors) is logged, and the daemon goes on; a restart then starts from probes."""
+    try:
+        write_atomic(path, json.dumps(states, sort_keys=True))
+    except OSError as exc:
+        log.error("could not save link states to %s: %s", path, exc)

@@ -25,6 +25,7 @@ def link_binding(engine: Engine, name: str) -> LinkBinding | None:
         link.v4.source if link.v4 else None,
         link.v6.source if link.v6 else None,
         link.ifindex,
+        name,
     )
 
 

@@ -1,18 +1,37 @@
 """What the daemon shows: `status` for the control socket and the view metrics read.
 
-Built from the engine's state as plain, fresh values, so readers in other threads (the
-metrics server) never see the engine's own mutable dicts.
+Everything here reads one frozen `Snapshot` the engine takes of itself, never the engine:
+readers in other threads (the metrics server) and the control socket see a consistent copy.
 """
 
 import time
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+from multiwan.config.schema import Config
+from multiwan.core.links import ResolvedLink
+from multiwan.core.linkstate import LinkHealth
+from multiwan.core.strategy import Availability
+from multiwan.daemon.rates import Rates
+from multiwan.daemon.runtime import Runtime
 
-    from multiwan.core.links import ResolvedLink
-    from multiwan.daemon.engine import Engine
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The engine's state at one moment, as values."""
+
+    config: Config
+    health: Mapping[str, LinkHealth]
+    backends: Mapping[tuple[str, str], LinkHealth]
+    runtime: Runtime
+    rates: Mapping[str, Rates]
+    rejected: Mapping[str, int]
+    available: Availability
+    live_backends: Mapping[str, Set[str]]
+    transitions: Mapping[tuple[str, str], int]
+    apply_count: int
+    apply_seconds: float
 
 
 @dataclass(frozen=True)
@@ -39,11 +58,11 @@ class Published:
     apply_seconds: float
 
 
-def link_views(engine: "Engine") -> list[LinkView]:
+def link_views(snap: Snapshot) -> list[LinkView]:
     return [
-        LinkView(name, engine.config.links[name].interface, h.state, h.since, h.reason,
+        LinkView(name, snap.config.links[name].interface, h.state, h.since, h.reason,
                  h.loss, h.latency)
-        for name, h in engine.health.items()
+        for name, h in snap.health.items()
     ]  # fmt: skip
 
 
@@ -51,13 +70,13 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-def status(engine: "Engine") -> dict[str, object]:
+def status(snap: Snapshot) -> dict[str, object]:
     """Links with health, weight and rates; services; the mode and runtime changes."""
     offset = time.time() - time.monotonic()
-    available = engine.availability()
+    available = snap.available
     links = []
-    for view in link_views(engine):
-        rates = engine.rates.get(view.name)
+    for view in link_views(snap):
+        rates = snap.rates.get(view.name)
         links.append({
             "name": view.name,
             "interface": view.interface,
@@ -66,28 +85,28 @@ def status(engine: "Engine") -> dict[str, object]:
             "reason": view.reason,
             "latency_ms": _ms(view.latency),
             "loss_pct": None if view.loss is None else round(view.loss * 100, 1),
-            "weight": available.weights.get(view.name, engine.config.links[view.name].weight),
-            "drained": view.name in engine.runtime.drained,
+            "weight": available.weights.get(view.name, snap.config.links[view.name].weight),
+            "drained": view.name in snap.runtime.drained,
             "taking_new": view.name in available.live | available.reserve,
             **(rates.as_dict() if rates else {}),
         })  # fmt: skip
     return {
-        "default_policy": engine.config.default_policy,
-        "policies": {n: p.strategy for n, p in engine.config.policies.items()},
-        "runtime": engine.runtime.describe(),
+        "default_policy": snap.config.default_policy,
+        "policies": {n: p.strategy for n, p in snap.config.policies.items()},
+        "runtime": snap.runtime.describe(),
         "links": links,
-        "services": services_status(engine, offset),
+        "services": services_status(snap, offset),
     }
 
 
-def services_status(engine: "Engine", offset: float) -> dict[str, object]:
-    live = engine.backends_live()
+def services_status(snap: Snapshot, offset: float) -> dict[str, object]:
+    live = snap.live_backends
     services: dict[str, object] = {}
-    for name, service in engine.config.services.items():
+    for name, service in snap.config.services.items():
         rows = []
         for backend in service.backends:
             key = backend.key(service.ports[0])
-            health = engine.backends.get((name, key))
+            health = snap.backends.get((name, key))
             rows.append({
                 "backend": key,
                 "state": health.state if health else "unknown",
@@ -96,7 +115,7 @@ def services_status(engine: "Engine", offset: float) -> dict[str, object]:
                 "latency_ms": _ms(health.latency) if health else None,
                 "weight": backend.weight,
                 "backup": backend.backup,
-                "drained": f"{name}/{key}" in engine.runtime.drained_backends,
+                "drained": f"{name}/{key}" in snap.runtime.drained_backends,
                 "taking_new": key in live.get(name, set()),
             })  # fmt: skip
         services[name] = {
@@ -104,16 +123,16 @@ def services_status(engine: "Engine", offset: float) -> dict[str, object]:
             "ports": service.ports,
             "protocol": service.protocol,
             "scheduler": service.scheduler,
-            "rejected": engine.rejected.get(name, 0),
+            "rejected": snap.rejected.get(name, 0),
             "backends": rows,
         }
     return services
 
 
-def published(engine: "Engine", counters: list[dict[str, Any]] | None) -> Published:
-    """The metrics view; `counters` is the nft counter listing (new connections per link,
-    connections rejected per service, which also feed `status`)."""
-    new = {}
+def counted(counters: list[dict[str, Any]] | None) -> tuple[dict[str, int], dict[str, int]]:
+    """From the nft counter listing: new connections per link, and connections rejected
+    per service (no live backend)."""
+    new, rejected = {}, {}
     for item in counters or []:
         counter = item.get("counter")
         if not counter:
@@ -122,14 +141,20 @@ def published(engine: "Engine", counters: list[dict[str, Any]] | None) -> Publis
         if name.startswith("new_"):
             new[name.removeprefix("new_")] = int(counter["packets"])
         elif name.startswith("svc_") and name.endswith("_rejected"):
-            engine.rejected[name[4 : -len("_rejected")]] = int(counter["packets"])
+            rejected[name[4 : -len("_rejected")]] = int(counter["packets"])
+    return new, rejected
+
+
+def published(snap: Snapshot, new_connections: dict[str, int]) -> Published:
+    """The metrics view."""
     return Published(
-        status(engine), dict(engine.transitions), new, engine.apply_count, engine.apply_seconds
-    )
+        status(snap), dict(snap.transitions), new_connections, snap.apply_count,
+        snap.apply_seconds,
+    )  # fmt: skip
 
 
 def with_connections(
-    status: dict[str, Any], links: "Mapping[str, ResolvedLink]", by_mark: dict[int, int]
+    status: dict[str, Any], links: Mapping[str, ResolvedLink], by_mark: dict[int, int]
 ) -> dict[str, Any]:
     """Add each link's tracked connections and its share of all of them (conntrack marks)."""
     total = sum(by_mark.get(link.mark, 0) for link in links.values())

@@ -1,6 +1,12 @@
 """`multiwan run`: apply the config, then keep the kernel matching link health until
 stopped. One TaskGroup, one event queue, one consumer (the Engine) that owns all state.
 
+Supervised by construction: every background task is started through `spawn` (one-shot:
+a failure is logged once and counted) or `keep` (long-lived loops: also restarted with
+backoff), and a failing event is logged and counted by the consumer. No single failure (a
+probe, a hook, a control session, a flush, a state write, a reconcile) stops the daemon;
+`status` shows the counts under "daemon".
+
 Stopping leaves the kernel as it is: a restart reconciles with what it finds, so flows on
 healthy links are never disturbed. SIGHUP reloads the config (an invalid one is rejected
 and the running one kept).
@@ -11,8 +17,12 @@ import contextlib
 import ctypes
 import gc
 import logging
+import os
+import resource
 import signal
-from collections.abc import Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +31,48 @@ from multiwan.config.load import load_config
 from multiwan.core.linkstate import ProbeRound
 from multiwan.daemon.control import serve_control
 from multiwan.daemon.engine import Engine
-from multiwan.daemon.events import DaemonEvent, ProbeDone, Reload
+from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reload
 from multiwan.daemon.metrics import serve_metrics
 from multiwan.daemon.notify import notify, watchdog_interval
+from multiwan.daemon.persist import StateDirError, claim_state_dir
 from multiwan.daemon.probes import link_binding, probe_loop
 from multiwan.daemon.rates import sample_rates
 from multiwan.daemon.report import link_views
 from multiwan.daemon.worker import KernelWorker
-from multiwan.kernel.events import kernel_events
+from multiwan.kernel.conntrack import connections_by_mark
+from multiwan.kernel.errors import KernelError
+from multiwan.kernel.events import Resync, interface_state, kernel_events
 
 log = logging.getLogger("multiwan")
+
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0  # seconds before restarting a failed loop
+CONNTRACK_WAIT = 1.0  # a status reply waits this long for fresh connection counts
+CONNTRACK_TIMEOUT = 20.0  # a conntrack dump that takes longer is killed
+FILE_LIMIT = 65536  # descriptors the daemon asks for at start
+SUBSCRIBE_TIMEOUT = 5.0  # waiting for the netlink subscription before the first reconcile
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Sent to the queue for the systemd watchdog: pinging only when the consumer takes it
+    off the queue means a wedged engine is not pinged for (and systemd restarts it)."""
 
 
 class Daemon:
     def __init__(self, config_path: Path, state_dir: Path) -> None:
         self.config_path = config_path
         self.state_dir = state_dir
-        self.queue: asyncio.Queue[DaemonEvent] = asyncio.Queue()
+        self.queue: asyncio.Queue[DaemonEvent | Heartbeat] = asyncio.Queue()
         self.stopping = asyncio.Event()
-        self.probes: list[asyncio.Task[None]] = []
+        self.subscribed = asyncio.Event()
+        self.probes: list[asyncio.Task[object]] = []
         self.background: set[asyncio.Task[object]] = set()
+        self.errors: dict[str, int] = {}  # by what failed (task kind), shown in status
+        self.ready = False
+        self.reload_queued = False
+        self.told: str | None = None  # the last reason for not being ready sent to systemd
+        self.counting: asyncio.Task[object] | None = None
+        self.conntrack_error: str | None = None
 
     async def run(self) -> None:
         config = load_config(self.config_path)
@@ -52,21 +84,29 @@ class Daemon:
                     config, worker, self.state_dir,
                     lambda: load_config(self.config_path), self.spawn,
                 )  # fmt: skip
+                # Subscribe before the first reconcile: an interface deleted right after
+                # it must not go unseen. The watcher's first event is a Resync.
+                self.keep(self._watch_kernel, name="netlink")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.subscribed.wait(), SUBSCRIBE_TIMEOUT)
                 await engine.start()
                 release_startup_memory()
                 self._start_probes(engine)
-                self.spawn(self._watch_kernel(), name="netlink")
                 daemon = config.daemon
-                self.spawn(serve_control(self.state_dir, daemon.status_group, self.queue),
-                           name="control")  # fmt: skip
-                self.spawn(sample_rates(engine.interfaces, engine.rates), name="rates")
+                self.keep(lambda: serve_control(
+                    self.state_dir, daemon.status_group, self.queue.put_nowait,
+                    lambda: self.daemon_status(engine), lambda: self.count_connections(engine),
+                ), name="control")  # fmt: skip
+                self.keep(lambda: sample_rates(engine.interfaces, engine.rates), name="rates")
                 if daemon.metrics_listen:
-                    serve_metrics(daemon.metrics_listen, engine)
-                self.spawn(self._publish(engine), name="publish")
+                    listen = daemon.metrics_listen
+                    self.keep(lambda: self._metrics(listen, engine, lambda: self.errors),
+                              name="metrics")  # fmt: skip
+                self.keep(lambda: self._publish(engine), name="publish")
                 if (every := watchdog_interval()) is not None:
-                    self.spawn(self._watchdog(every), name="watchdog")
+                    self.keep(lambda: self._watchdog(every), name="watchdog")
                 self._signals()
-                notify("READY=1")
+                self._check_ready(engine)
                 log.info("running: %d links; %s", len(config.links), self._summary(engine))
                 await self._consume(engine)
                 for task in [*self.probes, *self.background]:
@@ -75,15 +115,93 @@ class Daemon:
             worker.close()
         log.info("stopped; kernel state left in place")
 
-    def spawn(self, coro: object, name: str) -> asyncio.Task[object]:
-        task: asyncio.Task[object] = self.group.create_task(coro, name=name)  # type: ignore[arg-type]
+    # --- supervision ---------------------------------------------------------------------
+    def failed(self, what: str, exc: BaseException) -> None:
+        """Log a failure once, with what failed, and count it; the daemon goes on. Known
+        kinds (the kernel's or the system's refusal) without a traceback; bugs with one."""
+        kind = what.split(":", 1)[0]
+        # Replaced, not mutated: the metrics thread reads it.
+        self.errors = {**self.errors, kind: self.errors.get(kind, 0) + 1}
+        if isinstance(exc, KernelError | OSError):
+            log.error("%s failed: %s", what, exc)
+        else:
+            log.error("%s failed: %r", what, exc, exc_info=exc)
+
+    def spawn(self, coro: Awaitable[object], name: str) -> asyncio.Task[object]:
+        """Start a background task; its failure is logged and counted, never fatal."""
+        task: asyncio.Task[object] = self.group.create_task(self._guard(coro, name), name=name)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
         return task
 
+    def keep(self, make: Callable[[], Awaitable[object]], name: str) -> asyncio.Task[object]:
+        """Start a long-lived loop that is restarted with backoff whenever it fails."""
+        return self.spawn(self._restarting(make, name), name)
+
+    async def _guard(self, coro: Awaitable[object], name: str) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            self.failed(name, exc)
+
+    async def _restarting(self, make: Callable[[], Awaitable[object]], name: str) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            started = time.monotonic()
+            try:
+                await make()
+                return
+            except Exception as exc:
+                self.failed(name, exc)
+            if time.monotonic() - started > BACKOFF_MAX:
+                delay = BACKOFF_FIRST  # it ran well for a while: not a crash loop
+            log.info("%s restarts in %.0f s", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    def daemon_status(self, engine: Engine) -> dict[str, object]:
+        """What `status` shows about the daemon itself: readiness and failures so far."""
+        return {
+            "ready": self.ready,
+            "not_ready": None if self.ready else engine.reconcile_error,
+            "errors": dict(self.errors),
+        }
+
+    async def count_connections(self, engine: Engine) -> None:
+        """Before a status reply, outside the engine, so a slow conntrack dump never delays
+        a failover: wait CONNTRACK_WAIT for fresh counts, else status shows the last ones
+        (the dump goes on, one at a time, and updates them when done)."""
+        if self.counting is None or self.counting.done():
+            self.counting = self.spawn(self._count(engine), name="conntrack")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.counting), CONNTRACK_WAIT)
+
+    async def _count(self, engine: Engine) -> None:
+        try:
+            engine.connections = await asyncio.wait_for(
+                connections_by_mark(engine.config.mark_mask), CONNTRACK_TIMEOUT
+            )
+            self.conntrack_error = None
+        except (KernelError, TimeoutError) as exc:
+            error = str(exc) or f"conntrack took over {CONNTRACK_TIMEOUT:.0f} s"
+            if error != self.conntrack_error:  # `watch` asks every second: say it once
+                log.warning("status without fresh connection counts: %s", error)
+            self.conntrack_error = error
+
+    def _check_ready(self, engine: Engine) -> None:
+        """READY=1 to systemd only once the kernel was applied successfully."""
+        if self.ready:
+            return
+        if engine.reconcile_error is None:
+            self.ready = True
+            notify("READY=1")
+        elif engine.reconcile_error != self.told:  # once per reason, not per event
+            self.told = engine.reconcile_error
+            notify(f"STATUS=not ready: {engine.reconcile_error}")
+
     @staticmethod
     def _summary(engine: Engine) -> str:
-        return ", ".join(f"{v.name} {v.state}" for v in link_views(engine))
+        return ", ".join(f"{v.name} {v.state}" for v in link_views(engine.snapshot()))
 
     def _start_probes(self, engine: Engine) -> None:
         """A probe loop per checked link and per service backend (again after a reload)."""
@@ -93,34 +211,35 @@ class Daemon:
         for name, link in engine.config.links.items():
             check = engine.config.health_of(name)
             if check is not None:
-                loop = self._link_loop(engine, name, check, link.interface)
-                self.probes.append(self.group.create_task(loop, name=f"probe:{name}"))
+                self.probes.append(self.keep(
+                    self._link_loop(engine, name, check, link.interface), name=f"probe:{name}"
+                ))  # fmt: skip
         for (service, key), check in engine.backend_checks().items():
             loop = self._backend_loop(engine, service, key, check)
-            self.probes.append(self.group.create_task(loop, name=f"probe:{service}/{key}"))
+            self.probes.append(self.keep(loop, name=f"probe:{service}/{key}"))
 
     def _link_loop(
         self, engine: Engine, name: str, check: HealthCheck, interface: str
-    ) -> Coroutine[Any, Any, None]:
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
         generation = engine.generation
 
         def report(result: ProbeRound) -> None:
             self.queue.put_nowait(ProbeDone(name, result, generation))
 
-        return probe_loop(
+        return lambda: probe_loop(
             check, report, lambda: engine.health.get(name), lambda: link_binding(engine, name),
             interface,
         )  # fmt: skip
 
     def _backend_loop(
         self, engine: Engine, service: str, key: str, check: HealthCheck
-    ) -> Coroutine[Any, Any, None]:
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
         generation = engine.generation
 
         def report(result: ProbeRound) -> None:
             self.queue.put_nowait(ProbeDone(key, result, generation, service))
 
-        return probe_loop(check, report, lambda: engine.backends.get((service, key)))
+        return lambda: probe_loop(check, report, lambda: engine.backends.get((service, key)))
 
     async def _consume(self, engine: Engine) -> None:
         stop = asyncio.ensure_future(self.stopping.wait())
@@ -130,15 +249,47 @@ class Daemon:
             if not get.done():
                 get.cancel()
                 break
+            event = get.result()
+            if isinstance(event, Heartbeat):
+                notify("WATCHDOG=1")
+                continue
+            if isinstance(event, Reload):
+                self.reload_queued = False
             generation = engine.generation
-            await engine.handle(get.result())
+            try:
+                await engine.handle(event)
+            except Exception as exc:
+                self.failed(f"event {type(event).__name__}", exc)
+                if isinstance(event, Control) and not event.reply.done():
+                    event.reply.set_result({"ok": False, "error": f"internal error: {exc!r}"})
+            if isinstance(event, Resync | Reload):
+                self._refresh_interfaces(engine)
             if engine.generation != generation:
                 self._start_probes(engine)
+            self._check_ready(engine)
         stop.cancel()
+
+    def _refresh_interfaces(self, engine: Engine) -> None:
+        """Read presence, carrier and admin state of every link's interface now (after a
+        subscription, lost events or a reload): no link stays `absent` or `up` on a fact
+        that an event we never saw changed."""
+        for interface in sorted(set(engine.interfaces.values())):
+            self.queue.put_nowait(interface_state(interface))
 
     async def _watch_kernel(self) -> None:
         async for event in kernel_events():
+            self.subscribed.set()
             self.queue.put_nowait(event)
+
+    @staticmethod
+    async def _metrics(
+        listen: str, engine: Engine, errors: Callable[[], Mapping[str, int]] | None = None
+    ) -> None:
+        try:
+            serve_metrics(listen, engine, errors)  # own thread; a bind failure raises here
+        except (OSError, ValueError) as exc:  # busy, no such address, not host:port
+            raise OSError(f"cannot serve metrics on {listen!r}: {exc}") from exc
+        await asyncio.Event().wait()
 
     async def _publish(self, engine: Engine) -> None:
         while True:
@@ -147,12 +298,19 @@ class Daemon:
 
     async def _watchdog(self, every: float) -> None:
         while True:
-            notify("WATCHDOG=1")
+            self.queue.put_nowait(Heartbeat())
             await asyncio.sleep(every)
+
+    def request_reload(self) -> None:
+        """SIGHUP: one Reload waits in the queue at a time; a burst of signals reloads once
+        (once more if one arrives while a reload runs), not once per signal."""
+        if not self.reload_queued:
+            self.reload_queued = True
+            self.queue.put_nowait(Reload())
 
     def _signals(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, self.queue.put_nowait, Reload())
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
 
@@ -165,6 +323,26 @@ def release_startup_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def raise_file_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: probes, control sessions and hooks all take
+    descriptors, and running out fails every probe at once."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > FILE_LIMIT:
+        hard = max(soft, FILE_LIMIT)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def run_daemon(config_path: Path, state_dir: Path) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Daemon(config_path, state_dir).run())
+    try:
+        lock = claim_state_dir(state_dir)
+    except (StateDirError, OSError) as exc:
+        log.error("not starting: %s", exc)
+        raise SystemExit(1) from None
+    raise_file_limit()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(Daemon(config_path, state_dir).run())
+    finally:
+        os.close(lock)

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from multiwan.kernel.errors import RAW_KERNEL_ERRORS, KernelError
 from multiwan.kernel.reconcile import Kernel
 
 T = TypeVar("T")
@@ -19,10 +20,18 @@ class KernelWorker:
         self._state_dir = state_dir
 
     async def call(self, work: Callable[[Kernel], T]) -> T:
+        """Run `work` on the kernel thread. The kernel's refusals arrive as KernelError,
+        also those pyroute2 raises raw (an interface deleted between two netlink calls:
+        ENODEV), so callers treat them as a failed step and go on."""
+
         def run() -> T:
             if self._kernel is None:
                 self._kernel = Kernel(self._state_dir)  # created on its own thread
-            return work(self._kernel)
+            try:
+                return work(self._kernel)
+            except RAW_KERNEL_ERRORS as exc:
+                what = str(exc) if isinstance(exc, OSError) else f"netlink: {exc}"
+                raise KernelError(what) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 

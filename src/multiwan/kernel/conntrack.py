@@ -7,6 +7,7 @@ cheaper than dumping the table through netlink.
 """
 
 import asyncio
+import contextlib
 import re
 
 from multiwan.kernel.errors import KernelError
@@ -22,7 +23,12 @@ async def _conntrack(*args: str) -> tuple[int, bytes, str]:
         )  # fmt: skip
     except OSError as exc:
         raise KernelError(f"cannot run conntrack (install conntrack): {exc}") from exc
-    out, err = await proc.communicate()
+    try:
+        out, err = await proc.communicate()
+    except asyncio.CancelledError:  # timed out: a dump must not go on alone
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
     return proc.returncode or 0, out, err.decode(errors="replace")
 
 
@@ -57,7 +63,8 @@ MARK_FIELD = re.compile(rb"\bmark=(\d+)")
 
 async def connections_by_mark(mask: int) -> dict[int, int]:
     """Tracked connections per multiwan mark (both families); one dump per family, read
-    on demand for `status` (a dump costs time proportional to the table)."""
+    for `status` outside the engine and with a timeout (a dump costs time proportional to
+    the table: seconds for a large one)."""
     counts: dict[int, int] = {}
     for family in ("ipv4", "ipv6"):
         _, out, _ = await _conntrack("-L", "-f", family)

@@ -8,6 +8,7 @@ taken out of the balance without waiting for probes to fail, and routes the kern
 import errno
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
@@ -81,10 +82,27 @@ def _convert(msg: Any) -> KernelEvent | None:
     return None
 
 
+def interface_state(name: str) -> InterfaceState:
+    """The interface's presence, admin state and carrier now (sysfs of this namespace), as
+    the event that would have said so: a resync reads them instead of trusting events."""
+    base = Path("/sys/class/net") / name
+    try:
+        flags = int((base / "flags").read_text(), 16)
+    except (OSError, ValueError):
+        return InterfaceState(name, present=False)
+    try:
+        carrier = (base / "carrier").read_text().strip() == "1"
+    except OSError:  # EINVAL while the interface is administratively down
+        carrier = False
+    return InterfaceState(name, True, admin_up=bool(flags & IFF_UP), carrier=carrier)
+
+
 async def kernel_events() -> AsyncIterator[KernelEvent]:
-    """Yield events of the current network namespace forever."""
+    """Yield events of the current network namespace forever. The first is a Resync, once
+    subscribed: what changed before it must be read, not waited for."""
     async with AsyncIPRoute() as ipr:
         await ipr.bind()
+        yield Resync()
         while True:
             try:
                 async for msg in ipr.get():

@@ -6,28 +6,32 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 from multiwan.lab.topology import Lab
 
 
 class LabDaemon:
-    """Context manager: starts the daemon with `config`, stops it (SIGTERM) on exit."""
+    """Context manager: starts the daemon with `config`, stops it (SIGTERM) on exit.
+    `wrapper` goes before the command (e.g. `env PATH=...` to hide a tool from it)."""
 
-    def __init__(self, lab: Lab, config: str) -> None:
+    def __init__(self, lab: Lab, config: str, wrapper: Sequence[str] = ()) -> None:
         self.lab = lab
+        self.wrapper = tuple(wrapper)
         self.config_path = lab.state_dir / "multiwan.toml"
         self.config_path.write_text(config)
         self.lines: list[tuple[float, str]] = []
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self) -> "LabDaemon":
+    def start(self, ready: str = r"INFO running: ") -> "LabDaemon":
+        """Start, and return once a log line matches `ready`."""
         self.proc = self.lab.start(
-            self.lab.router, sys.executable, "-m", "multiwan", "--state-dir",
+            self.lab.router, *self.wrapper, sys.executable, "-m", "multiwan", "--state-dir",
             str(self.lab.state_dir), "-c", str(self.config_path), "run",
         )  # fmt: skip
         threading.Thread(target=self._read, daemon=True).start()
-        self.wait_log(r"INFO running: ", timeout=30)
+        self.wait_log(ready, timeout=30)
         return self
 
     def _read(self) -> None:

@@ -18,6 +18,7 @@ class LinkBinding:
     source6: str | None = None
     #: The interface's index when the binding was made: a new one means new sockets.
     ifindex: int | None = None
+    link: str = ""  # the link's name (for command probes)
 
     def source(self, family: int) -> str | None:
         return self.source4 if family == socket.AF_INET else self.source6

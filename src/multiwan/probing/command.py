@@ -1,5 +1,9 @@
 """External command check: exit status 0 is healthy; killed (whole process group) when it
-outlives the check's timeout."""
+outlives the check's timeout.
+
+A command is not bound to its link (it is a program of its own): it gets LINK, INTERFACE,
+MARK and SOURCE (and SOURCE6) in its environment to bind itself, e.g. `ping -I "$INTERFACE"
+-m "$MARK"`."""
 
 import asyncio
 import contextlib
@@ -7,14 +11,32 @@ import os
 import signal
 import time
 
+from multiwan.probing.binding import LinkBinding
 from multiwan.probing.result import ProbeResult, failure
 
 
-async def run_command(argv: list[str], limit: float) -> ProbeResult:
+def link_environment(binding: LinkBinding | None) -> dict[str, str]:
+    """The daemon's environment plus what a command needs to leave by the link."""
+    if binding is None:
+        return dict(os.environ)
+    return {
+        **os.environ,
+        "LINK": binding.link,
+        "INTERFACE": binding.interface,
+        "MARK": str(binding.mark),
+        "SOURCE": binding.source4 or "",
+        "SOURCE6": binding.source6 or "",
+    }
+
+
+async def run_command(
+    argv: list[str], limit: float, binding: LinkBinding | None = None
+) -> ProbeResult:
     started = time.monotonic()
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
+            env=link_environment(binding),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

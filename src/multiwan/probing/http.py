@@ -10,7 +10,7 @@ from multiwan.config.health import HttpTarget
 from multiwan.probing.binding import LinkBinding, bound_socket
 from multiwan.probing.result import ProbeResult, failure
 
-#: The body is read only this far when looking for `body_contains`.
+#: The body is read (chunk after chunk) only this far when looking for `body_contains`.
 MAX_BODY = 64 * 1024
 
 
@@ -33,8 +33,13 @@ async def http_get(target: HttpTarget, binding: LinkBinding | None, limit: float
             if response.status != target.expect_status:
                 return failure(f"HTTP {response.status}, expected {target.expect_status}")
             if target.body_contains is not None:
-                body = await response.content.read(MAX_BODY)
-                if target.body_contains.encode() not in body:
+                wanted, body = target.body_contains.encode(), b""
+                while wanted not in body and len(body) < MAX_BODY:
+                    chunk = await response.content.read(MAX_BODY - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
+                if wanted not in body:
                     return failure(f"body lacks {target.body_contains!r}")
     except TimeoutError:
         return failure(f"timeout after {limit:g}s")

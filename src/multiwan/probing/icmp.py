@@ -22,6 +22,10 @@ PROTO: dict[int, int] = {
     socket.AF_INET6: socket.IPPROTO_ICMPV6,
 }
 PAYLOAD = b"multiwan-probe"
+#: Packets read per wakeup: a flood on the device cannot hold the event loop.
+READ_BUDGET = 64
+SOL_RAW, ICMP_FILTER = 255, 1  # linux/icmp.h: types whose bit is set are not delivered
+ICMP6_FILTER = 1  # linux/icmpv6.h, at level IPPROTO_ICMPV6; same meaning, 256 bits
 
 
 def _checksum(data: bytes) -> int:
@@ -55,12 +59,29 @@ def parse_reply(family: int, packet: bytes) -> tuple[int, int] | None:
     return ident, seq
 
 
+def echo_reply_filter(sock: socket.socket, family: int) -> None:
+    """Let the kernel deliver only echo replies to this raw socket (a raw ICMP socket
+    otherwise gets every ICMP message arriving on the device)."""
+    if family == socket.AF_INET:
+        blocked = 0xFFFFFFFF & ~(1 << ECHO_REPLY[family])
+        sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", blocked))
+    else:
+        words = [0xFFFFFFFF] * 8
+        words[ECHO_REPLY[family] >> 5] &= ~(1 << (ECHO_REPLY[family] & 31)) & 0xFFFFFFFF
+        sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *words))
+
+
 class Pinger:
     """Echo requests from one link and family; create inside a running event loop."""
 
     def __init__(self, binding: LinkBinding | None, family: int) -> None:
         self.family = family
         self.sock = bound_socket(binding, family, socket.SOCK_RAW, PROTO[family])
+        try:
+            echo_reply_filter(self.sock, family)
+        except OSError:
+            self.sock.close()
+            raise
         self.ident = int.from_bytes(os.urandom(2), "big")
         self.seq = 0
         self.pending: dict[tuple[str, int], Callable[[float], None]] = {}
@@ -68,7 +89,7 @@ class Pinger:
         self.loop.add_reader(self.sock.fileno(), self._readable)
 
     def _readable(self) -> None:
-        while True:
+        for _ in range(READ_BUDGET):  # the rest at the next wakeup: the socket stays readable
             try:
                 packet, address = self.sock.recvfrom(4096)
             except (BlockingIOError, InterruptedError):

@@ -70,9 +70,9 @@ class LinkProber:
         if isinstance(target, UdpTarget):
             return await udp_exchange(target, self.binding, limit)
         if isinstance(target, SmtpTarget):
-            return await smtp_greeting(target.host, target.port, limit)
+            return await smtp_greeting(target.host, target.port, limit, self.binding)
         if isinstance(target, CommandTarget):
-            return await run_command(target.argv, limit)
+            return await run_command(target.argv, limit, self.binding)
         # aiohttp and dnspython cost ~25 MB of memory: loaded only by links that use them.
         if isinstance(target, HttpTarget):
             from multiwan.probing.http import http_get

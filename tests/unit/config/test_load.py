@@ -1,5 +1,6 @@
 """Config errors: every mistake reported at once, each as FILE:LINE: FIELD: what and why."""
 
+import json
 import re
 from pathlib import Path
 from typing import get_args
@@ -14,7 +15,8 @@ from multiwan.config.load import (
     load_config,
     load_config_text,
 )
-from multiwan.config.schema import Config
+from multiwan.config.schema import MAX_LINKS, Config
+from multiwan.core import ownership
 
 GOOD = """\
 default_policy = "balanced"
@@ -57,6 +59,8 @@ def test_good_config_loads() -> None:
     assert config.rules[1].dport == ["22", "8000-8080"]
 
 
+#: The start of a service, inserted before the first rule (line 14); cases add its addresses.
+SERVICE = "[services.web]\nports = [80]"
 NAME = "a name (a letter, then up to 30 letters, digits, '_' or '-')"
 
 MISTAKES = {
@@ -172,6 +176,149 @@ MISTAKES = {
         ("weight = 2", 'health.targets = [{ kind = "ping", host = "192.0.2.9" }]'),
         "m.toml:9: links.wan2.health.targets[0]: unknown kind 'ping'; expected one of: 'icmp',",
     ),
+    "member weight 0 (it would render an empty numgen interval)": (
+        ('links = ["wan1", "wan2"]', 'links = ["wan1", { link = "wan2", weight = 0 }]'),
+        "m.toml:12: policies.balanced.links[1].weight: must be > 0",
+    ),
+    "rule name that would end the nft comment and add a chain": (
+        (
+            'via = "main"',
+            'name = "x\\"\\n}\\nchain evil {\\ntype filter hook input priority 0; policy drop;"'
+            '\nvia = "main"',
+        ),
+        "m.toml:16: rules[0].name: expected a rule name (a letter or digit, then up to 63",
+    ),
+    "rule name too long for an nft comment": (
+        ('via = "main"', f'name = "{"n" * 65}"\nvia = "main"'),
+        "m.toml:16: rules[0].name: expected a rule name",
+    ),
+    "optional field names what it expects": (
+        ('via = "main"', 'iif = "a b"\nvia = "main"'),
+        "m.toml:16: rules[0].iif: expected an interface name",
+    ),
+    "scope id in an address": (
+        ('gateway = "192.0.2.1"', 'source6 = "fe80::1%eth1"'),
+        "m.toml:5: links.wan1.source6: IPv6 scope ids ('%...') are not taken here, "
+        "got 'fe80::1%eth1'",
+    ),
+    "scoped IPv6 gateway": (
+        ('gateway = "192.0.2.1"', 'gateway6 = "fe80::1%eth1"'),
+        "m.toml:5: links.wan1.gateway6: give the gateway without its scope id ('fe80::1'): "
+        "it is reached on the link's interface",
+    ),
+    "scope id in a network": (
+        ('dst = ["10.0.0.0/8"]', 'dst = ["10.0.0.0/8", "fe80::%x/64"]'),
+        "m.toml:15: rules[0].dst[1]: IPv6 scope ids ('%...') are not taken here",
+    ),
+    "scope id in a health target": (
+        ("weight = 2", 'health.targets = [{ kind = "tcp", host = "fe80::1%eth2", port = 1 }]'),
+        "m.toml:9: links.wan2.health.targets[0].host: IPv6 scope ids ('%...') are not taken",
+    ),
+    "scope id in a health URL": (
+        ("weight = 2", 'health.targets = [{ kind = "http", url = "http://[fe80::1%25eth2]/" }]'),
+        "m.toml:9: links.wan2.health.targets[0].url: IPv6 scope ids ('%...') are not taken",
+    ),
+    "scope id in a service's listen address": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80', 'fe80::80%eth0']\n"
+            "backends = [{ address = '10.0.0.1' }]\n[[rules]]\ndst",
+        ),
+        "m.toml:16: services.web.listen[1]: IPv6 scope ids ('%...') are not taken here",
+    ),
+    "scope id in a backend address": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80']\n"
+            "backends = [{ address = 'fe80::1%eth0' }]\n[[rules]]\ndst",
+        ),
+        "m.toml:17: services.web.backends[0].address: IPv6 scope ids ('%...') are not taken",
+    ),
+    "probe interval below 50 ms": (
+        (
+            "weight = 2",
+            'health = { targets = [{ kind = "icmp", host = "192.0.2.9" }], interval = 0.01 }',
+        ),
+        "m.toml:9: links.wan2.health.interval: must be >= 0.05, got 0.01",
+    ),
+    "fast interval of zero": (
+        (
+            "weight = 2",
+            'health = { targets = [{ kind = "icmp", host = "192.0.2.9" }], fast_interval = 0 }',
+        ),
+        "m.toml:9: links.wan2.health.fast_interval: must be >= 0.05, got 0",
+    ),
+    "service check timeout below 50 ms": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80']\nbackends = [{{ address = '10.0.0.1' }}]\n"
+            "check = { timeout = 0.001 }\n[[rules]]\ndst",
+        ),
+        "m.toml:18: services.web.check.timeout: must be >= 0.05, got 0.001",
+    ),
+    "service check path that would name another host": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80']\nbackends = [{{ address = '10.0.0.1' }}]\n"
+            "check = { kind = 'http', path = '@evil.example/x' }\n[[rules]]\ndst",
+        ),
+        "m.toml:18: services.web.check.path: expected a URL path starting with '/' (printable "
+        "ASCII, no blanks or '\\'), got '@evil.example/x'",
+    ),
+    "unknown placeholder in a check command": (
+        (
+            "[[rules]]\ndst",
+            f"{SERVICE}\nlisten = ['192.0.2.80']\nbackends = [{{ address = '10.0.0.1' }}]\n"
+            "check = { kind = 'command', command = ['nc', '{host}', '{port}'] }\n[[rules]]\ndst",
+        ),
+        "m.toml:18: services.web.check.command[1]: unknown placeholder {host} in '{host}': only "
+        "{address} and {port} are replaced (other braces are kept as written, `${...}` too)",
+    ),
+    "DNS query that is no DNS name": (
+        (
+            "weight = 2",
+            'health.targets = [{ kind = "dns", server = "192.0.2.53", query = "a..b" }]',
+        ),
+        "m.toml:9: links.wan2.health.targets[0].query: expected a DNS name, got 'a..b': "
+        "A DNS label is empty.",
+    ),
+    "DNS expect of the wrong kind for its rdtype": (
+        (
+            "weight = 2",
+            'health.targets = [{ kind = "dns", server = "192.0.2.53", query = "example.com", '
+            'rdtype = "AAAA", expect = "192.0.2.1" }]',
+        ),
+        "m.toml:9: links.wan2.health.targets[0].expect: expected an IPv6 address (no scope id) "
+        "for rdtype 'AAAA', got '192.0.2.1'",
+    ),
+    "status group that does not exist": (
+        (
+            'default_policy = "balanced"',
+            'default_policy = "balanced"\n[daemon]\nstatus_group = "mwta-none"',
+        ),
+        "m.toml:3: daemon.status_group: no group 'mwta-none' on this system",
+    ),
+    "NUL in a command probe's argument": (
+        ("weight = 2", 'health.targets = [{ kind = "command", argv = ["true", "a\\u0000b"] }]'),
+        "m.toml:9: links.wan2.health.targets[0].argv[1]: a command argument cannot hold a NUL "
+        "character, got 'a\\x00b'",
+    ),
+    "health URL with a port out of range": (
+        ("weight = 2", 'health.targets = [{ kind = "http", url = "http://192.0.2.1:99999/" }]'),
+        "m.toml:9: links.wan2.health.targets[0].url: expected an http:// or https:// URL with a "
+        "host (and port 1-65535), got 'http://192.0.2.1:99999/'",
+    ),
+    "health URL with a blank": (
+        ("weight = 2", 'health.targets = [{ kind = "http", url = "http://exa mple.com/" }]'),
+        "m.toml:9: links.wan2.health.targets[0].url: expected an http:// or https:// URL",
+    ),
+    "relative hooks directory": (
+        (
+            'default_policy = "balanced"',
+            'default_policy = "balanced"\n[daemon]\nhooks_dir = "hooks"',
+        ),
+        "m.toml:3: daemon.hooks_dir: expected an absolute path, got 'hooks'",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
@@ -183,6 +330,26 @@ MISTAKES = {
 def test_each_mistake_is_named_with_its_line(change: tuple[str, str], expected: str) -> None:
     found = problems(GOOD.replace(*change))
     assert any(p.startswith(expected) for p in found), found
+
+
+REFUSED_INTERFACES = ["eth*", "eth\\1", "a\0b", "wan\t1", "wan 1", "eth/1", "eth:1", 'e"1']
+REFUSED_INTERFACES += [".", "..", "", "é" * 8, "x" * 16, "eà"]
+
+
+@pytest.mark.parametrize("name", REFUSED_INTERFACES)
+def test_interface_names_the_kernel_or_nft_would_refuse(name: str) -> None:
+    # 'à' is C3 A0 in UTF-8, and the kernel counts the byte 0xA0 as a blank.
+    found = problems(GOOD.replace('interface = "eth2"', f"interface = {json.dumps(name)}"))
+    assert found == [
+        "m.toml:8: links.wan2.interface: expected an interface name (1-15 bytes; no blanks, "
+        f"control characters, '/', ':', '*', '\\' or quotes; not '.' or '..'), got {name!r}"
+    ]
+
+
+@pytest.mark.parametrize("name", ["eé1", "eth0.100", "x" * 15, "wg-home_1", "..."])
+def test_interface_names_the_kernel_takes(name: str) -> None:
+    config = load_config_text(GOOD.replace('"eth2"', json.dumps(name)), "m.toml")
+    assert config.links["wan2"].interface == name
 
 
 def test_every_problem_is_reported_in_one_pass() -> None:
@@ -256,3 +423,43 @@ def test_shipped_example_shows_every_setting() -> None:
     headers = re.findall(r"(?m)^#?\[+([\w.-]+)\]", text)
     written = set(re.findall(r"(\w+) =", text)) | {k for h in headers for k in h.split(".")}
     assert keys_of(Config) - written == set()
+
+
+def test_more_links_than_tables_and_marks_is_a_problem() -> None:
+    links = "".join(f'[links.l{i}]\ninterface = "eth{i}"\n' for i in range(MAX_LINKS + 1))
+    assert problems(f'default_policy = "l0"\n{links}') == [
+        f"m.toml:2: links: at most 250 links (a routing table and mark each), got {MAX_LINKS + 1}"
+    ]
+    assert MAX_LINKS == ownership.MAX_LINKS
+    fits = "".join(f'[links.l{i}]\ninterface = "eth{i}"\n' for i in range(MAX_LINKS))
+    ids = load_config_text(f'default_policy = "l0"\n{fits}', "m.toml").link_ids()
+    assert sorted(ids.values()) == list(range(1, MAX_LINKS + 1))
+
+
+LISTEN = 'IPV4:PORT, [IPV6]:PORT (an address, port 1-65535), or "" for none'
+
+
+@pytest.mark.parametrize(
+    "listen",
+    ["localhost:9560", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9560", "[::1]",
+     "[127.0.0.1]:80", "[fe80::1%eth0]:80", ":9560", "127.0.0.1:http", "1.2.3.4:٣"],
+)  # fmt: skip
+def test_metrics_listen_is_a_literal_address_and_port(listen: str) -> None:
+    text = f'{GOOD}[daemon]\nmetrics_listen = "{listen}"\n'
+    assert problems(text) == [
+        f"m.toml:26: daemon.metrics_listen: expected {LISTEN}, got {listen!r}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listen", "kept"),
+    [("", ""), ("0.0.0.0:9560", "0.0.0.0:9560"), ("[0:0::1]:09560", "[::1]:9560")],
+)
+def test_metrics_listen_takes_addresses_or_nothing(listen: str, kept: str) -> None:
+    config = load_config_text(f'{GOOD}[daemon]\nmetrics_listen = "{listen}"\n', "m.toml")
+    assert config.daemon.metrics_listen == kept
+
+
+def test_status_group_that_exists_is_taken() -> None:
+    config = load_config_text(f'{GOOD}[daemon]\nstatus_group = "root"\n', "m.toml")
+    assert config.daemon.status_group == "root"

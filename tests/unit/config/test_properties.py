@@ -9,13 +9,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from multiwan.config.load import ConfigError, load_config_text
+from multiwan.config.schema import Config
 from multiwan.core.compile import compile_state
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
 from multiwan.core.model import ActualState
 from multiwan.core.plan import diff
 from tests.golden.test_compile_golden import as_actual, fresh_sysctls
 
-NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
+#: Any name the config takes, and names that look like the chains multiwan generates.
+NAMES = st.one_of(
+    st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,30}", fullmatch=True),
+    st.sampled_from(["a", "a_b0", "a_0", "b0", "nat_prerouting", "guard_output", "decide"]),
+)
+RULE_NAMES = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}", fullmatch=True)
+#: Interface name styles, formatted with the link's index: dots, 2-byte characters, 15 bytes.
+INTERFACES = st.sampled_from(["eth{}", "wé{}", "vlan0.{}", "x" * 12 + "{:03d}", "ü" * 6 + "{:03d}"])
 CIDRS = st.sampled_from(["10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32", "198.51.100.7/32"])
 PORTS = st.one_of(st.integers(1, 65535), st.sampled_from(["1000-2000", "53", "5060-5061"]))
 ANY_VALUE = st.recursive(
@@ -42,9 +50,9 @@ def inline_toml(data: dict[str, Any]) -> str:
 
 
 def to_toml(data: dict[str, Any]) -> str:
-    sections = ("links", "policies", "rules")
+    sections = ("links", "policies", "services", "rules")
     lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if k not in sections]
-    for section in ("links", "policies"):
+    for section in ("links", "policies", "services"):
         for name, body in data.get(section, {}).items():
             lines.append(f"[{section}.{name}]")
             lines += [f"{k} = {toml_value(v)}" for k, v in body.items()]
@@ -56,10 +64,12 @@ def to_toml(data: dict[str, Any]) -> str:
 
 @st.composite
 def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
-    link_names = draw(st.lists(NAMES, min_size=1, max_size=5, unique=True))
+    link_names = draw(
+        st.lists(NAMES.filter(lambda n: n != "main"), min_size=1, max_size=5, unique=True)
+    )
     links = {
         name: {
-            "interface": f"eth{i}",
+            "interface": draw(INTERFACES).format(i),
             "gateway": f"192.0.{i}.1",
             "weight": draw(st.integers(1, 1000)),
             "priority": draw(st.integers(0, 3)),
@@ -90,15 +100,57 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             rule["proto"] = draw(st.sampled_from(["tcp", "udp"]))
             rule["dport"] = draw(st.lists(PORTS, min_size=1, max_size=3))
+        if draw(st.booleans()):
+            rule["name"] = draw(RULE_NAMES)
+        if draw(st.booleans()):
+            rule["iif"] = draw(st.sampled_from([link["interface"] for link in links.values()]))
         rules.append(rule)
     default = draw(st.sampled_from(policy_names or link_names))
-    return {"default_policy": default, "links": links, "policies": policies, "rules": rules}
-
-
-def facts_for(count: int) -> dict[str, InterfaceFacts]:
     return {
-        f"eth{i}": InterfaceFacts(True, FamilyFacts(None, f"192.0.{i}.2", (f"192.0.{i}.0/24",)))
-        for i in range(count)
+        "default_policy": default,
+        "conntrack_helpers": draw(st.lists(st.sampled_from(["ftp", "sip", "pptp"]), unique=True)),
+        "links": links,
+        "policies": policies,
+        "services": draw(services()),
+        "rules": rules,
+    }
+
+
+@st.composite
+def services(draw: st.DrawFn) -> dict[str, Any]:
+    """Inbound services, their names including ones that look like generated chain names."""
+    found = {}
+    for k, name in enumerate(draw(st.lists(NAMES, max_size=3, unique=True))):
+        v6 = draw(st.booleans())
+        listen = f"2001:db8::{k + 1}" if v6 else f"198.51.100.{k + 1}"
+        backends = []
+        for j in range(draw(st.integers(1, 3))):
+            backend: dict[str, Any] = {
+                "address": f"2001:db8:{k + 1}::{j + 1}" if v6 else f"10.{k}.0.{j + 1}",
+                "weight": draw(st.integers(1, 9)),
+                "backup": j > 0 and draw(st.booleans()),
+            }
+            if draw(st.booleans()):
+                backend["port"] = draw(st.integers(1, 65535))
+            backends.append(backend)
+        found[name] = {
+            "listen": [listen],
+            "ports": draw(st.lists(st.integers(1, 65535), min_size=1, max_size=3, unique=True)),
+            "protocol": draw(st.sampled_from(["tcp", "udp"])),
+            "scheduler": draw(st.sampled_from(["weighted", "round-robin", "source-hash"])),
+            "snat": draw(st.booleans()),
+            "backends": backends,
+        }
+    return found
+
+
+def facts_for(config: Config) -> dict[str, InterfaceFacts]:
+    """Every link's interface present, with a gateway-less subnet of its own."""
+    return {
+        link.interface: InterfaceFacts(
+            True, FamilyFacts(None, f"192.0.{i}.2", (f"192.0.{i}.0/24",))
+        )
+        for i, link in enumerate(config.links.values())
     }
 
 
@@ -106,7 +158,7 @@ def facts_for(count: int) -> dict[str, InterfaceFacts]:
 @given(valid_configs(), st.data())
 def test_valid_configs_load_and_compile(data: dict[str, Any], draw: st.DataObject) -> None:
     config = load_config_text(to_toml(data), "gen.toml")
-    links = resolve_links(config, facts_for(len(config.links)))
+    links = resolve_links(config, facts_for(config))
     live = draw.draw(st.sets(st.sampled_from(sorted(config.links))))
     desired = compile_state(config, links, live)
     fresh = ActualState(None, frozenset(), frozenset(), fresh_sysctls(desired))

@@ -1,9 +1,19 @@
-"""Dynamic chain rules: exact weighted intervals, last resorts."""
+"""Rendering: exact weighted intervals, last resorts, and chain names that never collide."""
+
+import re
+from typing import Any
 
 import pytest
+from hypothesis import given
 
-from multiwan.core.nft import dynamic_rule, with_digest
+from multiwan.config.load import load_config_text
+from multiwan.core.compile import compile_state
+from multiwan.core.links import resolve_links
+from multiwan.core.model import NftState
+from multiwan.core.nft import dynamic_rule, full_script, with_digest
+from multiwan.core.nftsyntax import COMMENT_MAX_BYTES
 from multiwan.core.strategy import Choice
+from tests.unit.config.test_properties import FAST, facts_for, to_toml, valid_configs
 
 
 def test_weights_become_exact_intervals_of_one_numgen_draw() -> None:
@@ -34,3 +44,44 @@ def test_digest_changes_with_the_rule_and_is_stable() -> None:
     one, tag = with_digest("goto mark_a")
     assert one.endswith(f'comment "d={tag}"')
     assert with_digest("goto mark_a")[1] == tag != with_digest("goto mark_b")[1]
+
+
+#: nft's unquoted names (scanner.l `string`), within NFT_NAME_MAXLEN.
+NFT_NAME = re.compile(r"[A-Za-z_.][A-Za-z0-9/\-_.]{0,254}")
+#: A `chain NAME {` line of the rendered table.
+CHAIN = re.compile(r"^\tchain (\S+) \{", re.MULTILINE)
+
+
+def render(data: dict[str, Any]) -> NftState:
+    config = load_config_text(to_toml(data), "gen.toml")
+    links = resolve_links(config, facts_for(config))
+    return compile_state(config, links, set(config.links)).nft
+
+
+@FAST
+@given(valid_configs())
+def test_any_valid_config_renders_distinct_valid_chain_names(data: dict[str, Any]) -> None:
+    state = render(data)
+    script = full_script(state)
+    chains = CHAIN.findall(state.static)
+    assert len(chains) == len(set(chains)), sorted(chains)
+    assert all(NFT_NAME.fullmatch(chain) for chain in chains), chains
+    assert set(state.dynamic) <= set(chains)
+    assert set(re.findall(r"\b(?:goto|jump) ([^\s,;}]+)", script)) <= set(chains)
+    # Only the hooks multiwan means to have: no value of the config can add one.
+    hooks = re.findall(r"\bhook (\w+)", script)
+    assert set(hooks) <= {"prerouting", "output", "postrouting"}
+    assert len(hooks) == len(re.findall(r"\btype \w+ hook", script))
+    for comment in re.findall(r'comment "([^"\n]*)"', script):
+        assert 0 < len(comment.encode()) <= COMMENT_MAX_BYTES
+
+
+def test_service_names_that_look_like_generated_chains_get_their_own() -> None:
+    service = {"listen": ["198.51.100.1"], "ports": [80], "backends": [{"address": "10.0.0.1"}]}
+    data = {
+        "default_policy": "wan",
+        "links": {"wan": {"interface": "eth0"}},
+        "services": dict.fromkeys(("a", "a_b0", "nat_prerouting", "guard_output"), service),
+    }
+    chains = CHAIN.findall(render(data).static)
+    assert len(chains) == len(set(chains)), sorted(chains)

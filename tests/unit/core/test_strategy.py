@@ -2,7 +2,7 @@
 
 from multiwan.config.schema import Config, Policy
 from multiwan.core.links import Addressing, ResolvedLink
-from multiwan.core.strategy import Availability, Choice, choose, pin
+from multiwan.core.strategy import Availability, Choice, availability, choose, pin
 
 
 def _link(name: str, index: int, weight: int = 1, priority: int = 1) -> ResolvedLink:
@@ -79,3 +79,40 @@ def test_reserve_links_serve_only_when_no_member_is_live() -> None:
 def test_weight_overrides_replace_configured_weights() -> None:
     usable = Availability(frozenset({"a", "c"}), weights={"c": 1})
     assert choose(Policy(links=["a", "c"]), LINKS, usable).shares == (("a", 1), ("c", 1))
+
+
+def _config(degraded_action: str) -> Config:
+    health = {
+        "targets": [{"kind": "icmp", "host": "192.0.2.9"}],
+        "degraded_action": degraded_action,
+        **({"degraded_weight": 1} if degraded_action == "weight" else {}),
+    }
+    return Config.model_validate(
+        {
+            "default_policy": "p",
+            "links": {n: {"interface": f"eth{i}", "weight": 5} for i, n in enumerate("abc")},
+            "policies": {"p": {"links": ["a", "b", "c"]}},
+            "health": health,
+        }
+    )
+
+
+def test_degraded_links_keep_their_share_by_default_action_keep() -> None:
+    usable = availability(_config("keep"), {"a": "up", "b": "degraded", "c": "down"}, set())
+    assert usable == Availability(frozenset({"a", "b"}))
+
+
+def test_degraded_links_serve_only_as_last_resort() -> None:
+    config = _config("last_resort")
+    usable = availability(config, {"a": "up", "b": "degraded", "c": "down"}, set())
+    assert usable == Availability(frozenset({"a"}), reserve=frozenset({"b"}))
+
+
+def test_degraded_links_take_the_degraded_weight() -> None:
+    usable = availability(_config("weight"), {"a": "up", "b": "degraded"}, set())
+    assert usable == Availability(frozenset({"a", "b"}), weights={"b": 1})
+
+
+def test_drained_and_disabled_links_take_no_new_connections() -> None:
+    usable = availability(_config("keep"), {"a": "up", "b": "up", "c": "disabled"}, {"b"})
+    assert usable == Availability(frozenset({"a"}))

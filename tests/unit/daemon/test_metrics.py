@@ -53,3 +53,12 @@ def test_dashboard_queries_only_existing_metrics() -> None:
     used = {name for expr in exprs for name in re.findall(r"multiwan_[a-z_]+", expr)}
     exposed = set(re.findall(r"^(multiwan_[a-z_]+)", exposition(), re.MULTILINE))
     assert used <= exposed, used - exposed
+
+
+def test_the_daemons_survived_failures_are_counted() -> None:
+    registry = CollectorRegistry()
+    errors = {"probe": 2, "hooks": 1}
+    registry.register(EngineCollector(cast(Engine, FakeEngine()), lambda: errors))
+    text = generate_latest(registry).decode()
+    assert 'multiwan_daemon_errors_total{what="probe"} 2.0' in text
+    assert 'multiwan_daemon_errors_total{what="hooks"} 1.0' in text
