@@ -157,3 +157,85 @@ while True:
     print(f.readline().strip(), flush=True)
     time.sleep(0.1)
 """
+
+
+def test_udp_service_gets_udp_checks(make_lab: LabFactory) -> None:
+    """The default check of a UDP service is a datagram (an ICMP port unreachable fails it);
+    `expect` also fails a silent host. (Only `dns` checks b1: a host sends about one ICMP
+    error a second to the balancer, and checks of other services would share them.)"""
+    lab = make_lab(n_isps=1, n_clients=2)
+    backends = add_backends(lab, 2, udp=5353)
+    rows = ", ".join(f'{{ address = "{b.address}" }}' for b in backends)
+    config = lab_config(lab) + (
+        f'\n[services.dns]\nlisten = ["{VIP}"]\nports = [5353]\nprotocol = "udp"\n'
+        f"backends = [{rows}]\n"
+        f'\n[services.echo]\nlisten = ["{VIP}"]\nports = [5354]\nprotocol = "udp"\n'
+        'check = { payload = "ping", expect = " 10.20.0.1", interval = 0.2, timeout = 0.2 }\n'
+        f'backends = [{{ address = "{backends[1].address}", port = 5353 }}]\n'
+    )
+    with LabDaemon(lab, config) as daemon:
+        time.sleep(2.5)  # two rounds of the default check (every second)
+        names, failed = greetings(lab.clients[0], 100, port=5353, kind="udp")
+        assert failed == 0
+        assert set(names) == {"b1", "b2"}, names
+        assert greetings(lab.clients[0], 10, port=5354, kind="udp") == ({"b2": 10}, 0)
+        kill_backend(backends[0])  # its host answers the port with ICMP port unreachable
+        daemon.wait_log(r"service dns: backend 10\.20\.0\.11:5353 up -> down \(2 rounds "
+                        r"failed: udp:10\.20\.0\.11:5353 port unreachable")  # fmt: skip
+        # Another client: the first one's old source ports still have conntrack entries
+        # (DNAT to b1, kept as established flows are), which a reused port would hit.
+        assert greetings(lab.clients[1], 60, port=5353, kind="udp") == ({"b2": 60}, 0)
+        backends[1].blackhole()  # silent: only a check that needs a reply sees it
+        daemon.wait_log(r"service echo: backend 10\.20\.0\.12:5353 up -> down \(2 rounds "
+                        r"failed: udp:10\.20\.0\.12:5353 no reply")  # fmt: skip
+        names, failed = greetings(lab.clients[0], 10, port=5354, kind="udp", concurrency=10)
+        assert (sum(names.values()), failed) == (0, 10)  # rejected: no backend left
+
+
+def routing_state(lab: Lab) -> dict[str, str]:
+    """What a services-only config must leave alone: rules, every route table, sysctls
+    (read once the kernel is done adding link-local addresses)."""
+    router = lab.router
+    deadline = time.monotonic() + 10
+    while router.run("ip", "-6", "addr", "show", "tentative").stdout.strip():
+        assert time.monotonic() < deadline, "IPv6 duplicate address detection never ended"
+        time.sleep(0.1)
+    return {
+        "rules4": router.run("ip", "-4", "rule").stdout,
+        "rules6": router.run("ip", "-6", "rule").stdout,
+        "routes4": router.run("ip", "-4", "route", "show", "table", "all").stdout,
+        "routes6": router.run("ip", "-6", "route", "show", "table", "all").stdout,
+        "sysctls": router.run("sysctl", "-a", "-r", r"^net\.ipv[46]\.(conf|ip_forward)").stdout,
+    }
+
+
+def test_services_only_box_balances_and_leaves_routing_alone(make_lab: LabFactory) -> None:
+    """No links: the daemon runs, only DNAT is added (limited to `iif`), and rules, routes
+    and sysctls stay exactly as they were."""
+    lab = make_lab(n_isps=1, n_clients=1)
+    backends = add_backends(lab, 2)
+    isp = lab.isps[0]
+    isp.ns.run("ip", "route", "add", f"{VIP}/32", "via", isp.router_address)
+    rows = ", ".join(f'{{ address = "{b.address}" }}' for b in backends)
+    config = (
+        f'[services.smtp]\nlisten = ["{VIP}"]\nports = [25]\niif = "lan0"\ncheck = {CHECK}\n'
+        f"backends = [{rows}]\n"
+    )
+    before = routing_state(lab)
+    with LabDaemon(lab, config) as daemon:
+        daemon.wait_log(r"running: 0 links")
+        names, failed = greetings(lab.clients[0], 100)
+        assert failed == 0
+        assert set(names) == {"b1", "b2"}, names
+        # From another interface the address is not a service (it is routed as any other).
+        assert greetings(isp.ns, 5, concurrency=5) == ({}, 5)
+        kill_backend(backends[0])
+        daemon.wait_log(r"service smtp: backend 10\.20\.0\.11:25 up -> down")
+        assert greetings(lab.clients[0], 40) == ({"b2": 40}, 0)
+        assert routing_state(lab) == before
+        table = lab.router.run("nft", "list", "table", "inet", "multiwan").stdout
+        assert "mark" not in table
+        assert "masquerade" not in table
+    assert routing_state(lab) == before
+    lab.multiwan("flush", config=config)
+    assert lab.router.run("nft", "list", "tables").stdout.strip() == ""

@@ -80,11 +80,16 @@ def cli(ctx: click.Context, config_path: Path, state_dir: Path | None) -> None:
 @cli.command()
 @pass_context
 def check(ctx: Context) -> None:
-    """Validate the config; report every problem with file:line. Exit 1 on any."""
+    """Validate the config; report every problem with file:line. Exit 1 on any. Warnings
+    about the machine (strict rp_filter, forwarding off, ...) do not fail it."""
+    from multiwan.cli.advice import warn_unapplied
+
     config = ctx.config()
+    warnings = warn_unapplied(ctx.config_path, config)
     click.echo(
         f"{ctx.config_path}: OK ({len(config.links)} links, {len(config.policies)} policies, "
-        f"{len(config.rules)} rules)"
+        f"{len(config.rules)} rules, {len(config.services)} services"
+        + (f"; {warnings} warning(s))" if warnings else ")")
     )
 
 
@@ -92,6 +97,7 @@ def check(ctx: Context) -> None:
 @pass_context
 def plan(ctx: Context) -> None:
     """Show what `apply` would change, without touching anything."""
+    from multiwan.cli.advice import warn
     from multiwan.operations import intent
 
     config = ctx.config()
@@ -101,6 +107,7 @@ def plan(ctx: Context) -> None:
     finally:
         kernel.close()
     _warn_unroutable(found.links)
+    warn(ctx.config_path, config, found.links, {s.key: s.value for s in found.desired.sysctls})
     click.echo(found.plan.render(), nl=False)
 
 
@@ -227,7 +234,8 @@ def _print_status(status: dict[str, Any]) -> None:
 
     # Piped output (scripts, logs) gets a wide table instead of rich's 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(status_table(status))
+    if status["links"] or not status.get("services"):  # an inbound balancer has no links
+        console.print(status_table(status))
     if status.get("services"):
         console.print(services_table(status["services"]))
 

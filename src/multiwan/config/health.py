@@ -23,6 +23,15 @@ Seconds = Annotated[
 ]
 
 
+def _off_at_zero(value: float | None) -> float | None:
+    return None if value == 0 else value
+
+
+#: A quality threshold; 0 turns it off (TOML has no null).
+LatencyMs = Annotated[Annotated[float, Field(ge=0, le=60000)] | None, AfterValidator(_off_at_zero)]
+LossPct = Annotated[Annotated[float, Field(ge=0, le=100)] | None, AfterValidator(_off_at_zero)]
+
+
 class IcmpTarget(Strict):
     kind: Literal["icmp"]
     host: IpAddress
@@ -36,6 +45,39 @@ class TcpTarget(Strict):
     host: IpAddress
     port: Annotated[int, Field(ge=1, le=65535)]
     refused_ok: bool = True
+
+
+def hex_bytes(value: str | None) -> str | None:
+    """A hex string of bytes, checked (kept as text: config values stay TOML-shaped)."""
+    if value is not None:
+        bytes.fromhex(value)  # ValueError names the bad character
+    return value
+
+
+class UdpTarget(Strict):
+    """A datagram to host:port. An ICMP port unreachable fails; with `require_reply` (or
+    `expect`) so does silence, else silence counts as alive (many UDP services never
+    answer a datagram they do not understand)."""
+
+    kind: Literal["udp"]
+    host: IpAddress
+    port: Annotated[int, Field(ge=1, le=65535)]
+    payload: str = ""  # sent as UTF-8 text
+    payload_hex: str | None = None  # or as these bytes ("0a0b...")
+    expect: str | None = None  # the reply must contain this text
+    require_reply: bool = False
+
+    _payload_hex = field_validator("payload_hex")(hex_bytes)
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> Self:
+        if self.payload and self.payload_hex:
+            raise ValueError("payload and payload_hex: give one of them")
+        return self
+
+    @property
+    def data(self) -> bytes:
+        return bytes.fromhex(self.payload_hex) if self.payload_hex else self.payload.encode()
 
 
 class HttpTarget(Strict):
@@ -147,30 +189,36 @@ class CommandTarget(Strict):
 
 
 Target = Annotated[
-    IcmpTarget | TcpTarget | HttpTarget | DnsTarget | SmtpTarget | CommandTarget,
+    IcmpTarget | TcpTarget | UdpTarget | HttpTarget | DnsTarget | SmtpTarget | CommandTarget,
     Field(discriminator="kind"),
 ]
 
 
 class HealthCheck(Strict):
-    """How one link is probed and judged."""
+    """How one link is probed and judged.
+
+    The defaults protect a user who configured only targets, as dpinger does for pfSense and
+    OPNsense (probe every 0.5 s, alarm above 20 % loss or 500 ms latency): a lossy or slow
+    link stops taking new connections while a better one is up, within a few seconds, and
+    keeps the connections it carries. README's "Defaults" table says why each value.
+    """
 
     targets: Annotated[list[Target], Field(min_length=1)]
-    interval: Seconds = 1.0
+    interval: Seconds = 0.5
     #: Probe interval while a link is failing or recovering (defaults to `interval`).
     fast_interval: Seconds | None = None
     timeout: Seconds = 1.0
     fall: Annotated[int, Field(ge=1, le=100)] = 3  # failed rounds in a row: down
     rise: Annotated[int, Field(ge=1, le=100)] = 3  # good rounds in a row: up again
     reliability: Annotated[int, Field(ge=1)] = 1  # targets that must answer in a round
-    window: Annotated[int, Field(ge=1, le=1000)] = 30  # rounds for latency and loss
-    degraded_latency_ms: Annotated[float, Field(gt=0)] | None = None
-    degraded_loss_pct: Annotated[float, Field(gt=0, le=100)] | None = None
-    down_latency_ms: Annotated[float, Field(gt=0)] | None = None
-    down_loss_pct: Annotated[float, Field(gt=0, le=100)] | None = None
-    #: What a degraded link does: keep its share, serve only when no up link is left in its
-    #: tier (last_resort), or take `degraded_weight` instead of its weight.
-    degraded_action: Literal["keep", "last_resort", "weight"] = "keep"
+    window: Annotated[int, Field(ge=1, le=1000)] = 10  # rounds for latency and loss
+    degraded_latency_ms: LatencyMs = 500
+    degraded_loss_pct: LossPct = 20
+    down_latency_ms: LatencyMs = None
+    down_loss_pct: LossPct = None
+    #: What a degraded link does: keep its share, serve only when no other member of a
+    #: policy is up (last_resort), or take `degraded_weight` instead of its weight.
+    degraded_action: Literal["keep", "last_resort", "weight"] = "last_resort"
     degraded_weight: Annotated[int, Field(gt=0, le=1000)] | None = None
     #: At daemon start: "up" keeps traffic flowing until probes say otherwise.
     initial_state: Literal["up", "down"] = "up"

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from multiwan.config.addresses import Network, ip_address
-from multiwan.config.base import Strict
+from multiwan.config.base import InterfaceName, Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
 
@@ -30,28 +30,6 @@ Name = Annotated[
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$"),
     Field(description="a name (a letter, then up to 30 letters, digits, '_' or '-')"),
 ]
-INTERFACE_NAME = (
-    "an interface name (1-15 bytes; no blanks, control characters, '/', ':', '*', '\\' or "
-    "quotes; not '.' or '..')"
-)
-
-
-def _interface_name(value: str) -> str:
-    """As the kernel's dev_valid_name takes it (IFNAMSIZ, no '/', ':' or isspace bytes,
-    which include 0xA0), and safe in nft strings, where '*' is a wildcard and '\\' escapes."""
-    raw = value.encode()
-    if (
-        not 1 <= len(raw) <= 15
-        or value in (".", "..")
-        or not value.isprintable()
-        or any(c.isspace() or c in "/:*\\\"'" for c in value)
-        or b"\xa0" in raw
-    ):
-        raise ValueError(f"expected {INTERFACE_NAME}, got {value!r}")
-    return value
-
-
-InterfaceName = Annotated[str, AfterValidator(_interface_name), Field(description=INTERFACE_NAME)]
 #: Shown in nft rule comments (128 bytes at most there); no quotes or control characters
 #: (nft strings have no escapes) and no '=' (the digests' comments are `static=...`, `d=...`).
 RuleName = Annotated[
@@ -256,10 +234,11 @@ class Daemon(Strict):
 
 
 class Config(Strict):
-    """A whole multiwan config file."""
+    """A whole multiwan config file: a multi-WAN router (links, a default policy), an
+    inbound balancer (services only: no routing is touched), or both."""
 
-    default_policy: Name
-    links: Annotated[dict[Name, Link], Field(min_length=1)]
+    default_policy: Name | None = None
+    links: dict[Name, Link] = {}
     policies: dict[Name, Policy] = {}
     rules: list[Rule] = []
     #: Attach these conntrack helpers so the connections they announce (FTP data, ...) are
@@ -384,6 +363,7 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
             elif target in seen:
                 problems.append((f"policies.{pname}.links[{i}]", f"link {target!r} listed twice"))
             seen.add(target)
+    problems += _shape_problems(data, links)
     default = data.get("default_policy")
     if isinstance(default, str) and default not in policies and default not in links:
         problems.append(
@@ -396,4 +376,23 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         via = _dict(rule).get("via")
         if isinstance(via, str) and via != RESERVED_VIA and via not in links | policies:
             problems.append((f"rules[{i}].via", f"{via!r} is not a policy, a link or 'main'"))
+    return problems
+
+
+def _shape_problems(data: dict[str, Any], links: dict[str, Any]) -> list[tuple[str, str]]:
+    """A router needs a default policy; a box without links may only balance services."""
+    if links:
+        if "default_policy" not in data:
+            return [("default_policy", "required with links: the policy (or link) for "
+                     "traffic no rule matches")]  # fmt: skip
+        return []
+    if not _dict(data.get("services")):
+        return [("links", "expected links (a multi-WAN router), services (an inbound "
+                 "balancer), or both")]  # fmt: skip
+    problems = []
+    if _list(data.get("rules")):
+        problems.append(("rules", "rules choose among links, and there are none"))
+    if _list(data.get("conntrack_helpers")):
+        problems.append(("conntrack_helpers", "helpers keep related connections on their "
+                         "link, and there are no links"))  # fmt: skip
     return problems

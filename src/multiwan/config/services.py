@@ -5,10 +5,10 @@ import re
 from typing import Annotated, Literal, Self
 from urllib.parse import urlunsplit
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from multiwan.config.addresses import IpAddress
-from multiwan.config.base import Strict
+from multiwan.config.base import InterfaceName, Strict
 from multiwan.config.health import (
     CommandTarget,
     HealthCheck,
@@ -17,7 +17,9 @@ from multiwan.config.health import (
     SmtpTarget,
     Target,
     TcpTarget,
+    UdpTarget,
     exec_argument,
+    hex_bytes,
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -49,6 +51,10 @@ def _path(value: str) -> str:
     return value
 
 
+def _listed(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
 class Backend(Strict):
     address: IpAddress
     port: Port | None = None  # omitted: the port the client connected to
@@ -66,10 +72,14 @@ class Backend(Strict):
         return f"[{self.address}]:{port}" if self.family == 6 else f"{self.address}:{port}"
 
 
-class ServiceCheck(Strict):
-    """How each backend is checked; a refused or reset connect fails at once."""
+UDP_ONLY = ("payload", "payload_hex", "expect", "require_reply")
 
-    kind: Literal["tcp", "smtp", "http", "https", "command"] = "tcp"
+
+class ServiceCheck(Strict):
+    """How each backend is checked. The kind defaults to the service's protocol: a TCP
+    connect (refused or reset fails at once) or a UDP datagram (port unreachable fails)."""
+
+    kind: Literal["tcp", "udp", "smtp", "http", "https", "command"] | None = None
     interval: Seconds = 1.0
     timeout: Seconds = 1.0
     rise: Annotated[int, Field(ge=1, le=100)] = 2
@@ -79,11 +89,25 @@ class ServiceCheck(Strict):
     body_contains: str | None = None
     #: For kind "command": {address} and {port} are replaced by the backend's.
     command: list[Annotated[str, AfterValidator(_command_arg)]] | None = None
+    #: For kind "udp": the datagram sent (text, or bytes in hex), the text the reply must
+    #: contain, and whether silence fails (default: only an ICMP port unreachable does).
+    payload: str = ""
+    payload_hex: str | None = None
+    expect: str | None = None
+    require_reply: bool = False
+
+    _payload_hex = field_validator("payload_hex")(hex_bytes)
 
     @model_validator(mode="after")
     def _command(self) -> Self:
         if self.kind == "command" and not self.command:
             raise ValueError('check kind \'command\' needs `command = ["prog", "arg", ...]`')
+        if self.kind not in (None, "udp"):
+            given = [key for key in UDP_ONLY if key in self.model_fields_set]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for check kind 'udp'")
+        if self.payload and self.payload_hex:
+            raise ValueError("payload and payload_hex: give one of them")
         return self
 
 
@@ -102,14 +126,27 @@ class Service(Strict):
     snat: bool = False
     #: Delete a failed backend's established connections (default: leave them alone).
     flush_on_down: bool = False
+    #: Only clients arriving on these interfaces (a name or a list); empty: any, including
+    #: clients on the balancer itself.
+    iif: Annotated[list[InterfaceName], BeforeValidator(_listed)] = []
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
         keys = [b.key(self.ports[0]) for b in self.backends]
         if len(set(keys)) != len(keys):
             raise ValueError("a backend is listed twice")
+        if len(set(self.iif)) != len(self.iif):
+            raise ValueError("iif: an interface is listed twice")
         if not any(not b.backup for b in self.backends):
             raise ValueError("at least one backend must not be a backup")
+        kind = self.check.kind or self.protocol
+        if self.protocol == "udp" and kind not in ("udp", "tcp", "command"):
+            raise ValueError(
+                f"check kind {kind!r} works over TCP only: for protocol 'udp' use kind "
+                "'udp', 'tcp' or 'command'"
+            )
+        if self.protocol == "tcp" and kind == "udp":
+            raise ValueError("check kind 'udp' needs protocol 'udp'")
         families = {ipaddress.ip_address(a).version for a in self.listen}
         if self.scheduler == "source-hash" and len(families) > 1:
             raise ValueError("source-hash needs listen addresses of one family (v4 or v6)")
@@ -120,16 +157,23 @@ class Service(Strict):
         check, port = self.check, backend.port or self.ports[0]
         host = backend.address
         target: Target
-        if check.kind == "tcp":
+        kind = check.kind or self.protocol
+        if kind == "udp":
+            target = UdpTarget(
+                kind="udp", host=host, port=port, payload=check.payload,
+                payload_hex=check.payload_hex, expect=check.expect,
+                require_reply=check.require_reply,
+            )  # fmt: skip
+        elif kind == "tcp":
             target = TcpTarget(kind="tcp", host=host, port=port, refused_ok=False)
-        elif check.kind == "smtp":
+        elif kind == "smtp":
             target = SmtpTarget(kind="smtp", host=host, port=port)
-        elif check.kind in ("http", "https"):
+        elif kind in ("http", "https"):
             where = f"[{host}]" if backend.family == 6 else host
             path, _, query = check.path.partition("?")
             target = HttpTarget(
                 kind="http",
-                url=urlunsplit((check.kind, f"{where}:{port}", path, query, "")),
+                url=urlunsplit((kind, f"{where}:{port}", path, query, "")),
                 expect_status=check.expect_status,
                 body_contains=check.body_contains,
                 verify_tls=False,
@@ -144,5 +188,8 @@ class Service(Strict):
             timeout=check.timeout,
             rise=check.rise,
             fall=check.fall,
+            # A backend is in or out by its check alone: quality states are for links.
+            degraded_latency_ms=None,
+            degraded_loss_pct=None,
             flush_conntrack=self.flush_on_down,
         )

@@ -8,7 +8,7 @@ which the daemon's fast path uses alone.
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
-from multiwan.config.schema import Config
+from multiwan.config.schema import RESERVED_VIA, Config
 from multiwan.core.links import ResolvedLink
 from multiwan.core.model import DesiredState, Family, Route, Rule, Sysctl
 from multiwan.core.nft import (
@@ -48,15 +48,16 @@ def choices_for(
         usable = Availability(available.live & able, available.reserve & able, available.weights)
         for name, policy in config.policies.items():
             choices[policy_chain(name, family)] = choose(policy, by_name, usable)
-        for link in pinned_links(config):
-            choices[pin_chain(link, family)] = pin(link, usable, config.default_policy, config)
+        for link in pinned_links(config):  # only with links, so with a default policy
+            default = config.default_policy or "main"
+            choices[pin_chain(link, family)] = pin(link, usable, default, config)
     return choices
 
 
 def default_choice(config: Config, choices: Mapping[str, Choice], family: Family) -> Choice:
     """What the default policy (or link) does now for `family`, following last resorts
-    that name another policy."""
-    default = config.default_policy
+    that name another policy. Only for configs with links (they have a default policy)."""
+    default = config.default_policy or RESERVED_VIA
     chain = (
         policy_chain(default, family) if default in config.policies else pin_chain(default, family)
     )
@@ -86,6 +87,8 @@ def dynamic_state(
     local: Mapping[Family, str] | None = None,
 ) -> DynamicState:
     """`local`: the non-uplink addresses discovered per family (for `local_source`)."""
+    if not config.links:  # services only: no policies, pins or fallback table
+        return DynamicState(service_rules(config.services, backends), frozenset())
     choices = choices_for(config, links, live)
     rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
     rules.update(source_pin_rules(links))
@@ -106,6 +109,9 @@ def compile_state(
     """Everything multiwan wants in the kernel for this config, link health, (for
     services) which backends are live (None: all of them) and the router's non-uplink
     addresses."""
+    if not config.links:  # an inbound balancer only: routing is left exactly as it is
+        nft = build_nft(config, [], dynamic_state(config, [], live, backends).rules)
+        return DesiredState(nft, frozenset(), frozenset(), frozenset())
     routable = [link for link in links if link.routable]
     dynamic = dynamic_state(config, links, live, backends, local)
     routes: set[Route] = set(dynamic.fallback)

@@ -182,13 +182,16 @@ def _probe_round(h: LinkHealth, event: ProbeRound, check: HealthCheck) -> LinkHe
     stats = RoundStats(len(answered), len(event.results), sum(rtts) / len(rtts) if rtts else None)
     window = (*h.window, stats)[-check.window :]
     ok = len(answered) >= check.reliability
-    quality, quality_reason, calm = _quality(window, check)
+    bad = 0 if ok else h.bad + 1
+    # A run of failed rounds is `fall`'s to judge: it counts as loss only once an answer
+    # shows the link lossy rather than dead, so a dead link goes down, not degraded first.
+    quality, quality_reason, calm = _quality(window[: len(window) - bad], check)
     h = replace(
         h,
         window=window,
         good=h.good + 1 if ok else 0,
-        bad=0 if ok else h.bad + 1,
-        calm=h.calm + 1 if calm else 0,
+        bad=bad,
+        calm=h.calm + 1 if calm and ok else 0,
     )
     if h.verdict in ("up", "degraded"):
         if h.bad >= check.fall:

@@ -249,6 +249,26 @@ def _hook_chain(
     return lines
 
 
+def _final_line(config: Config, tag: str) -> str:
+    """The decide chain's last rule, with the static digest in its comment when given."""
+    if config.default_policy is None:
+        final = "return"  # services only: nothing is routed and nothing jumps to decide
+    else:
+        final = f"goto {via_target(config.default_policy, config)}"
+    return f"\t\t{final} {nft_comment(STATIC_TAG + tag)}" if tag else f"\t\t{final}"
+
+
+def _services_only(config: Config, dynamic_chains: Iterable[str], tag: str) -> str:
+    """A box without links: service DNAT only; no marks, balancing or masquerade."""
+    lines = [f"table {TABLE} {{", "\tchain decide {", _final_line(config, tag), "\t}"]
+    lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
+    lines += services.static_lines(config.services)
+    if snat := services.snat_lines(config.services):
+        hook = "\t\ttype nat hook postrouting priority srcnat; policy accept;"
+        lines += ["\tchain postrouting {", hook, *snat, "\t}"]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
 def _restore_map(links: list[ResolvedLink], marks: MarkSpace) -> str:
     return ", ".join(
         f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(links, marks)
@@ -269,6 +289,8 @@ def render_static(
     `tag`, the digest of the skeleton rendered without one, rides in a comment on the decide
     chain's last rule (nft 1.0.6 JSON listings drop table comments but keep rule comments).
     """
+    if not config.links:
+        return _services_only(config, dynamic_chains, tag)
     lines = [f"table {TABLE} {{"]
     lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
     for helper in config.conntrack_helpers:
@@ -283,8 +305,7 @@ def render_static(
         target = via_target(rule.via, config)
         for match in _rule_matches(rule):
             lines.append("\t\t" + " ".join(filter(None, [match, "goto", target, comment])))
-    default = f"goto {via_target(config.default_policy, config)}"
-    lines.append(f"\t\t{default} {nft_comment(STATIC_TAG + tag)}" if tag else f"\t\t{default}")
+    lines.append(_final_line(config, tag))
     lines.append("\t}")
     for link in links:
         body = f"counter name {nft_string(new_counter(link.name))} {_set_mark(link.mark, marks)}"

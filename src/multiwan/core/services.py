@@ -39,11 +39,17 @@ def _by_family(addresses: Iterable[str]) -> dict[str, list[str]]:
     return found
 
 
-def _vip_matches(service: Service) -> list[str]:
-    """One match per family: the service's addresses and ports."""
+def _vip_matches(service: Service, hook: str) -> list[str]:
+    """One match per family: the service's addresses and ports (and input interfaces). A
+    service limited to input interfaces has none in the output hook: local clients arrive
+    on no interface."""
+    if service.iif and hook == "output":
+        return []
     ports = nft_set(str(p) for p in service.ports)
+    names = nft_set(f'"{name}"' for name in service.iif)
+    iif = f"iifname {names} " if service.iif else ""
     return [
-        f"{keyword} daddr {nft_set(addresses)} {service.protocol} dport {ports}"
+        f"{iif}{keyword} daddr {nft_set(addresses)} {service.protocol} dport {ports}"
         for keyword, addresses in sorted(_by_family(service.listen).items())
     ]
 
@@ -70,7 +76,7 @@ def static_lines(services: dict[str, Service]) -> list[str]:
             f"\t\ttype nat hook {hook} priority -100; policy accept;",
         ]
         for name, service in services.items():
-            lines += [f"\t\t{m} jump {service_chain(name)}" for m in _vip_matches(service)]
+            lines += [f"\t\t{m} jump {service_chain(name)}" for m in _vip_matches(service, hook)]
         lines.append("\t}")
         # After DNAT: whatever still goes to a service address found no live backend.
         lines += [f"\tchain guard_{hook} {{",
@@ -81,7 +87,7 @@ def static_lines(services: dict[str, Service]) -> list[str]:
                 if service.protocol == "tcp"
                 else ("reject with icmpx port-unreachable")
             )
-            for match in _vip_matches(service):
+            for match in _vip_matches(service, hook):
                 lines.append(
                     f"\t\tct state new {match} counter name {nft_string(rejected_counter(name))} "
                     + verdict

@@ -1,6 +1,7 @@
 """Service backends behind the lab router: namespaces on a server LAN (10.20.0.0/24 on the
-router's `srv0` bridge), each running an SMTP-like server that greets with its own name,
-so a test can tell which backend took each connection."""
+router's `srv0` bridge), each running an SMTP-like server that greets with its own name (and
+optionally a UDP server that answers with it), so a test can tell which backend took each
+connection."""
 
 import json
 import subprocess
@@ -21,6 +22,7 @@ class BackendHost:
     ns: Netns
     address: str
     proc: subprocess.Popen[str] | None = None
+    udp: int | None = None  # port of its UDP server, if any
 
     def blackhole(self) -> None:
         """The host stops answering anything (no RST, no ICMP): checks time out."""
@@ -31,8 +33,9 @@ class BackendHost:
         self.ns.run("nft", "delete table inet dead", check=False)
 
 
-def add_backends(lab: Lab, count: int, port: int = 25) -> list[BackendHost]:
-    """`count` backends b1..bN at 10.20.0.11.. behind the router; servers started."""
+def add_backends(lab: Lab, count: int, port: int = 25, udp: int | None = None) -> list[BackendHost]:
+    """`count` backends b1..bN at 10.20.0.11.. behind the router; servers started (SMTP on
+    `port`, and a UDP server on `udp` if given)."""
     router = lab.router
     router.run("ip", "link", "add", "srv0", "type", "bridge")
     router.run("ip", "link", "set", "srv0", "up")
@@ -46,7 +49,7 @@ def add_backends(lab: Lab, count: int, port: int = 25) -> list[BackendHost]:
         address = f"{SERVER_LAN}.{10 + i}"
         add_address(ns, "eth0", f"{address}/24")
         ns.run("ip", "route", "add", "default", "via", f"{SERVER_LAN}.1")
-        host = BackendHost(f"b{i}", ns, address)
+        host = BackendHost(f"b{i}", ns, address, udp=udp)
         start_backend(lab, host, port)
         hosts.append(host)
     return hosts
@@ -57,6 +60,7 @@ def start_backend(lab: Lab, host: BackendHost, port: int = 25) -> None:
     host.proc = lab.start(
         host.ns, sys.executable, "-m", "multiwan.lab.servers", "--address", host.address,
         "--smtp", str(port), "--name", host.name,
+        *(["--named-udp", str(host.udp)] if host.udp else []),
     )  # fmt: skip
     assert host.proc.stdout is not None
     if host.proc.stdout.readline().strip() != "ready":
@@ -71,16 +75,22 @@ def kill_backend(host: BackendHost) -> None:
 
 
 def greetings(
-    client: Netns, count: int, dst: str = VIP, port: int = 25, concurrency: int = 20
+    client: Netns,
+    count: int,
+    dst: str = VIP,
+    port: int = 25,
+    concurrency: int = 20,
+    kind: str = "tcp",
 ) -> tuple[Counter[str], int]:
-    """Open `count` connections; which backend greeted each, and how many failed."""
+    """Open `count` connections (or UDP exchanges); which backend answered each, and how
+    many failed."""
     out = client.run(
-        sys.executable, "-m", "multiwan.lab.traffic", "tcp", "--dst", dst, "--port", str(port),
+        sys.executable, "-m", "multiwan.lab.traffic", kind, "--dst", dst, "--port", str(port),
         "--count", str(count), "--concurrency", str(concurrency), "--timeout", "2",
         timeout=120,
     )  # fmt: skip
     raw = json.loads(out.stdout)
     names: Counter[str] = Counter()
     for line, n in raw["sources"].items():
-        names[line.split()[1]] += n
+        names[line.split()[1 if kind == "tcp" else 0]] += n
     return names, raw["failed"]

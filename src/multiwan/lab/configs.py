@@ -57,15 +57,20 @@ def probe_health(
     )
 
 
-def lossy_health(lab: Lab, interval: float = 0.2) -> str:
-    """A [health] body judging quality: 3 ICMP targets, degraded above 10 % loss (kept as a
-    last resort), down above 50 %."""
+def lab_targets(lab: Lab, interval: float = 0.2) -> str:
+    """A [health] body with only targets and timing (3 ICMP targets behind every ISP):
+    everything else, quality thresholds included, is the shipped default."""
     targets = ", ".join(
         f'{{ kind = "icmp", host = "{host}" }}'
         for host in (lab.server_ip, "198.18.1.1", "198.18.2.1")
     )
-    return (
-        f"targets = [{targets}]\ninterval = {interval}\ntimeout = {interval}\nfall = 3\n"
-        "rise = 3\nwindow = 30\ndegraded_loss_pct = 10\ndown_loss_pct = 50\n"
+    return f"targets = [{targets}]\ninterval = {interval}\ntimeout = {interval}\n"
+
+
+def lossy_health(lab: Lab, interval: float = 0.2) -> str:
+    """A [health] body judging quality: 3 ICMP targets, degraded above 10 % loss (kept as a
+    last resort), down above 50 %."""
+    return lab_targets(lab, interval) + (
+        "fall = 3\nrise = 3\nwindow = 30\ndegraded_loss_pct = 10\ndown_loss_pct = 50\n"
         'degraded_action = "last_resort"\n'
     )

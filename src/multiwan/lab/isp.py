@@ -39,9 +39,13 @@ class Isp:
         """Drop IPv4 echo requests only: ICMP health checks fail, TCP and UDP still pass."""
         self._fault("icmp type echo-request drop")
 
-    def loss(self, percent: int) -> None:
-        """Drop `percent` % of the packets the router sends through this ISP, at random."""
-        self._fault(f'iifname "down0" numgen random mod 100 < {percent} drop')
+    def loss(self, percent: int, both_ways: bool = False) -> None:
+        """Drop `percent` % of the packets the router sends through this ISP, at random
+        (`both_ways`: also of those the ISP sends back)."""
+        rule = f'iifname "down0" numgen random mod 100 < {percent} drop'
+        if both_ways:
+            rule += f'; oifname "down0" numgen random mod 100 < {percent} drop'
+        self._fault(rule)
 
     def restore(self) -> None:
         self.ns.run("nft", "delete table inet fault", check=False)

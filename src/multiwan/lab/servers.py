@@ -70,6 +70,19 @@ class _UdpWhoami(asyncio.DatagramProtocol):
         self.transport.sendto(f"{addr[0]}\n".encode(), addr)
 
 
+class _UdpNamed(asyncio.DatagramProtocol):
+    """A UDP backend: answers every datagram with its name and the peer's address."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(f"{self.name} {addr[0]}\n".encode(), addr)
+
+
 class _Dns(asyncio.DatagramProtocol):
     """Answers every A query with DNS_ANSWER (dnspython builds the reply)."""
 
@@ -98,6 +111,7 @@ async def serve(
     dns_port: int | None,
     http_port: int | None,
     smtp: tuple[int, str] | None = None,
+    named_udp: tuple[int, str] | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     servers = []
@@ -122,6 +136,10 @@ async def serve(
                 _smtp(smtp[1]), host=addresses, port=smtp[0], backlog=1024, reuse_address=True
             )
         )
+    if named_udp:
+        port, name = named_udp
+        for host in addresses:
+            await loop.create_datagram_endpoint(lambda: _UdpNamed(name), local_addr=(host, port))
     if dns_port:
         for host in addresses:
             await loop.create_datagram_endpoint(_Dns, local_addr=(host, dns_port))
@@ -149,10 +167,14 @@ def main() -> None:
     parser.add_argument("--dns", type=int, default=None, help="DNS responder port")
     parser.add_argument("--http", type=int, default=None, help="HTTP server port")
     parser.add_argument("--smtp", type=int, default=None, help="SMTP-like backend port")
+    parser.add_argument("--named-udp", type=int, default=None, help="UDP backend port")
     parser.add_argument("--name", default="backend", help="name in the SMTP greeting")
     args = parser.parse_args()
     smtp = (args.smtp, args.name) if args.smtp else None
-    asyncio.run(serve(args.address, args.tcp, args.udp, args.hold, args.dns, args.http, smtp))
+    named_udp = (args.named_udp, args.name) if args.named_udp else None
+    asyncio.run(
+        serve(args.address, args.tcp, args.udp, args.hold, args.dns, args.http, smtp, named_udp)
+    )
 
 
 if __name__ == "__main__":

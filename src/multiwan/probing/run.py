@@ -11,6 +11,7 @@ from multiwan.config.health import (
     SmtpTarget,
     Target,
     TcpTarget,
+    UdpTarget,
 )
 from multiwan.probing.binding import LinkBinding, family_of
 from multiwan.probing.command import run_command
@@ -18,6 +19,7 @@ from multiwan.probing.icmp import Pinger
 from multiwan.probing.result import ProbeResult, os_error
 from multiwan.probing.smtp import smtp_greeting
 from multiwan.probing.tcp import tcp_connect
+from multiwan.probing.udp import udp_exchange
 
 
 async def _done(result: ProbeResult) -> ProbeResult:
@@ -30,6 +32,8 @@ def describe(target: Target) -> str:
         return target.host
     if isinstance(target, TcpTarget):
         return f"tcp:{target.host}:{target.port}"
+    if isinstance(target, UdpTarget):
+        return f"udp:{target.host}:{target.port}"
     if isinstance(target, HttpTarget):
         return target.url
     if isinstance(target, SmtpTarget):
@@ -63,6 +67,8 @@ class LinkProber:
             return await tcp_connect(
                 target.host, target.port, self.binding, limit, target.refused_ok
             )
+        if isinstance(target, UdpTarget):
+            return await udp_exchange(target, self.binding, limit)
         if isinstance(target, SmtpTarget):
             return await smtp_greeting(target.host, target.port, limit, self.binding)
         if isinstance(target, CommandTarget):

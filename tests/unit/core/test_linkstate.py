@@ -4,6 +4,7 @@ import random
 from collections.abc import Sequence
 from typing import cast
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,9 @@ CHECK = HealthCheck.model_validate(
         "fast_interval": 0.2,
         "fall": 3,
         "rise": 2,
+        # These playbooks are about fall and rise: quality thresholds off (0).
+        "degraded_latency_ms": 0,
+        "degraded_loss_pct": 0,
     }
 )
 
@@ -184,3 +188,46 @@ def test_any_event_sequence_gives_a_consistent_state(steps: list[tuple[str, obje
             assert health.state == "disabled"
         elif not health.present:
             assert health.state == "absent"
+
+
+DEFAULTS = HealthCheck.model_validate(
+    {"targets": [{"kind": "icmp", "host": f"192.0.2.{i}"} for i in (1, 2, 3)]}
+)
+
+
+def test_defaults_take_a_link_losing_20_percent_each_way_out_within_seconds() -> None:
+    """20 % each way is 36 % of echoes lost: out of the balance in a few rounds (0.5 s)."""
+    assert (DEFAULTS.degraded_action, DEFAULTS.interval) == ("last_resort", 0.5)
+    rng = random.Random(8)
+    loss = 1 - 0.8 * 0.8
+    events = [round_(t, *(rng.random() >= loss for _ in range(3))) for t in range(1, 40)]
+    _, moves = play(events, check=DEFAULTS)
+    assert [m.state for m in moves][:1] == ["degraded"]
+    assert moves[0].at * DEFAULTS.interval <= 5.0
+
+
+def test_defaults_keep_a_clean_or_slightly_lossy_link_up() -> None:
+    rng = random.Random(1)
+    events = [round_(t, *(rng.random() >= 0.01 for _ in range(3))) for t in range(2000)]
+    assert play(events, check=DEFAULTS)[1] == []
+
+
+def test_defaults_degrade_a_slow_link() -> None:
+    _, moves = play([round_(t, True, True, True, rtt=0.6) for t in range(10)], check=DEFAULTS)
+    assert [(m.state, m.reason.split(" >")[0]) for m in moves] == [("degraded", "latency 600ms")]
+
+
+@pytest.mark.parametrize("good_before", range(12))
+def test_a_dead_link_goes_down_not_degraded_first(good_before: int) -> None:
+    """Failed rounds in a row are fall's to judge, however short the window is."""
+    events = [round_(t, True, True, True) for t in range(good_before)]
+    events += [round_(good_before + t, False, False, False) for t in range(3)]
+    _, moves = play(events, check=DEFAULTS)
+    assert [(m.previous, m.state) for m in moves] == [("up", "down")]
+
+
+def test_zero_turns_a_default_threshold_off() -> None:
+    check = HealthCheck.model_validate(
+        {"targets": [{"kind": "icmp", "host": "192.0.2.1"}], "degraded_loss_pct": 0}
+    )
+    assert (check.degraded_loss_pct, check.degraded_latency_ms) == (None, 500)

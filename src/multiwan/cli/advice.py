@@ -1,0 +1,51 @@
+"""Warnings of `check` and `plan`: read the sysctls `core.advice` needs (read-only), print
+its findings as `FILE:LINE: field: warning: ...` on stderr. They never change the exit code."""
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import click
+
+from multiwan.config.errors import Problem
+from multiwan.config.locate import index_lines, line_of
+from multiwan.config.schema import Config
+from multiwan.core.advice import advise, sysctl_keys
+from multiwan.core.compile import compile_state
+from multiwan.core.links import ResolvedLink, resolve_links
+from multiwan.kernel import netlink
+from multiwan.kernel.sysctl import read_sysctl
+
+
+def warn(
+    path: Path, config: Config, links: Iterable[ResolvedLink], wanted: Mapping[str, str]
+) -> int:
+    """Print every warning; how many there were."""
+    now = {key: read_sysctl(key) for key in sysctl_keys(config)}
+    findings = advise(config, links, now, wanted)
+    lines = index_lines(path.read_text(encoding="utf-8")) if findings else {}
+    problems = [
+        Problem(str(path), line_of(lines, f.field), f.field, f"warning: {f.message}")
+        for f in findings
+    ]
+    for problem in sorted(problems, key=lambda p: (p.line or 0, p.field)):
+        click.echo(str(problem), err=True)
+    return len(problems)
+
+
+def warn_unapplied(path: Path, config: Config) -> int:
+    """`warn` for `check`: links resolved from the interfaces as they are now (none when
+    netlink cannot be read here, e.g. a sandbox: `check` still validates)."""
+    facts = {}
+    try:
+        ipr = netlink.open_netlink()
+    except OSError as exc:
+        click.echo(f"warning: interfaces not read ({exc.strerror}): no gateway warnings", err=True)
+    else:
+        try:
+            interfaces = (link.interface for link in config.links.values())
+            facts = netlink.interfaces_facts(ipr, interfaces)
+        finally:
+            ipr.close()
+    links = resolve_links(config, facts)
+    desired = compile_state(config, links, set(config.links))
+    return warn(path, config, links, {s.key: s.value for s in desired.sysctls})

@@ -1,0 +1,77 @@
+"""Warnings about topologies that cannot work: pure functions of config and facts."""
+
+import tomllib
+
+from multiwan.config.schema import Config
+from multiwan.core.advice import Finding, advise
+from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
+
+ROUTER = """
+default_policy = "p"
+[health]
+targets = [{ kind = "icmp", host = "192.0.2.1" }]
+[links.a]
+interface = "wan1"
+gateway = "100.64.1.1"
+[links.b]
+interface = "wan2"
+gateway = "100.64.9.1"
+[policies.p]
+links = ["a", "b"]
+"""
+FACTS = {
+    "wan1": InterfaceFacts(True, FamilyFacts(None, "100.64.1.2", ("100.64.1.0/24",))),
+    "wan2": InterfaceFacts(True, FamilyFacts(None, "100.64.2.2", ("100.64.2.0/24",))),
+}
+CLEAN = {
+    "net/ipv4/ip_forward": "1",
+    "net/ipv6/conf/all/forwarding": "1",
+    "net/ipv4/conf/all/rp_filter": "0",
+    "net/ipv4/conf/wan1/rp_filter": "2",
+    "net/ipv4/conf/wan2/rp_filter": "0",
+}
+WANTED = {"net/ipv4/conf/wan1/rp_filter": "2", "net/ipv4/conf/wan2/rp_filter": "2"}
+
+
+def findings(text: str = ROUTER, **now: str) -> list[Finding]:
+    config = Config.model_validate(tomllib.loads(text))
+    sysctls = {**CLEAN, **{k.replace("__", "/"): v for k, v in now.items()}}
+    return advise(config, resolve_links(config, FACTS), sysctls, WANTED)
+
+
+def test_gateway_outside_the_subnet() -> None:
+    (found,) = findings()
+    assert found.field == "links.b.gateway"
+    assert found.message.startswith("100.64.9.1 is outside the subnets of wan2 (100.64.2.0/24)")
+
+
+def test_strict_rp_filter_on_an_uplink_or_for_all() -> None:
+    fixed = ROUTER.replace("100.64.9.1", "100.64.2.1")
+    assert findings(fixed) == []
+    (found,) = findings(fixed, net__ipv4__conf__wan2__rp_filter="1")
+    assert found.field == "links.b.interface"
+    assert "strict on wan2 (net.ipv4.conf.wan2.rp_filter = 1)" in found.message
+    assert "multiwan sets net.ipv4.conf.wan2.rp_filter = 2 when applying, but" in found.message
+    # The kernel uses the larger of `all` and the interface's value: wan1's 2 stays loose.
+    every = findings(fixed, net__ipv4__conf__all__rp_filter="1")
+    assert [f.field for f in every] == ["links.b.interface"]
+    assert "(net.ipv4.conf.all.rp_filter = 1)" in every[0].message
+
+
+def test_forwarding_off() -> None:
+    fixed = ROUTER.replace("100.64.9.1", "100.64.2.1")
+    (found,) = findings(fixed, net__ipv4__ip_forward="0")
+    assert (found.field, found.message.split(":")[0]) == ("links", "net.ipv4.ip_forward is 0")
+    v6 = fixed.replace('gateway = "100.64.1.1"', 'gateway = "100.64.1.1"\nipv6 = true')
+    assert [
+        f.message.split(":")[0] for f in findings(v6, net__ipv6__conf__all__forwarding="0")
+    ] == ["net.ipv6.conf.all.forwarding is 0"]
+
+
+def test_unchecked_link_on_a_router_with_several() -> None:
+    fixed = ROUTER.replace("100.64.9.1", "100.64.2.1")
+    unchecked = fixed.replace('[health]\ntargets = [{ kind = "icmp", host = "192.0.2.1" }]', "")
+    assert [f.field for f in findings(unchecked)] == ["links.a", "links.b"]
+    single = unchecked.replace('links = ["a", "b"]', 'links = ["a"]')
+    single = single[: single.index("[links.b]")] + single[single.index("[policies.p]") :]
+    assert findings(single) == []
