@@ -33,3 +33,17 @@ def test_check_and_plan_warn_about_the_machine_and_exit_0(lab3: Lab) -> None:
         for pattern in expected:
             assert any(re.match(pattern, line) for line in warnings), (pattern, result.stderr)
     assert "; 6 warning(s))" in lab3.multiwan("check", config=config).stdout
+
+
+def test_check_warns_when_another_programs_rules_use_our_mark_bits(lab3: Lab) -> None:
+    """wg-quick's rule matches fwmark 51820 (0xca6c), inside the default 0xff00; moving
+    mark_mask away silences the warning."""
+    lab3.router.run(
+        "ip", "rule", "add", "pref", "32000", "not", "fwmark", "51820", "table", "51820"
+    )
+    config = lab_config(lab3)
+    result = lab3.multiwan("check", config=config)
+    wanted = r": mark_mask: warning: 0xff00 overlaps `ip -4 rule pref 32000 fwmark 0xca6c/"
+    assert re.search(wanted + r"0xffffffff` \(like wg-quick", result.stderr), result.stderr
+    moved = lab3.multiwan("check", config="mark_mask = 0xff0000\n" + config)
+    assert "mark_mask" not in moved.stderr

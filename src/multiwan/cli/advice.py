@@ -21,7 +21,7 @@ def warn(
 ) -> int:
     """Print every warning; how many there were."""
     now = {key: read_sysctl(key) for key in sysctl_keys(config)}
-    findings = advise(config, links, now, wanted)
+    findings = advise(config, links, now, wanted, _foreign_marks())
     lines = index_lines(path.read_text(encoding="utf-8")) if findings else {}
     problems = [
         Problem(str(path), line_of(lines, f.field), f.field, f"warning: {f.message}")
@@ -30,6 +30,18 @@ def warn(
     for problem in sorted(problems, key=lambda p: (p.line or 0, p.field)):
         click.echo(str(problem), err=True)
     return len(problems)
+
+
+def _foreign_marks() -> list[tuple[str, int]]:
+    """The marks other programs' `ip rule`s match (none when netlink cannot be read)."""
+    try:
+        ipr = netlink.open_netlink()
+    except OSError:
+        return []
+    try:
+        return netlink.foreign_rule_marks(ipr)
+    finally:
+        ipr.close()
 
 
 def warn_unapplied(path: Path, config: Config) -> int:

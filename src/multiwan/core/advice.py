@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from multiwan.config.schema import Config
 from multiwan.core.links import ResolvedLink
+from multiwan.core.ownership import KNOWN_MARKS
 
 IP_FORWARD = "net/ipv4/ip_forward"
 IP6_FORWARD = "net/ipv6/conf/all/forwarding"
@@ -144,19 +145,40 @@ def _unchecked(config: Config) -> list[Finding]:
     ]
 
 
+def _mark_overlaps(config: Config, foreign: Iterable[tuple[str, int]]) -> list[Finding]:
+    """Other programs' `ip rule`s that match bits of multiwan's marks: their packets and
+    ours would be mistaken for each other."""
+    found = []
+    for shown, bits in foreign:
+        if bits & config.mark_mask:
+            known = [name for name, marks in KNOWN_MARKS.items() if bits & ~marks == 0]
+            hint = f" (like {', '.join(known)})" if known else ""
+            found.append(
+                Finding(
+                    "mark_mask",
+                    f"{config.mark_mask:#x} overlaps `{shown}`{hint}: another program uses "
+                    "these mark bits; set mark_mask to bits it leaves alone",
+                )
+            )
+    return found
+
+
 def advise(
     config: Config,
     links: Iterable[ResolvedLink],
     now: Mapping[str, str | None],
     wanted: Mapping[str, str],
+    foreign_marks: Iterable[tuple[str, int]] = (),
 ) -> list[Finding]:
     """Every warning, sorted. `links` as resolved from the interfaces, `now` the sysctls of
-    `sysctl_keys` as read (None: absent), `wanted` the sysctls multiwan would set."""
+    `sysctl_keys` as read (None: absent), `wanted` the sysctls multiwan would set,
+    `foreign_marks` the marks other programs' `ip rule`s match (as shown, bits)."""
     return sorted(
         [
             *_gateways(config, links),
             *_rp_filters(config, now, wanted),
             *_forwarding(config, now),
             *_unchecked(config),
+            *_mark_overlaps(config, foreign_marks),
         ]
     )

@@ -75,3 +75,16 @@ def test_unchecked_link_on_a_router_with_several() -> None:
     single = unchecked.replace('links = ["a", "b"]', 'links = ["a"]')
     single = single[: single.index("[links.b]")] + single[single.index("[policies.p]") :]
     assert findings(single) == []
+
+
+def test_mark_bits_another_programs_rules_use() -> None:
+    config = Config.model_validate(tomllib.loads(ROUTER.replace("100.64.9.1", "100.64.2.1")))
+    links = resolve_links(config, FACTS)
+    wg_quick = ("ip -4 rule pref 32764 fwmark 0xca6c/0xffffffff", 0xCA6C)
+    tailscale = ("ip -4 rule pref 5210 fwmark 0x80000/0xff0000", 0xFF0000)
+    (found,) = advise(config, links, CLEAN, WANTED, [wg_quick, tailscale])
+    assert found.field == "mark_mask"
+    assert "0xff00 overlaps `ip -4 rule pref 32764 fwmark 0xca6c/0xffffffff`" in found.message
+    assert "wg-quick" in found.message
+    moved = config.model_copy(update={"mark_mask": 0xFF000000})
+    assert advise(moved, links, CLEAN, WANTED, [wg_quick, tailscale]) == []
