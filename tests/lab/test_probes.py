@@ -94,3 +94,27 @@ def test_probes_reach_the_intended_isp_among_identical_modems(
         {"kind": "http", "url": url, "body_contains": f"you are {isp.public}"} for isp in lab.isps
     ]
     assert probe(lab, targets) == [[True, False, False], [False, True, False], [False, False, True]]
+
+
+def test_a_probe_on_a_link_without_routes_fails_instead_of_leaving_elsewhere(lab3: Lab) -> None:
+    """isp2's table emptied (as when its routes are gone): its probes must fail, not find
+    main's default route through isp1 (a probe without SO_BINDTODEVICE would, masqueraded)."""
+    lab3.multiwan("apply", config=lab_config(lab3))
+    lab3.router.run("ip", "route", "flush", "table", "7702")
+    targets = [{"kind": "icmp", "host": lab3.server_ip}, {"kind": "tcp", "host": lab3.server_ip,
+                                                          "port": 80}]  # fmt: skip
+    assert probe(lab3, targets) == [[True, True], [False, False], [True, True]]
+
+
+def _new_connections(lab: Lab) -> str:
+    return lab.router.run("nft", "list", "counters", "table", "inet", "multiwan").stdout
+
+
+def test_probes_are_never_counted_as_balanced_connections(lab3: Lab) -> None:
+    """Probes carry their link's mark (SO_MARK), so `output` leaves them alone: they never
+    appear in any link's new-connection counter, nor get balanced."""
+    lab3.multiwan("apply", config=lab_config(lab3))
+    before = _new_connections(lab3)
+    targets = [{"kind": "tcp", "host": lab3.server_ip, "port": 80}] * 3
+    assert probe(lab3, targets) == [[True] * 3] * 3
+    assert _new_connections(lab3) == before
