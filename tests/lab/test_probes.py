@@ -101,8 +101,10 @@ def test_a_probe_on_a_link_without_routes_fails_instead_of_leaving_elsewhere(lab
     main's default route through isp1 (a probe without SO_BINDTODEVICE would, masqueraded)."""
     lab3.multiwan("apply", config=lab_config(lab3))
     lab3.router.run("ip", "route", "flush", "table", "7702")
-    targets = [{"kind": "icmp", "host": lab3.server_ip}, {"kind": "tcp", "host": lab3.server_ip,
-                                                          "port": 80}]  # fmt: skip
+    targets: list[dict[str, object]] = [
+        {"kind": "icmp", "host": lab3.server_ip},
+        {"kind": "tcp", "host": lab3.server_ip, "port": 80},
+    ]
     assert probe(lab3, targets) == [[True, True], [False, False], [True, True]]
 
 
@@ -115,6 +117,6 @@ def test_probes_are_never_counted_as_balanced_connections(lab3: Lab) -> None:
     appear in any link's new-connection counter, nor get balanced."""
     lab3.multiwan("apply", config=lab_config(lab3))
     before = _new_connections(lab3)
-    targets = [{"kind": "tcp", "host": lab3.server_ip, "port": 80}] * 3
+    targets: list[dict[str, object]] = [{"kind": "tcp", "host": lab3.server_ip, "port": 80}] * 3
     assert probe(lab3, targets) == [[True] * 3] * 3
     assert _new_connections(lab3) == before

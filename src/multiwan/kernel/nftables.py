@@ -79,12 +79,3 @@ class Nftables:
             raise
         items: list[dict[str, Any]] = json.loads(out)["nftables"]
         return items
-
-    def list_text(self, what: str) -> str | None:
-        """`nft list <what>` as text (re-loadable), or None if it does not exist."""
-        try:
-            return self._run(f"list {what}", json_output=False, dry_run=False)
-        except KernelError as exc:
-            if "No such file or directory" in str(exc):
-                return None
-            raise

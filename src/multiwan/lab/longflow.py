@@ -4,7 +4,6 @@ Proves that something (a re-apply, a failover, a daemon restart) did not disturb
 established connection: it must neither break nor change the source the server sees.
 """
 
-import itertools
 import subprocess
 import sys
 import threading
@@ -64,11 +63,6 @@ class LongFlow:
 
     def broken(self) -> bool:
         return any(line.startswith("BROKEN") for line in list(self._lines))
-
-    def longest_gap(self) -> float:
-        """Longest pause between two echoes (seconds): how long the flow was stalled."""
-        stamps = [stamp for stamp, _ in self.replies()]
-        return max((b - a for a, b in itertools.pairwise(stamps)), default=0.0)
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
