@@ -332,11 +332,14 @@ def _facts(ipr: IPRoute, name: str, gateways: dict[Family, dict[str, str]]) -> I
 def local_addresses(ipr: IPRoute, uplinks: Iterable[str]) -> dict[Family, str]:
     """Per family, the first global address of an interface that is not an uplink (lowest
     interface index first): the router's own address towards its LAN or management."""
-    skip = {index for name in uplinks for index in ipr.link_lookup(ifname=name)}
+    skip: set[str | None] = set(uplinks)
+    names: dict[int, str] = {}
     found: dict[Family, tuple[int, str]] = {}
     for msg in ipr.get_addr():
         family = AF.get(msg["family"])
-        if family is None or msg["scope"] != RT_SCOPE_UNIVERSE or msg["index"] in skip:
+        if family is None or msg["scope"] != RT_SCOPE_UNIVERSE:
+            continue
+        if _ifname(msg["index"], names) in skip:
             continue
         address = _attr(msg, "IFA_LOCAL") or _attr(msg, "IFA_ADDRESS")
         if family not in found or msg["index"] < found[family][0]:
