@@ -55,3 +55,16 @@ def test_imports_follow_the_layers(path: Path) -> None:
             assert LAYERS[target] <= LAYERS[own], f"{path.name} ({own}) imports {module}"
         if own in PURE:
             assert module.split(".")[0] not in IO_MODULES, f"{path.name} is pure: {module}"
+
+
+#: The daemon's decisions (docs/design.md): they import values, never what does I/O.
+DECISIONS = ("daemon/engine.py", "daemon/effects.py")
+DECISION_IMPORTS_FROM_BELOW = {"multiwan.kernel.events"}  # the kernel's event values
+
+
+@pytest.mark.parametrize("name", DECISIONS)
+def test_the_engine_decides_without_io(name: str) -> None:
+    for module in _imports(SRC / name):
+        assert module.split(".")[0] not in IO_MODULES, f"{name} is pure: {module}"
+        if _layer(module) in ("kernel", "probing", "operations"):
+            assert module in DECISION_IMPORTS_FROM_BELOW, f"{name} decides only: {module}"

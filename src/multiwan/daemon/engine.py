@@ -1,78 +1,107 @@
-"""The daemon's single owner of state: it consumes events one at a time and keeps the kernel
-matching link health.
+"""The daemon's decisions: `Engine.handle(event, now) -> effects`, synchronous and free of
+I/O, so every decision is tested without root (tests/unit/daemon/test_playbooks.py).
 
-A state change takes the fast path: recompute the policies' one-rule chains and apply only
-those that changed, in one nft transaction. Address and route events take the slow path: a
-full reconcile (the kernel deletes a link's routes when its interface goes down; they are
-put back here). All blocking kernel calls run on one worker thread that owns the netlink
-and nftables handles.
+The engine owns the daemon's state and changes it only from events: what the kernel
+confirmed (Reconciled, Applied) comes back as an event too, so its `applied` digests and
+fallback routes are always what the kernel holds. A link state change takes the fast path
+(rewrite the one-rule chains whose choice changed, then the fallback routes); addresses,
+routes, interface appearances, reloads and runtime changes take the slow path: a full
+reconcile that reads every link's interface facts first (presence, carrier and admin
+state are refreshed on every reconcile, so no link stays `absent` on a lost event).
 """
 
-import asyncio
 import logging
-import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from multiwan.config.health import HealthCheck
 from multiwan.config.schema import Config
 from multiwan.core.compile import dynamic_state
-from multiwan.core.links import ResolvedLink
+from multiwan.core.links import InterfaceFacts, ResolvedLink
 from multiwan.core.linkstate import (
     Event,
     InterfaceChange,
     LinkHealth,
     OperatorChange,
+    State,
     Transition,
     initial,
     step,
 )
 from multiwan.core.model import Family, Route
-from multiwan.core.nft import FAMILIES, TABLE, dynamic_rule, policy_chain, with_digest
-from multiwan.core.ownership import TABLE_FALLBACK, MarkSpace
-from multiwan.core.plan import Plan, dynamic_plan
+from multiwan.core.nft import FAMILIES, dynamic_rule, policy_chain, with_digest
+from multiwan.core.ownership import MarkSpace
+from multiwan.core.plan import dynamic_plan
 from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.daemon import report
-from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
-from multiwan.daemon.hooks import HookEvent, run_hooks
-from multiwan.daemon.persist import load_states, save_states
+from multiwan.daemon.effects import (
+    Answer,
+    Apply,
+    ApplyConfig,
+    Continue,
+    Effect,
+    Flush,
+    FlushBackend,
+    LoadConfig,
+    Log,
+    ReadFacts,
+    RestartProbes,
+    RunHooks,
+    SaveStates,
+    ScheduleReconcile,
+)
+from multiwan.daemon.events import (
+    Answered,
+    Applied,
+    ApplyFailed,
+    ConfigLoaded,
+    ConfigRejected,
+    ConnectionsCounted,
+    Control,
+    CountersRead,
+    DaemonEvent,
+    FactsRead,
+    FallbackUpdate,
+    PolicyUpdate,
+    ProbeDone,
+    Reconcile,
+    Reconciled,
+    ReconcileFailed,
+    Reload,
+    Reloaded,
+    Reply,
+    Start,
+)
+from multiwan.daemon.hooks import HookEvent
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
-from multiwan.daemon.worker import KernelWorker
-from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
-from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
-from multiwan.kernel.reconcile import ApplyError, Kernel
-from multiwan.operations import Intent, apply_per_link
 
-log = logging.getLogger("multiwan")
+INFO, WARNING, ERROR = logging.INFO, logging.WARNING, logging.ERROR
 #: The digest of a policy chain that sends its connections to main (no live member).
 LAST_RESORT_DIGEST = with_digest(dynamic_rule(Choice((), "main")))[1]
-
-
 HISTORY = 200  # state changes kept for `multiwan log`
+RETRY_MAX = 60.0  # seconds: the longest wait between reconcile retries
+
+
+@dataclass(frozen=True)
+class Now:
+    """The time of an event: monotonic for the state machines, wall clock for people."""
+
+    monotonic: float
+    wall: float
 
 
 class Engine:
-    """Consumes DaemonEvents; `links`, `health` and `config` are its state."""
+    """Consumes DaemonEvents one at a time; returns what to do about each."""
 
-    def __init__(
-        self,
-        config: Config,
-        worker: KernelWorker,
-        state_dir: Path,
-        reload_config: Callable[[], Config],
-        spawn: Callable[..., object],
-    ) -> None:
+    def __init__(self, config: Config) -> None:
         self.file_config = config
         self.runtime = Runtime()
         self.config = config  # the file's config with the runtime changes applied
-        self.worker = worker
-        self.states_path = state_dir / "link-states.json"
-        self.reload_config = reload_config
-        self.spawn = spawn  # starts a background task in the daemon's TaskGroup
+        self.previous: Mapping[str, State] = {}  # states the last run saved
         self.links: dict[str, ResolvedLink] = {}
         self.health: dict[str, LinkHealth] = {}
         self.backends: dict[tuple[str, str], LinkHealth] = {}  # (service, address:port)
@@ -84,13 +113,13 @@ class Engine:
         self.reconcile_error: str | None = "not applied yet"  # None once the last one worked
         self.reconcile_failures = 0  # in a row: the retry backs off
         self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
-        self.rates: dict[str, Rates] = {}
+        self.rates: dict[str, Rates] = {}  # written by the rate sampler (run.py)
         self.interfaces: dict[str, str] = {n: link.interface for n, link in config.links.items()}
         self.transitions: dict[tuple[str, str], int] = {}  # (link, new state) -> count
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
         self.published: report.Published | None = None  # read by the metrics thread
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
-        self.connections: dict[int, int] = {}  # by mark; counted off the engine (run.py)
+        self.connections: Mapping[int, int] = {}  # by mark
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -126,236 +155,197 @@ class Engine:
             apply_seconds=self.apply_seconds,
         )
 
-    async def publish(self) -> None:
-        """Refresh the immutable view the metrics thread reads (once a second)."""
-        try:
-            listing = await self.worker.call(lambda k: k.nft.list_json(f"counters table {TABLE}"))
-        except KernelError:
-            listing = None
-        new, self.rejected = report.counted(listing)
-        self.published = report.published(self.snapshot(), new)
-
     def status(self) -> dict[str, object]:
         return report.status(self.snapshot())
 
-    # --- start and reconcile -------------------------------------------------------------
-    async def start(self) -> None:
-        """Adopt what is in the kernel: compute, diff, apply only the difference."""
-        await self.reconcile(first=True)
+    # --- events --------------------------------------------------------------------------
+    def handle(self, event: DaemonEvent, now: Now) -> list[Effect]:
+        """What to do about `event`; the state changes here, the world in the executor."""
+        match event:
+            case Start(previous):
+                self.previous = previous
+                return self._reconcile()
+            case Reconcile():
+                self.reconcile_pending = False
+                return self._reconcile()
+            case Resync():  # events were lost: whatever they said, a reconcile finds out
+                return self._schedule_reconcile()
+            case FactsRead(facts):
+                return self._facts(facts, now)
+            case Reconciled():
+                return self._reconciled(event)
+            case ReconcileFailed(error):
+                self.reconcile_error = error
+                self.reconcile_failures += 1
+                text = f"reconcile failed, kernel left as it was (retrying): {error}"
+                return [Log(ERROR, text), *self._schedule_reconcile()]
+            case ProbeDone() if event.generation == self.generation:
+                if event.service is not None:
+                    return self._step_backend(event.service, event.subject, event.round, now)
+                if event.subject in self.health:
+                    return self._step(event.subject, event.round, now)
+            case InterfaceState():
+                return self._interface(event, now)
+            case AddressingChanged():
+                ifindexes = {link.ifindex for link in self.links.values() if link.ifindex}
+                if event.concerns(ifindexes):
+                    return self._schedule_reconcile()
+            case Applied(purpose, seconds):
+                return self._applied(purpose, seconds)
+            case ApplyFailed(purpose, error):
+                return self._apply_failed(purpose, error)
+            case Reload():
+                return [LoadConfig()]
+            case ConfigLoaded(config, reply):
+                return self._reload(config, reply, now)
+            case ConfigRejected(problems, reply):
+                text = f"reload rejected, keeping the running config: {'; '.join(problems)}"
+                return [Log(ERROR, text), *self._error(reply, text)]
+            case Reloaded(reply):
+                config = self.config
+                text = (
+                    f"reloaded: {len(config.links)} links, {len(config.policies)} policies, "
+                    f"{len(config.rules)} rules"
+                )
+                return [RestartProbes(), Log(INFO, text), *self._answer(reply)]
+            case Control():
+                return self._control(event, now)
+            case Answered(reply):
+                return self._answer(reply)
+            case ConnectionsCounted(by_mark):
+                self.connections = by_mark
+            case CountersRead(listing):
+                new, self.rejected = report.counted(listing)
+                self.published = report.published(self.snapshot(), new)
+        return []
 
-    async def reconcile(self, first: bool = False) -> None:
-        self.reconcile_pending = False
-        config = self.config
-        previous = load_states(self.states_path) if first else {}
-        if first or set(self.health) != set(config.links):
-            try:
-                facts = await self.worker.call(
-                    lambda k: k.interface_facts(link.interface for link in config.links.values())
-                )
-            except KernelError as exc:
-                self._reconcile_failed(exc)
-                return
-            now = time.monotonic()
-            self.health = {
-                name: self.health.get(name)
-                or initial(
-                    config.health_of(name), now, facts[link.interface].present,
-                    facts[link.interface].present, previous.get(name),
-                )
-                for name, link in config.links.items()
-            }  # fmt: skip
-        now = time.monotonic()
+    # --- reconcile -----------------------------------------------------------------------
+    def _reconcile(self) -> list[Effect]:
+        interfaces = sorted({link.interface for link in self.config.links.values()})
+        return [ReadFacts(tuple(interfaces))]
+
+    def _facts(self, facts: Mapping[str, InterfaceFacts], now: Now) -> list[Effect]:
+        """Health from fresh interface facts (new links start from the saved state), then
+        the full apply; transitions found here need no fast path of their own."""
+        effects: list[Effect] = []
+        for name, link in self.config.links.items():
+            fact = facts.get(link.interface, InterfaceFacts(present=False))
+            carrier = fact.carrier and fact.admin_up
+            if name not in self.health:
+                self.health[name] = initial(
+                    self.config.health_of(name), now.monotonic, fact.present, carrier,
+                    self.previous.get(name),
+                )  # fmt: skip
+            else:
+                change = InterfaceChange(now.monotonic, fact.present, carrier)
+                effects += self._step(name, change, now, update=False)
+        self.health = {n: h for n, h in self.health.items() if n in self.config.links}
         checks = self.backend_checks()
         self.backends = {
-            key: self.backends.get(key) or initial(check, now, present=True, carrier=True)
+            key: self.backends.get(key) or initial(check, now.monotonic, True, True)
             for key, check in checks.items()
         }
-        available, backends = self.availability(), self.backends_live()
-        try:
-            found = await self.worker.call(lambda k: self._apply(k, config, available, backends))
-        except (ApplyError, KernelError) as exc:
-            self._reconcile_failed(exc)
-            return
+        config, available, live = self.config, self.availability(), self.backends_live()
+        return [*effects, ApplyConfig(config, available, live)]
+
+    def _reconciled(self, done: Reconciled) -> list[Effect]:
         self.reconcile_error, self.reconcile_failures = None, 0
-        self.links = {link.name: link for link in found.links}
-        self.local = found.local
-        self.applied = dict(found.desired.nft.digests.dynamic)
-        self.fallback = frozenset(r for r in found.desired.routes if r.table == TABLE_FALLBACK)
-        if not found.plan.empty:
-            log.info("reconciled: %s", found.plan.nft_summary or "routes, rules or sysctls")
+        self.links = {link.name: link for link in done.links}
+        self.local = done.local
+        self.applied = dict(done.digests)
+        self.fallback = done.fallback
+        if done.summary is None:
+            return []
+        return [Log(INFO, f"reconciled: {done.summary}")]
 
-    @staticmethod
-    def _apply(
-        kernel: Kernel, config: Config, available: Availability, backends: dict[str, set[str]]
-    ) -> Intent:
-        found, refused = apply_per_link(config, kernel, available, backends)
-        for name, why in refused.items():
-            log.error("link %s left out: the kernel refused it: %s", name, why)
-        return found
-
-    # --- events --------------------------------------------------------------------------
-    async def handle(self, event: DaemonEvent) -> None:
-        if isinstance(event, ProbeDone):
-            if event.generation != self.generation:
-                return
-            if event.service is not None:
-                await self._step_backend(event.service, event.subject, event.round)
-            elif event.subject in self.health:
-                await self._step(event.subject, event.round)
-        elif isinstance(event, InterfaceState):
-            await self._interface(event)
-        elif isinstance(event, AddressingChanged):
-            ifindexes = {link.ifindex for link in self.links.values() if link.ifindex}
-            if event.concerns(ifindexes):
-                self._schedule_reconcile()
-        elif isinstance(event, Resync | Reconcile):
-            self._schedule_reconcile()
-        elif isinstance(event, Reload):
-            await self._reload()
-        elif isinstance(event, Control):
-            try:
-                event.reply.set_result({"ok": True, "result": await self._control(event)})
-            except RuntimeError_ as exc:
-                event.reply.set_result({"ok": False, "error": str(exc)})
-
-    async def _control(self, request: Control) -> object:
-        """Operator requests through the control socket; changes last until reload."""
-        args, config = request.args, self.file_config
-        if request.command == "status":
-            return report.with_connections(self.status(), self.links, self.connections)
-        if request.command == "log":
-            return list(self.history)
-        if request.command == "reload":
-            await self._reload()
-            return self.status()
-        if request.command == "mode":
-            runtime = self.runtime.with_mode(config, str(args.get("mode")))
-        elif request.command == "weight":
-            runtime = self.runtime.with_weight(config, str(args.get("link")), int(args["weight"]))
-        elif request.command == "backend":
-            service, backend = str(args.get("service")), str(args.get("backend"))
-            runtime = self.runtime.with_backend(config, service, backend, str(args.get("action")))
-        elif request.command == "link":
-            link, action = str(args.get("link")), str(args.get("action"))
-            runtime = self.runtime.with_link(config, link, action)
-        else:
-            raise RuntimeError_(f"unknown command {request.command!r}")
-        await self._apply_runtime(runtime)
-        return self.status()
-
-    async def _apply_runtime(self, runtime: Runtime) -> None:
-        now = time.monotonic()
-        for name in self.health:
-            disabled = name in runtime.disabled
-            if disabled != self.health[name].disabled:
-                self.runtime = runtime
-                await self._step(name, OperatorChange(now, disabled))
-        self.runtime = runtime
-        self.config = runtime.effective(self.file_config)
-        await self.reconcile()
-        log.info("runtime change: %s", runtime.describe())
-
-    def _reconcile_failed(self, exc: Exception) -> None:
-        """Logged, kept for `status`, and retried: reconcile_delay doubling up to a minute."""
-        log.error("reconcile failed, kernel left as it was (retrying): %s", exc)
-        self.reconcile_error = str(exc)
-        self.reconcile_failures += 1
-        self._schedule_reconcile()
-
-    def _schedule_reconcile(self) -> None:
-        if not self.reconcile_pending:
-            self.reconcile_pending = True
-            self.spawn(self._delayed_reconcile(), name="reconcile")
-
-    async def _delayed_reconcile(self) -> None:
+    def _schedule_reconcile(self) -> list[Effect]:
+        """One pending reconcile at a time, after reconcile_delay; after failures the delay
+        doubles up to a minute."""
+        if self.reconcile_pending:
+            return []
+        self.reconcile_pending = True
         delay = self.config.daemon.reconcile_delay
-        await asyncio.sleep(min(delay * 2 ** min(self.reconcile_failures, 10), max(delay, 60)))
-        await self.reconcile()
+        backoff = delay * 2 ** min(self.reconcile_failures, 10)
+        return [ScheduleReconcile(min(backoff, max(delay, RETRY_MAX)))]
 
-    async def _interface(self, event: InterfaceState) -> None:
+    # --- health --------------------------------------------------------------------------
+    def _interface(self, event: InterfaceState, now: Now) -> list[Effect]:
+        effects: list[Effect] = []
+        change = InterfaceChange(now.monotonic, event.present, event.carrier and event.admin_up)
         for name, link in self.config.links.items():
             if link.interface == event.name and name in self.health:
-                change = InterfaceChange(
-                    time.monotonic(), event.present, event.carrier and event.admin_up
-                )
-                await self._step(name, change)
+                effects += self._step(name, change, now)
         if event.present:
-            self._schedule_reconcile()
+            effects += self._schedule_reconcile()
+        return effects
 
-    async def _step(self, name: str, event: Event) -> None:
+    def _step(self, name: str, event: Event, now: Now, update: bool = True) -> list[Effect]:
         health, transition = step(self.health[name], event, self.config.health_of(name))
         self.health[name] = health
-        if transition is not None:
-            await self._on_transition(name, transition)
-
-    async def _step_backend(self, service: str, key: str, event: Event) -> None:
-        current = self.backends.get((service, key))
-        check = self.backend_checks().get((service, key))
-        if current is None or check is None:
-            return
-        health, transition = step(current, event, check)
-        self.backends[(service, key)] = health
         if transition is None:
-            return
-        self.history.append({
-            "time": time.time(), "link": f"{service}/{key}", "previous": transition.previous,
-            "state": transition.state, "reason": transition.reason,
-        })  # fmt: skip
-        started = time.perf_counter()
-        changed = await self.update_policies()
-        took = (time.perf_counter() - started) * 1000
-        log.info(
-            "service %s: backend %s %s -> %s (%s); %s in %.1f ms",
-            service, key, transition.previous, transition.state, transition.reason,
-            f"updated {', '.join(changed)}" if changed else "no change", took,
-        )  # fmt: skip
-        if not self.backends_live().get(service):
-            log.warning("service %s: no backend left; new connections are rejected", service)
-        definition = self.config.services[service]
-        if transition.state == "down" and definition.flush_on_down:
-            backend = next(b for b in definition.backends if b.key(definition.ports[0]) == key)
-            self.spawn(
-                flush_backend_connections(backend.address, definition.protocol, backend.port),
-                name=f"flush:{service}/{key}",
-            )
+            return []
+        return self._on_transition(name, transition, now, update)
 
-    async def _on_transition(self, name: str, transition: Transition) -> None:
-        self.history.append({
-            "time": time.time(), "link": name, "previous": transition.previous,
-            "state": transition.state, "reason": transition.reason,
-        })  # fmt: skip
-        started = time.perf_counter()
-        changed = await self.update_policies()
-        took = (time.perf_counter() - started) * 1000
-        # Counted together after the update, so a snapshot taken while it runs never shows a
-        # transition without its update (metrics read both).
+    def _on_transition(
+        self, name: str, transition: Transition, now: Now, update: bool
+    ) -> list[Effect]:
+        self._remember(name, transition, now)
         key = (name, transition.state)
         self.transitions[key] = self.transitions.get(key, 0) + 1
-        self.apply_count += 1
-        self.apply_seconds += took / 1000
-        log.info(
-            "link %s: %s -> %s (%s); %s in %.1f ms",
-            name, transition.previous, transition.state, transition.reason,
-            f"updated {', '.join(changed)}" if changed else "no policy changed", took,
-        )  # fmt: skip
+        announce = f"link {name}: {transition.previous} -> {transition.state} ({transition.reason})"
+        effects: list[Effect] = [Log(INFO, announce)]
+        if update:
+            effects = self._update_policies(announce)
         check = self.config.health_of(name)
         link = self.links.get(name)
         flush = check is None or check.flush_conntrack
         if transition.state in ("down", "absent", "disabled") and link is not None and flush:
-            self.spawn(self._flush(name, link.mark), name=f"flush:{name}")
-        save_states(self.states_path, {n: h.state for n, h in self.health.items()
-                                       if h.state != "disabled"})  # fmt: skip
+            effects.append(Flush(name, link.mark, self.config.mark_mask))
+        states = {n: h.state for n, h in self.health.items() if h.state != "disabled"}
+        effects.append(SaveStates(states))
         gateway = link.v4.gateway if link and link.v4 and link.v4.gateway else ""
         hook = HookEvent(name, transition.state, transition.previous,
                          self.config.links[name].interface, gateway)  # fmt: skip
         daemon = self.config.daemon
-        self.spawn(run_hooks(Path(daemon.hooks_dir), hook, daemon.hook_timeout), name="hooks")
+        effects.append(RunHooks(hook, daemon.hooks_dir, daemon.hook_timeout))
+        return effects
 
-    async def update_policies(self) -> list[str]:
+    def _step_backend(self, service: str, key: str, event: Event, now: Now) -> list[Effect]:
+        current = self.backends.get((service, key))
+        check = self.backend_checks().get((service, key))
+        if current is None or check is None:
+            return []
+        health, transition = step(current, event, check)
+        self.backends[(service, key)] = health
+        if transition is None:
+            return []
+        self._remember(f"{service}/{key}", transition, now)
+        announce = (
+            f"service {service}: backend {key} {transition.previous} -> {transition.state} "
+            f"({transition.reason})"
+        )
+        effects = self._update_policies(announce)
+        if not self.backends_live().get(service):
+            text = f"service {service}: no backend left; new connections are rejected"
+            effects.append(Log(WARNING, text))
+        definition = self.config.services[service]
+        if transition.state == "down" and definition.flush_on_down:
+            backend = next(b for b in definition.backends if b.key(definition.ports[0]) == key)
+            effects.append(FlushBackend(backend.address, definition.protocol, backend.port))
+        return effects
+
+    def _remember(self, subject: str, transition: Transition, now: Now) -> None:
+        self.history.append({
+            "time": now.wall, "link": subject, "previous": transition.previous,
+            "state": transition.state, "reason": transition.reason,
+        })  # fmt: skip
+
+    # --- the fast path -------------------------------------------------------------------
+    def _update_policies(self, announce: str) -> list[Effect]:
         """Rewrite the one-rule chains whose choice changed, then the fallback table: the
         same compile -> diff -> execute path as `apply`, limited to what health changes.
         The nft step (what moves forwarded traffic) goes first, as one transaction; the
-        fallback route (the router's own new sockets) follows."""
+        fallback route (the router's own new sockets) follows once it worked."""
         dynamic = dynamic_state(
             self.config,
             list(self.links.values()),
@@ -364,32 +354,42 @@ class Engine:
             self.local,
         )
         plan, digests = dynamic_plan(dynamic.rules, dynamic.fallback, self.applied, self.fallback)
-        changed = sorted(chain for chain, tag in digests.items() if self.applied.get(chain) != tag)
-        chains, routes = plan.split_nft()
-        if not await self._execute(chains):
-            return []
-        if any(self._left_last_resort(chain) for chain in changed):
-            resort = MarkSpace(self.config.mark_mask).last_resort
-            self.spawn(self._flush("last resort", resort), name="flush:last-resort")
-        self.applied = digests
-        if routes.empty:
-            return changed
-        if not await self._execute(routes):
-            return changed
-        self.fallback = dynamic.fallback
-        return [*changed, "fallback route"]
-
-    async def _execute(self, plan: Plan) -> bool:
-        """Carry out a fast-path plan; a failure schedules a full reconcile."""
         if plan.empty:
-            return True
-        try:
-            await self.worker.call(lambda k: k.execute(plan))
-        except (ApplyError, KernelError) as exc:
-            log.error("policy update failed (%s); reconciling in full", exc)
-            self._schedule_reconcile()
-            return False
-        return True
+            return [Log(INFO, f"{announce}; no policy changed")]
+        changed = tuple(sorted(c for c, tag in digests.items() if self.applied.get(c) != tag))
+        chains, routes = plan.split_nft()
+        update = PolicyUpdate(digests, changed, routes, dynamic.fallback, announce)
+        return [Apply(chains, update)]
+
+    def _applied(self, purpose: PolicyUpdate | FallbackUpdate, seconds: float) -> list[Effect]:
+        if isinstance(purpose, PolicyUpdate):
+            effects: list[Effect] = []
+            if any(self._left_last_resort(chain) for chain in purpose.changed):
+                resort = MarkSpace(self.config.mark_mask).last_resort
+                effects.append(Flush("last resort", resort, self.config.mark_mask))
+            self.applied = dict(purpose.digests)
+            if purpose.routes.empty:
+                return [*self._updated(purpose.announce, purpose.changed, seconds), *effects]
+            then = FallbackUpdate(purpose.fallback, purpose.changed, purpose.announce, seconds)
+            return [*effects, Apply(purpose.routes, then)]
+        self.fallback = purpose.fallback
+        changed = (*purpose.changed, "fallback route")
+        return self._updated(purpose.announce, changed, purpose.seconds + seconds)
+
+    def _updated(self, announce: str, changed: tuple[str, ...], seconds: float) -> list[Effect]:
+        self.apply_count += 1
+        self.apply_seconds += seconds
+        what = f"updated {', '.join(changed)}" if changed else "no policy changed"
+        return [Log(INFO, f"{announce}; {what} in {seconds * 1000:.1f} ms")]
+
+    def _apply_failed(self, purpose: PolicyUpdate | FallbackUpdate, error: str) -> list[Effect]:
+        """The kernel refused a fast-path step: it keeps what it had (each step is atomic);
+        a full reconcile puts it right."""
+        effects: list[Effect] = [Log(INFO, f"{purpose.announce}; update not applied")]
+        if isinstance(purpose, FallbackUpdate):
+            effects = self._updated(purpose.announce, purpose.changed, purpose.seconds)
+        text = f"policy update failed ({error}); reconciling in full"
+        return [*effects, Log(ERROR, text), *self._schedule_reconcile()]
 
     def _left_last_resort(self, chain: str) -> bool:
         """Policy `chain` sent new connections to main until now and its policy wants them
@@ -408,32 +408,65 @@ class Engine:
             and self.applied.get(chain) == LAST_RESORT_DIGEST
         )
 
-    async def _flush(self, name: str, mark: int) -> None:
-        try:
-            count = await flush_link_connections(mark, self.config.mark_mask)
-        except KernelError as exc:
-            log.warning("link %s: could not flush its connections: %s", name, exc)
-            return
-        if count:
-            log.info("link %s: flushed %d connections so they reconnect elsewhere", name, count)
-
-    async def _reload(self) -> None:
-        from multiwan.config.load import ConfigError
-
-        try:
-            config = self.reload_config()
-        except ConfigError as exc:
-            log.error("reload rejected, keeping the running config: %s",
-                      "; ".join(str(p) for p in exc.problems))  # fmt: skip
-            return
+    # --- operator ------------------------------------------------------------------------
+    def _reload(self, config: Config, reply: Reply | None, now: Now) -> list[Effect]:
+        """A valid new config: runtime changes end, probes restart, a full reconcile."""
         self.file_config, self.runtime, self.config = config, Runtime(), config
         self.interfaces.clear()
         self.interfaces.update({n: link.interface for n, link in config.links.items()})
         self.health = {n: h for n, h in self.health.items() if n in config.links}
+        effects: list[Effect] = []
         for name, health in list(self.health.items()):
-            if health.disabled:  # runtime changes end with a reload
-                await self._step(name, OperatorChange(time.monotonic(), disabled=False))
+            if health.disabled:
+                effects += self._step(name, OperatorChange(now.monotonic, disabled=False), now)
         self.generation += 1
-        await self.reconcile()
-        log.info("reloaded: %d links, %d policies, %d rules", len(config.links),
-                 len(config.policies), len(config.rules))  # fmt: skip
+        return [*effects, *self._reconcile(), Continue(Reloaded(reply))]
+
+    def _control(self, request: Control, now: Now) -> list[Effect]:
+        """Operator requests through the control socket; changes last until reload."""
+        args, config, reply = request.args, self.file_config, request.reply
+        try:
+            match request.command:
+                case "status":
+                    return self._answer(reply)
+                case "log":
+                    return [Answer(reply, {"ok": True, "result": list(self.history)})]
+                case "reload":
+                    return [LoadConfig(reply)]
+                case "mode":
+                    runtime = self.runtime.with_mode(config, str(args.get("mode")))
+                case "weight":  # argument types were checked by the control server
+                    link, weight = str(args.get("link")), int(args["weight"])
+                    runtime = self.runtime.with_weight(config, link, weight)
+                case "backend":
+                    service, backend = str(args.get("service")), str(args.get("backend"))
+                    action = str(args.get("action"))
+                    runtime = self.runtime.with_backend(config, service, backend, action)
+                case "link":
+                    link, action = str(args.get("link")), str(args.get("action"))
+                    runtime = self.runtime.with_link(config, link, action)
+                case _:
+                    raise RuntimeError_(f"unknown command {request.command!r}")
+        except RuntimeError_ as exc:
+            return self._error(reply, str(exc))
+        return [*self._apply_runtime(runtime, now), Continue(Answered(reply))]
+
+    def _apply_runtime(self, runtime: Runtime, now: Now) -> list[Effect]:
+        self.runtime = runtime
+        self.config = runtime.effective(self.file_config)
+        effects: list[Effect] = []
+        for name in self.health:
+            disabled = name in runtime.disabled
+            if disabled != self.health[name].disabled:
+                effects += self._step(name, OperatorChange(now.monotonic, disabled), now)
+        return [*effects, *self._reconcile(), Log(INFO, f"runtime change: {runtime.describe()}")]
+
+    def _answer(self, reply: Reply | None) -> list[Effect]:
+        if reply is None:
+            return []
+        result = report.with_connections(self.status(), self.links, self.connections)
+        return [Answer(reply, {"ok": True, "result": result})]
+
+    @staticmethod
+    def _error(reply: Reply | None, text: str) -> list[Effect]:
+        return [] if reply is None else [Answer(reply, {"ok": False, "error": text})]

@@ -1,11 +1,27 @@
-"""Everything the daemon reacts to, as values on one queue with one consumer."""
+"""Everything the daemon reacts to, as values on one queue with one consumer; and the
+outcomes of the engine's own effects, handed back to it before the next queued event."""
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from multiwan.core.linkstate import ProbeRound
+from multiwan.config.schema import Config
+from multiwan.core.links import InterfaceFacts, ResolvedLink
+from multiwan.core.linkstate import ProbeRound, State
+from multiwan.core.model import Family, Route
+from multiwan.core.plan import Plan
 from multiwan.kernel.events import KernelEvent
+
+#: Where a control request's answer goes.
+Reply = asyncio.Future[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Start:
+    """The daemon starts; `previous` are the link states the last run saved."""
+
+    previous: Mapping[str, State]
 
 
 @dataclass(frozen=True)
@@ -23,7 +39,8 @@ class Reload:
 
 @dataclass(frozen=True)
 class Reconcile:
-    """Addresses or routes changed: compare the kernel with what we want and fix it."""
+    """Time to compare the kernel with what we want and fix it (debounced changes, and
+    retries after a failure)."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +49,107 @@ class Control:
 
     command: str
     args: dict[str, Any]
-    reply: "asyncio.Future[dict[str, Any]]"
+    reply: Reply
 
 
-DaemonEvent = ProbeDone | Reload | Reconcile | Control | KernelEvent
+@dataclass(frozen=True)
+class ConnectionsCounted:
+    """Tracked connections per mark, counted off the engine (a dump can take seconds)."""
+
+    by_mark: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class CountersRead:
+    """multiwan's nft counters (None: the listing failed), for metrics."""
+
+    listing: list[dict[str, Any]] | None
+
+
+# --- outcomes of effects -------------------------------------------------------------------
+@dataclass(frozen=True)
+class FactsRead:
+    facts: Mapping[str, InterfaceFacts]  # by interface name
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """A full reconcile worked: what it found and loaded."""
+
+    links: tuple[ResolvedLink, ...]
+    local: Mapping[Family, str]
+    digests: Mapping[str, str]  # dynamic chain -> digest now in the kernel
+    fallback: frozenset[Route]
+    summary: str | None  # what changed (None: nothing)
+
+
+@dataclass(frozen=True)
+class ReconcileFailed:
+    error: str
+
+
+@dataclass(frozen=True)
+class PolicyUpdate:
+    """Why an `Apply` of one-rule chains runs: the digests it loads, and the fallback
+    routes that follow it once it worked (the router's own sockets come second)."""
+
+    digests: Mapping[str, str]
+    changed: tuple[str, ...]
+    routes: Plan
+    fallback: frozenset[Route]
+    announce: str  # what caused it, for the log line written when it is done
+
+
+@dataclass(frozen=True)
+class FallbackUpdate:
+    """Why an `Apply` of fallback routes runs (the second step of a PolicyUpdate)."""
+
+    fallback: frozenset[Route]
+    changed: tuple[str, ...]
+    announce: str
+    seconds: float  # the nft step before it
+
+
+@dataclass(frozen=True)
+class Applied:
+    purpose: PolicyUpdate | FallbackUpdate
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ApplyFailed:
+    purpose: PolicyUpdate | FallbackUpdate
+    error: str
+
+
+@dataclass(frozen=True)
+class ConfigLoaded:
+    config: Config
+    reply: Reply | None
+
+
+@dataclass(frozen=True)
+class ConfigRejected:
+    problems: tuple[str, ...]
+    reply: Reply | None
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """The reconcile after a reload is done (continuation of ConfigLoaded)."""
+
+    reply: Reply | None
+
+
+@dataclass(frozen=True)
+class Answered:
+    """Runtime change done: answer with the status that shows it (continuation)."""
+
+    reply: Reply
+
+
+DaemonEvent = (
+    Start | ProbeDone | Reload | Reconcile | Control | ConnectionsCounted | CountersRead
+    | FactsRead | Reconciled | ReconcileFailed | Applied | ApplyFailed | ConfigLoaded
+    | ConfigRejected | Reloaded | Answered | KernelEvent
+)  # fmt: skip

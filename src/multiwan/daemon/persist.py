@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from multiwan.core.linkstate import State
@@ -53,12 +54,16 @@ def claim_state_dir(path: Path) -> int:
     return fd
 
 
+#: The link states of the last run, in the state directory.
+STATES_FILE = "link-states.json"
+
+
 def load_states(path: Path) -> dict[str, State]:
     raw = read_json_object(path, "link state file")
     return {k: v for k, v in raw.items() if isinstance(k, str) and v in STATES}
 
 
-def save_states(path: Path, states: dict[str, State]) -> None:
+def save_states(path: Path, states: Mapping[str, State]) -> None:
     """Best effort: a state file that cannot be written (disk full, read-only, out of file
     descriptors) is logged, and the daemon goes on; a restart then starts from probes."""
     try:

@@ -154,7 +154,7 @@ def published(snap: Snapshot, new_connections: dict[str, int]) -> Published:
 
 
 def with_connections(
-    status: dict[str, Any], links: Mapping[str, ResolvedLink], by_mark: dict[int, int]
+    status: dict[str, Any], links: Mapping[str, ResolvedLink], by_mark: Mapping[int, int]
 ) -> dict[str, Any]:
     """Add each link's tracked connections and its share of all of them (conntrack marks)."""
     total = sum(by_mark.get(link.mark, 0) for link in links.values())

@@ -1,5 +1,6 @@
 """`multiwan run`: apply the config, then keep the kernel matching link health until
-stopped. One TaskGroup, one event queue, one consumer (the Engine) that owns all state.
+stopped. One TaskGroup, one event queue, one consumer: the Engine decides (engine.py), the
+Executor carries its decisions out (executor.py).
 
 Supervised by construction: every background task is started through `spawn` (one-shot:
 a failure is logged once and counted) or `keep` (long-lived loops: also restarted with
@@ -29,19 +30,28 @@ from typing import Any
 from multiwan.config.health import HealthCheck
 from multiwan.config.load import load_config
 from multiwan.core.linkstate import ProbeRound
+from multiwan.core.nft import TABLE
 from multiwan.daemon.control import serve_control
 from multiwan.daemon.engine import Engine
-from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reload
+from multiwan.daemon.events import (
+    ConnectionsCounted,
+    CountersRead,
+    DaemonEvent,
+    ProbeDone,
+    Reload,
+    Start,
+)
+from multiwan.daemon.executor import Executor
 from multiwan.daemon.metrics import serve_metrics
 from multiwan.daemon.notify import notify, watchdog_interval
-from multiwan.daemon.persist import StateDirError, claim_state_dir
+from multiwan.daemon.persist import STATES_FILE, StateDirError, claim_state_dir, load_states
 from multiwan.daemon.probes import link_binding, probe_loop
 from multiwan.daemon.rates import sample_rates
 from multiwan.daemon.report import link_views
 from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.conntrack import connections_by_mark
 from multiwan.kernel.errors import KernelError
-from multiwan.kernel.events import Resync, interface_state, kernel_events
+from multiwan.kernel.events import kernel_events
 
 log = logging.getLogger("multiwan")
 
@@ -80,16 +90,18 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as group:
                 self.group = group
-                engine = Engine(
-                    config, worker, self.state_dir,
-                    lambda: load_config(self.config_path), self.spawn,
+                engine = Engine(config)
+                self.executor = Executor(
+                    engine, worker, self.state_dir, lambda: load_config(self.config_path),
+                    self.spawn, self.queue.put_nowait, lambda: self._start_probes(engine),
+                    self.failed,
                 )  # fmt: skip
                 # Subscribe before the first reconcile: an interface deleted right after
                 # it must not go unseen. The watcher's first event is a Resync.
                 self.keep(self._watch_kernel, name="netlink")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.subscribed.wait(), SUBSCRIBE_TIMEOUT)
-                await engine.start()
+                await self.executor.run(Start(load_states(self.state_dir / STATES_FILE)))
                 release_startup_memory()
                 self._start_probes(engine)
                 daemon = config.daemon
@@ -102,7 +114,7 @@ class Daemon:
                     listen = daemon.metrics_listen
                     self.keep(lambda: self._metrics(listen, engine, lambda: self.errors),
                               name="metrics")  # fmt: skip
-                self.keep(lambda: self._publish(engine), name="publish")
+                self.keep(lambda: self._publish(worker), name="publish")
                 if (every := watchdog_interval()) is not None:
                     self.keep(lambda: self._watchdog(every), name="watchdog")
                 self._signals()
@@ -178,9 +190,10 @@ class Daemon:
 
     async def _count(self, engine: Engine) -> None:
         try:
-            engine.connections = await asyncio.wait_for(
+            counts = await asyncio.wait_for(
                 connections_by_mark(engine.config.mark_mask), CONNTRACK_TIMEOUT
             )
+            self.queue.put_nowait(ConnectionsCounted(counts))
             self.conntrack_error = None
         except (KernelError, TimeoutError) as exc:
             error = str(exc) or f"conntrack took over {CONNTRACK_TIMEOUT:.0f} s"
@@ -255,26 +268,9 @@ class Daemon:
                 continue
             if isinstance(event, Reload):
                 self.reload_queued = False
-            generation = engine.generation
-            try:
-                await engine.handle(event)
-            except Exception as exc:
-                self.failed(f"event {type(event).__name__}", exc)
-                if isinstance(event, Control) and not event.reply.done():
-                    event.reply.set_result({"ok": False, "error": f"internal error: {exc!r}"})
-            if isinstance(event, Resync | Reload):
-                self._refresh_interfaces(engine)
-            if engine.generation != generation:
-                self._start_probes(engine)
+            await self.executor.run(event)
             self._check_ready(engine)
         stop.cancel()
-
-    def _refresh_interfaces(self, engine: Engine) -> None:
-        """Read presence, carrier and admin state of every link's interface now (after a
-        subscription, lost events or a reload): no link stays `absent` or `up` on a fact
-        that an event we never saw changed."""
-        for interface in sorted(set(engine.interfaces.values())):
-            self.queue.put_nowait(interface_state(interface))
 
     async def _watch_kernel(self) -> None:
         async for event in kernel_events():
@@ -291,9 +287,15 @@ class Daemon:
             raise OSError(f"cannot serve metrics on {listen!r}: {exc}") from exc
         await asyncio.Event().wait()
 
-    async def _publish(self, engine: Engine) -> None:
+    async def _publish(self, worker: KernelWorker) -> None:
+        """Once a second, multiwan's nft counters to the engine, which refreshes the
+        immutable view the metrics thread reads."""
         while True:
-            await engine.publish()
+            try:
+                listing = await worker.call(lambda k: k.nft.list_json(f"counters table {TABLE}"))
+            except KernelError:
+                listing = None
+            self.queue.put_nowait(CountersRead(listing))
             await asyncio.sleep(1.0)
 
     async def _watchdog(self, every: float) -> None:

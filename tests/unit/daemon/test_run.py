@@ -4,12 +4,18 @@ restarted with backoff, and neither ends the daemon's TaskGroup."""
 import asyncio
 import logging
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from multiwan.config.schema import Config
 from multiwan.daemon import run
-from multiwan.daemon.events import Control, Reconcile, Reload
+from multiwan.daemon.effects import Answer, Effect, Log, ReadFacts
+from multiwan.daemon.engine import Engine
+from multiwan.daemon.events import Control, Reconcile, ReconcileFailed, Reload
+from multiwan.daemon.executor import Executor
 from multiwan.daemon.run import Daemon
+from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.errors import KernelError
 
 
@@ -47,19 +53,27 @@ def test_failures_are_logged_counted_and_loops_restarted(
 
 
 class FakeEngine:
-    generation = 0
-    interfaces: dict[str, str] = {}  # noqa: RUF012
-
     def __init__(self, stop: asyncio.Event) -> None:
         self.reconcile_error: str | None = "netlink: (19, 'No such device')"
         self.stop = stop
 
-    async def handle(self, event: object) -> None:
+    def handle(self, event: object, now: object) -> list[Effect]:
         if isinstance(event, Control):
             raise KeyError("weight")  # a bug in a handler
         if isinstance(event, Reload):
             self.stop.set()
         self.reconcile_error = None  # the retried reconcile worked
+        return []
+
+
+def executor(daemon: Daemon, engine: object, worker: object = None) -> Executor:
+    def no_config() -> Config:
+        raise AssertionError("not read in these tests")
+
+    return Executor(
+        cast(Engine, engine), cast(KernelWorker, worker), Path("/nonexistent"), no_config,
+        daemon.spawn, daemon.queue.put_nowait, lambda: None, daemon.failed,
+    )  # fmt: skip
 
 
 def test_ready_after_the_first_good_apply_watchdog_from_the_consumer(
@@ -73,6 +87,8 @@ def test_ready_after_the_first_good_apply_watchdog_from_the_consumer(
 
     monkeypatch.setattr(run, "notify", notify)
     daemon = Daemon(Path("/nonexistent.toml"), Path("/nonexistent"))
+    engine = FakeEngine(daemon.stopping)
+    daemon.executor = executor(daemon, engine)
 
     async def main() -> dict[str, object]:
         reply: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
@@ -82,7 +98,7 @@ def test_ready_after_the_first_good_apply_watchdog_from_the_consumer(
         )  # fmt: skip
         for event in (*events, Reload()):
             daemon.queue.put_nowait(event)
-        await daemon._consume(FakeEngine(daemon.stopping))  # type: ignore[arg-type]
+        await daemon._consume(engine)  # type: ignore[arg-type]
         return reply.result()
 
     answer = asyncio.run(main())
@@ -95,6 +111,38 @@ def test_ready_after_the_first_good_apply_watchdog_from_the_consumer(
     ]
     assert daemon.errors == {"event Control": 2}
     assert daemon.ready
+
+
+class FailingWorker:
+    async def call(self, work: object) -> object:
+        raise KernelError("netlink: (19, 'No such device')")
+
+
+class Recorder:
+    """An engine that asks for a kernel read, then an effect whose code fails, then a log
+    line; and records the outcomes it is handed back."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def handle(self, event: object, now: object) -> list[Effect]:
+        self.seen.append(event)
+        if isinstance(event, Reconcile):
+            broken = Answer(object(), {})  # type: ignore[arg-type]
+            return [ReadFacts(("eth1",)), broken, Log(logging.INFO, "still here")]
+        return []
+
+
+def test_failed_effects_become_events_or_counted_errors_and_the_rest_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    daemon = Daemon(Path("/nonexistent.toml"), Path("/nonexistent"))
+    engine = Recorder()
+    with caplog.at_level(logging.INFO):
+        asyncio.run(executor(daemon, engine, FailingWorker()).run(Reconcile()))
+    assert engine.seen == [Reconcile(), ReconcileFailed("netlink: (19, 'No such device')")]
+    assert daemon.errors == {"effect Answer": 1}
+    assert "still here" in caplog.text
 
 
 def test_a_burst_of_sighup_reloads_once() -> None:

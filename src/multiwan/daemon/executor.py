@@ -1,0 +1,190 @@
+"""Carries out the engine's effects, one after the other, and hands their outcomes back.
+
+`run(event)` asks the engine what to do, does it, and feeds each outcome (FactsRead,
+Reconciled, Applied, ...) straight back to the engine, before the next event from the
+queue: the engine's decisions and the kernel stay in step. Every failure becomes a value:
+the kernel's refusals turn into outcome events the engine decides about, and anything else
+(a bug in one effect's code) is logged and counted by `failed`, and the remaining effects
+still run. No failure of one effect stops the daemon.
+"""
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Set
+from pathlib import Path
+
+from multiwan.config.load import ConfigError
+from multiwan.config.schema import Config
+from multiwan.core.ownership import TABLE_FALLBACK
+from multiwan.core.strategy import Availability
+from multiwan.daemon.effects import (
+    Answer,
+    Apply,
+    ApplyConfig,
+    Continue,
+    Effect,
+    Flush,
+    FlushBackend,
+    LoadConfig,
+    Log,
+    ReadFacts,
+    RestartProbes,
+    RunHooks,
+    SaveStates,
+    ScheduleReconcile,
+)
+from multiwan.daemon.engine import Engine, Now
+from multiwan.daemon.events import (
+    Applied,
+    ApplyFailed,
+    ConfigLoaded,
+    ConfigRejected,
+    DaemonEvent,
+    FactsRead,
+    Reconcile,
+    Reconciled,
+    ReconcileFailed,
+)
+from multiwan.daemon.hooks import run_hooks
+from multiwan.daemon.persist import STATES_FILE, save_states
+from multiwan.daemon.worker import KernelWorker
+from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
+from multiwan.kernel.errors import KernelError
+from multiwan.kernel.reconcile import ApplyError, Kernel
+from multiwan.operations import apply_per_link
+
+log = logging.getLogger("multiwan")
+
+Spawn = Callable[[Awaitable[object], str], object]
+
+
+def now() -> Now:
+    return Now(time.monotonic(), time.time())
+
+
+class Executor:
+    def __init__(
+        self,
+        engine: Engine,
+        worker: KernelWorker,
+        state_dir: Path,
+        load_config: Callable[[], Config],
+        spawn: Spawn,
+        enqueue: Callable[[DaemonEvent], None],
+        restart_probes: Callable[[], None],
+        failed: Callable[[str, BaseException], None],
+    ) -> None:
+        self.engine = engine
+        self.worker = worker
+        self.states_path = state_dir / STATES_FILE
+        self.load_config = load_config
+        self.spawn = spawn  # a background task in the daemon's TaskGroup
+        self.enqueue = enqueue
+        self.restart_probes = restart_probes
+        self.failed = failed
+
+    async def run(self, event: DaemonEvent) -> None:
+        """Handle `event` and everything that follows from it."""
+        pending = deque(self._decide(event))
+        while pending:
+            effect = pending.popleft()
+            try:
+                outcome = await self._carry_out(effect)
+            except Exception as exc:
+                self.failed(f"effect {type(effect).__name__}", exc)
+                continue
+            if outcome is not None:
+                pending.extendleft(reversed(self._decide(outcome)))
+
+    def _decide(self, event: DaemonEvent) -> list[Effect]:
+        try:
+            return self.engine.handle(event, now())
+        except Exception as exc:  # a bug: the event is lost, the daemon is not
+            self.failed(f"event {type(event).__name__}", exc)
+            reply = getattr(event, "reply", None)
+            if isinstance(reply, asyncio.Future) and not reply.done():
+                reply.set_result({"ok": False, "error": f"internal error: {exc!r}"})
+            return []
+
+    async def _carry_out(self, effect: Effect) -> DaemonEvent | None:
+        """Do one effect; its outcome, when the engine needs to know it."""
+        match effect:
+            case ReadFacts(interfaces):
+                try:
+                    facts = await self.worker.call(lambda k: k.interface_facts(interfaces))
+                except KernelError as exc:
+                    return ReconcileFailed(str(exc))
+                return FactsRead(facts)
+            case ApplyConfig(config, available, backends):
+                return await self._reconcile(config, available, backends)
+            case Apply(plan, purpose):
+                started = time.perf_counter()
+                try:
+                    await self.worker.call(lambda k: k.execute(plan))
+                except (ApplyError, KernelError) as exc:
+                    return ApplyFailed(purpose, str(exc))
+                return Applied(purpose, time.perf_counter() - started)
+            case Flush(label, mark, mask):
+                self.spawn(_flush(label, mark, mask), f"flush:{label}")
+            case FlushBackend(address, protocol, port):
+                flush = flush_backend_connections(address, protocol, port)
+                self.spawn(flush, f"flush:{address}")
+            case SaveStates(states):
+                save_states(self.states_path, states)
+            case RunHooks(event, directory, timeout):
+                self.spawn(run_hooks(Path(directory), event, timeout), "hooks")
+            case ScheduleReconcile(delay):
+                self.spawn(self._later(delay), "reconcile")
+            case LoadConfig(reply):
+                try:
+                    return ConfigLoaded(self.load_config(), reply)
+                except ConfigError as exc:
+                    return ConfigRejected(tuple(str(p) for p in exc.problems), reply)
+            case RestartProbes():
+                self.restart_probes()
+            case Answer(reply, payload):
+                if not reply.done():  # the client may have gone
+                    reply.set_result(payload)
+            case Log(level, text):
+                log.log(level, "%s", text)
+            case Continue(event):
+                return event
+        return None
+
+    async def _reconcile(
+        self, config: Config, available: Availability, backends: Mapping[str, Set[str]]
+    ) -> DaemonEvent:
+        def apply(kernel: Kernel) -> Reconciled:
+            found, refused = apply_per_link(config, kernel, available, backends)
+            for name, why in refused.items():
+                log.error("link %s left out: the kernel refused it: %s", name, why)
+            return Reconciled(
+                links=tuple(found.links),
+                local=found.local,
+                digests=found.desired.nft.digests.dynamic,
+                fallback=frozenset(r for r in found.desired.routes if r.table == TABLE_FALLBACK),
+                summary=None
+                if found.plan.empty
+                else found.plan.nft_summary or "routes, rules or sysctls",
+            )
+
+        try:
+            return await self.worker.call(apply)
+        except (ApplyError, KernelError) as exc:
+            return ReconcileFailed(str(exc))
+
+    async def _later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.enqueue(Reconcile())
+
+
+async def _flush(label: str, mark: int, mask: int) -> None:
+    try:
+        count = await flush_link_connections(mark, mask)
+    except KernelError as exc:
+        log.warning("link %s: could not flush its connections: %s", label, exc)
+        return
+    if count:
+        log.info("link %s: flushed %d connections so they reconnect elsewhere", label, count)

@@ -1,0 +1,380 @@
+"""Playbooks: the engine's decisions for whole operator and failure stories, without root.
+
+`Play` drives the engine as the executor does (outcomes handed straight back), with the
+kernel played by the pure compiler: a reconcile resolves the links from the facts given and
+loads what `compile_state` wants; a fast-path plan is taken or refused as the test says.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from multiwan.config.load import load_config_text
+from multiwan.config.schema import Config
+from multiwan.core.compile import compile_state
+from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
+from multiwan.core.linkstate import ProbeRound, TargetResult
+from multiwan.core.ownership import TABLE_FALLBACK
+from multiwan.daemon.effects import (
+    Answer,
+    Apply,
+    ApplyConfig,
+    Continue,
+    Effect,
+    Flush,
+    FlushBackend,
+    LoadConfig,
+    Log,
+    ReadFacts,
+    RestartProbes,
+    RunHooks,
+    SaveStates,
+    ScheduleReconcile,
+)
+from multiwan.daemon.engine import WARNING, Engine, Now
+from multiwan.daemon.events import (
+    Applied,
+    ApplyFailed,
+    ConfigLoaded,
+    ConfigRejected,
+    Control,
+    DaemonEvent,
+    FactsRead,
+    ProbeDone,
+    Reconcile,
+    Reconciled,
+    ReconcileFailed,
+    Reload,
+    Start,
+)
+from multiwan.kernel.events import AddressingChanged, InterfaceState
+
+LINKS = """\
+default_policy = "all"
+[health]
+targets = [{ kind = "icmp", host = "192.0.2.53" }]
+interval = 1
+fall = 2
+rise = 2
+[links.isp1]
+interface = "wan1"
+[links.isp2]
+interface = "wan2"
+[policies.all]
+links = ["isp1", "isp2"]
+"""
+
+
+def facts(*interfaces: str) -> dict[str, InterfaceFacts]:
+    """Each interface present on its own /24 with a gateway at .1."""
+    return {
+        name: InterfaceFacts(
+            True, FamilyFacts(f"100.64.{n}.1", f"100.64.{n}.2", (f"100.64.{n}.0/24",)), index=n
+        )
+        for n, name in enumerate(interfaces, start=1)
+    }
+
+
+class Reply:
+    """Stands in for the control session's future."""
+
+    def __init__(self) -> None:
+        self.answer: dict[str, Any] | None = None
+
+    def set_result(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+
+
+@dataclass
+class Play:
+    config: Config
+    facts: dict[str, InterfaceFacts] = field(default_factory=lambda: facts("wan1", "wan2"))
+    refuse: set[type] = field(default_factory=set)  # effects the kernel refuses
+    next_config: Config | str | None = None  # what LoadConfig reads (str: its problem)
+    t: float = 0.0
+    effects: list[Effect] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.engine = Engine(self.config)
+
+    def send(self, event: DaemonEvent, after: float = 0.0) -> list[Effect]:
+        """Hand `event` to the engine and play out every effect; the effects, in order."""
+        self.t += after
+        done: list[Effect] = []
+        pending = deque(self.engine.handle(event, Now(self.t, 1e9 + self.t)))
+        while pending:
+            effect = pending.popleft()
+            done.append(effect)
+            if (outcome := self.outcome(effect)) is not None:
+                pending.extendleft(reversed(self.engine.handle(outcome, Now(self.t, 1e9))))
+        self.effects += done
+        return done
+
+    def outcome(self, effect: Effect) -> DaemonEvent | None:
+        if type(effect) in self.refuse:
+            if isinstance(effect, Apply):
+                return ApplyFailed(effect.purpose, "refused")
+            return ReconcileFailed("netlink: (19, 'No such device')")
+        match effect:
+            case ReadFacts():
+                return FactsRead(self.facts)
+            case ApplyConfig(config, available, backends):
+                links = resolve_links(config, self.facts)
+                desired = compile_state(config, links, available, backends)
+                fallback = frozenset(r for r in desired.routes if r.table == TABLE_FALLBACK)
+                dynamic = desired.nft.digests.dynamic
+                return Reconciled(tuple(links), {}, dynamic, fallback, None)
+            case Apply(_, purpose):
+                return Applied(purpose, 0.001)
+            case LoadConfig(reply):
+                if isinstance(self.next_config, str):
+                    return ConfigRejected((self.next_config,), reply)
+                return ConfigLoaded(self.next_config or self.config, reply)
+            case Answer(reply, payload):
+                reply.set_result(payload)
+            case Continue(event):
+                return event
+        return None
+
+    def start(self) -> "Play":
+        self.send(Start({}))
+        return self
+
+    def probe(self, link: str, ok: bool, rounds: int = 1, rtt: float = 0.01) -> list[Effect]:
+        done = []
+        for _ in range(rounds):
+            result = ProbeRound(self.t, (TargetResult("192.0.2.53", ok, rtt if ok else None),))
+            done += self.send(ProbeDone(link, result, self.engine.generation), after=1.0)
+        return done
+
+    def control(self, command: str, **args: object) -> dict[str, Any]:
+        reply = Reply()
+        self.send(Control(command, dict(args), reply))  # type: ignore[arg-type]
+        assert reply.answer is not None, "no answer"
+        return reply.answer
+
+    def state(self, link: str) -> str:
+        return self.engine.health[link].state
+
+
+def of(kind: type, effects: list[Effect]) -> list[Any]:
+    return [e for e in effects if isinstance(e, kind)]
+
+
+def chain_text(effects: list[Effect]) -> str:
+    return "".join(e.plan.nft_script for e in of(Apply, effects))
+
+
+def logged(effects: list[Effect]) -> str:
+    return "\n".join(e.text for e in of(Log, effects))
+
+
+def test_start_applies_in_full_and_becomes_ready() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    assert [type(e) for e in play.effects] == [ReadFacts, ApplyConfig]
+    assert play.engine.reconcile_error is None
+    assert play.engine.applied
+    assert set(play.engine.links) == {"isp1", "isp2"}
+    assert play.state("isp1") == play.state("isp2") == "up"
+
+
+def test_a_dead_link_leaves_by_the_fast_path_then_flush_save_and_hooks() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    assert not play.probe("isp1", ok=False)[1:]  # one failed round: not yet (fall = 2)
+    effects = play.probe("isp1", ok=False)
+    kinds = [type(e) for e in effects]
+    assert kinds[:2] == [Apply, Apply]  # the chains, then the fallback route
+    assert kinds[2:] == [Log, Flush, SaveStates, RunHooks]
+    assert "pol4_all" in chain_text(effects)
+    assert "isp1" not in chain_text(effects)
+    assert "link isp1: up -> down" in logged(effects)
+    assert of(SaveStates, effects)[0].states == {"isp1": "down", "isp2": "up"}
+    (hook,) = of(RunHooks, effects)
+    assert (hook.event.link, hook.event.state, hook.event.gateway) == ("isp1", "down", "100.64.1.1")
+    assert play.engine.transitions == {("isp1", "down"): 1}
+    assert not play.probe("isp2", ok=True, rounds=3)  # a healthy link changes nothing
+
+
+def test_flush_conntrack_false_keeps_a_dead_links_connections() -> None:
+    text = LINKS.replace("rise = 2", "rise = 2\nflush_conntrack = false")
+    play = Play(load_config_text(text, "m.toml")).start()
+    assert not of(Flush, play.probe("isp1", ok=False, rounds=2))
+
+
+def test_a_refused_policy_update_keeps_the_applied_digests_and_reconciles() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    before = dict(play.engine.applied)
+    play.refuse.add(Apply)
+    effects = play.probe("isp1", ok=False, rounds=2)
+    assert play.engine.applied == before  # only what the kernel confirmed
+    assert "policy update failed (refused); reconciling in full" in logged(effects)
+    assert of(ScheduleReconcile, effects)
+    play.refuse.clear()
+    play.send(Reconcile())
+    assert play.engine.applied != before  # the full reconcile loaded the change
+
+
+def test_a_failed_reconcile_is_retried_with_backoff_one_pending_at_a_time() -> None:
+    config = load_config_text(LINKS, "m.toml")
+    play = Play(config, refuse={ApplyConfig})
+    delays: list[float] = []
+    for _ in range(4):
+        effects = play.send(Start({}) if not delays else Reconcile())
+        delays += [e.delay for e in of(ScheduleReconcile, effects)]
+    base = config.daemon.reconcile_delay
+    assert delays == [base * 2, base * 4, base * 8, base * 16]
+    assert play.engine.reconcile_error == "netlink: (19, 'No such device')"
+    # A change arriving while a retry is pending does not schedule a second one.
+    changed = AddressingChanged("newroute", table=254)
+    assert not play.send(changed)
+    play.refuse.clear()
+    play.send(Reconcile())
+    assert play.engine.reconcile_error is None
+    assert play.engine.reconcile_failures == 0
+
+
+def test_facts_are_read_on_every_reconcile_so_a_lost_event_heals() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    play.facts["wan2"] = replace(play.facts["wan2"], carrier=False)  # no event seen
+    effects = play.send(AddressingChanged("newaddr", ifindex=2))
+    assert of(ScheduleReconcile, effects)
+    effects = play.send(Reconcile())
+    assert play.state("isp2") == "down"
+    assert of(Flush, effects)
+    assert of(RunHooks, effects)
+    assert [type(e) for e in effects][-1] == ApplyConfig  # no fast path of its own
+
+
+def test_reload_that_fixes_an_interface_name_revives_the_link() -> None:
+    wrong = LINKS.replace('interface = "wan2"', 'interface = "wan9"')
+    play = Play(load_config_text(wrong, "m.toml")).start()
+    play.control("link", link="isp1", action="drain")
+    assert play.state("isp2") == "absent"
+    play.next_config = load_config_text(LINKS, "m.toml")
+    answer = play.control("reload")
+    assert answer["ok"]
+    assert play.engine.generation == 1
+    assert play.engine.runtime.drained == frozenset()
+    assert play.state("isp2") == "down"  # present again: trusted after `rise` good rounds
+    kinds = [type(e) for e in play.effects]
+    assert kinds.index(RestartProbes) > kinds.index(ApplyConfig, kinds.index(LoadConfig))
+    assert "reloaded: 2 links, 1 policies, 0 rules" in logged(play.effects)
+    (isp2,) = [row for row in answer["result"]["links"] if row["name"] == "isp2"]
+    assert isp2["state"] == "down"  # the answer shows the reconciled state
+    play.probe("isp2", ok=True, rounds=2)
+    assert play.state("isp2") == "up"
+
+
+def test_a_rejected_reload_keeps_the_running_config_and_says_why() -> None:
+    config = load_config_text(LINKS, "m.toml")
+    play = Play(config, next_config="links.isp1.weight: must be at least 1").start()
+    answer = play.control("reload")
+    assert not answer["ok"]
+    assert "links.isp1.weight" in answer["error"]
+    assert play.engine.config is config
+    assert play.engine.generation == 0
+    play.send(Reload())  # SIGHUP: no reply, logged
+    assert "reload rejected, keeping the running config" in logged(play.effects)
+
+
+def test_probe_results_of_an_older_config_are_ignored() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    play.control("reload")
+    old = ProbeRound(0.0, (TargetResult("192.0.2.53", False),))
+    for _ in range(3):
+        assert not play.send(ProbeDone("isp1", old, generation=0))
+    assert play.state("isp1") == "up"
+
+
+def test_disable_and_enable_by_the_operator() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    answer = play.control("link", link="isp1", action="disable")
+    assert answer["ok"]
+    assert play.state("isp1") == "disabled"
+    effects = play.effects
+    assert of(Flush, effects)
+    assert of(RunHooks, effects)
+    assert of(SaveStates, effects)[-1].states == {"isp2": "up"}  # disabled is not saved
+    play.control("link", link="isp1", action="enable")
+    assert play.state("isp1") == "up"
+
+
+def test_drain_takes_no_new_connections_and_flushes_nothing() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    play.effects.clear()
+    assert play.control("link", link="isp1", action="drain")["ok"]
+    (apply,) = of(ApplyConfig, play.effects)
+    assert apply.available.live == frozenset({"isp2"})
+    assert not of(Flush, play.effects)  # its connections finish where they are
+    assert play.state("isp1") == "up"
+
+
+def test_bad_operator_requests_are_answered_not_raised() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    assert "unknown link" in play.control("link", link="nope", action="drain")["error"]
+    assert "unknown command" in play.control("explode")["error"]
+    assert play.control("weight", link="isp1", weight=5)["ok"]
+    assert play.engine.config.links["isp1"].weight == 5
+
+
+DEGRADED = LINKS.replace("rise = 2", 'rise = 2\ndegraded_action = "{action}"{extra}')
+
+
+def degrade(action: str, extra: str = "") -> Play:
+    text = DEGRADED.replace("{action}", action).replace("{extra}", extra)
+    play = Play(load_config_text(text, "m.toml")).start()
+    play.probe("isp1", ok=True, rounds=6, rtt=0.9)  # over degraded_latency_ms (500)
+    assert play.state("isp1") == "degraded"
+    return play
+
+
+def test_degraded_action_last_resort_keeps_it_only_while_nothing_else_lives() -> None:
+    play = degrade("last_resort")
+    assert play.engine.availability().reserve == frozenset({"isp1"})
+    assert "isp1" not in chain_text(play.effects[-10:])
+    play.probe("isp2", ok=False, rounds=2)
+    assert "isp1" in chain_text(play.effects[-10:])  # the last link standing
+
+
+def test_degraded_action_keep_and_weight() -> None:
+    assert degrade("keep").engine.availability().live == frozenset({"isp1", "isp2"})
+    weighted = degrade("weight", "\ndegraded_weight = 1").engine.availability()
+    assert weighted.live == frozenset({"isp1", "isp2"})
+    assert weighted.weights == {"isp1": 1}
+
+
+SERVICE = """\
+[services.web]
+listen = ["198.51.100.1"]
+ports = [80]
+flush_on_down = true
+backends = [{ address = "10.0.0.1" }, { address = "10.0.0.2" }]
+"""
+
+
+def test_all_backends_down_is_a_warning_and_each_is_flushed() -> None:
+    play = Play(load_config_text(SERVICE, "m.toml"), facts={}).start()
+    failed = ProbeRound(0.0, (TargetResult("10.0.0.1:80", False),))
+    effects: list[Effect] = []
+    for key in ("10.0.0.1:80", "10.0.0.2:80"):
+        for _ in range(2):
+            effects += play.send(ProbeDone(key, failed, 0, "web"), after=1.0)
+    assert [(f.address, f.port) for f in of(FlushBackend, effects)] == [
+        ("10.0.0.1", None),
+        ("10.0.0.2", None),
+    ]
+    warnings = [e.text for e in of(Log, effects) if e.level == WARNING]
+    assert warnings == ["service web: no backend left; new connections are rejected"]
+    assert play.engine.backends_live() == {"web": set()}
+
+
+def test_an_interface_event_takes_a_link_down_at_once_and_back_after_rise() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    effects = play.send(InterfaceState("wan1", present=False))
+    assert play.state("isp1") == "absent"
+    assert of(Apply, effects)
+    effects = play.send(InterfaceState("wan1", present=True, admin_up=True, carrier=True))
+    assert play.state("isp1") == "down"
+    assert of(ScheduleReconcile, effects)
+    play.probe("isp1", ok=True, rounds=2)
+    assert play.state("isp1") == "up"
