@@ -9,11 +9,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 
 from multiwan.lab.configs import lab_config, probe_health
 from multiwan.lab.daemon import LabDaemon
+from multiwan.lab.longflow import LongFlow
+from multiwan.lab.observe import foreign_state, owned_sysctls
 from multiwan.lab.topology import Lab
 from tests.conftest import TEST_PREFIX
 
@@ -26,21 +29,53 @@ def config(lab: Lab, extra: str = "") -> str:
     return lab_config(lab, health=probe_health(lab), extra=extra)
 
 
-def still_fails_over(lab: Lab, daemon: LabDaemon, isp: int = 2) -> None:
-    """The daemon is alive, takes a blackholed link out in time, and new connections all
-    work through the other links."""
+FOREIGN: dict[int, dict[str, str]] = {}  # per lab: what multiwan does not own, before
+
+
+@pytest.fixture(autouse=True)
+def foreign_before(lab3: Lab) -> None:
+    FOREIGN[id(lab3)] = foreign_state(lab3)
+
+
+def still_fails_over(lab: Lab, daemon: LabDaemon, isp: int = 2, inside: Sequence[str] = ()) -> None:
+    """After the fault: the daemon is alive, takes a blackholed link out in time, new
+    connections all work through the other links, established ones on the healthy links
+    are untouched, and nothing outside multiwan's ownership changed (`inside`: how to enter the
+    daemon's mount namespace, where its journal is)."""
     assert daemon.proc is not None
     assert daemon.proc.poll() is None, daemon.log()
-    name = lab.isps[isp].name
-    fault = time.monotonic()
-    lab.isps[isp].blackhole()
-    down = daemon.wait_log(rf"link {name}: up -> down", after=fault)
-    assert down - fault < DETECTION_BUDGET, daemon.log()
-    flows = lab.flows(count=30, timeout=1.0)
-    assert flows.failed == 0, flows
-    assert flows.per_isp[name] == 0, flows
+    name, public = lab.isps[isp].name, lab.isps[isp].public
+    held = [LongFlow(lab.clients[0]).__enter__() for _ in range(6)]
+    try:
+        fault = time.monotonic()
+        lab.isps[isp].blackhole()
+        down = daemon.wait_log(rf"link {name}: up -> down", after=fault)
+        assert down - fault < DETECTION_BUDGET, daemon.log()
+        flows = lab.flows(count=30, timeout=1.0)
+        assert flows.failed == 0, flows
+        assert flows.per_isp[name] == 0, flows
+        for flow in (f for f in held if public not in f.sources()):
+            flow.wait_replies(3)
+            assert not flow.broken(), "an established flow on a healthy link broke"
+            assert len(flow.sources()) == 1, flow.sources()
+    finally:
+        for flow in held:
+            flow.__exit__(None, None, None)
     assert daemon.proc.poll() is None, daemon.log()
     assert "Traceback" not in daemon.log(), daemon.log()
+    owned = owned_sysctls(lab, inside)
+
+    def lines(state: dict[str, str], part: str) -> set[str]:
+        return {line for line in state[part].splitlines() if line.split(" = ")[0] not in owned}
+
+    before, after = FOREIGN[id(lab)], foreign_state(lab)
+    changed = {
+        part: (sorted(lines(before, part) - lines(after, part)),
+               sorted(lines(after, part) - lines(before, part)))
+        for part in before
+        if lines(before, part) != lines(after, part)
+    }  # fmt: skip
+    assert not changed, f"a fault changed what multiwan does not own (before, after): {changed}"
 
 
 def control(lab: Lab, *lines: bytes, user: str | None = None) -> list[dict[str, object]]:
@@ -274,7 +309,7 @@ def test_a_full_state_directory_is_logged_and_the_daemon_goes_on(lab3: Lab) -> N
         status = lab3.router.run(*inside, sys.executable, "-m", "multiwan", "--state-dir",
                                  str(state), "status", "--json")  # fmt: skip
         assert json.loads(status.stdout)["daemon"]["ready"] is True
-        still_fails_over(lab3, daemon)
+        still_fails_over(lab3, daemon, inside=inside)
 
 
 def test_killed_during_start_and_apply_then_restarted(lab3: Lab) -> None:
@@ -332,7 +367,7 @@ def test_ready_only_after_a_successful_apply_which_is_retried(lab3: Lab) -> None
                 assert "READY=1" in messages
                 for isp in lab3.isps:  # down while they had no route: back after `rise`
                     daemon.wait_log(rf"link {isp.name}: down -> up")
-                still_fails_over(lab3, daemon)
+                still_fails_over(lab3, daemon, inside=inside)
         finally:
             notify_path.unlink(missing_ok=True)
 

@@ -4,7 +4,9 @@ ping, which modem at a shared gateway address answered, and the router's reverse
 
 import itertools
 import json
+from collections.abc import Sequence
 
+from multiwan.core.ownership import NFT_FAMILY, NFT_TABLE, ROUTE_PROTO
 from multiwan.lab.backends import BackendHost, greetings, start_backend
 from multiwan.lab.netns import Netns
 from multiwan.lab.topology import SERVER_IP, Lab, TrafficResult
@@ -64,3 +66,39 @@ def rp_filter_drops(lab: Lab) -> int:
             counters = dict(zip(names.split(), values.split(), strict=True))
             return int(counters["IPReversePathFilter"])
     raise RuntimeError("no TcpExt counters in /proc/net/netstat")
+
+
+def foreign_state(lab: Lab) -> dict[str, str]:
+    """The router's state that multiwan does not own: rules without its protocol tag, the
+    main table, nft tables other than its own, and the interface sysctls (less the ones
+    `owned_sysctls` names). A fault must never change any of it."""
+    run = lab.router.run
+    rules = {
+        family: "\n".join(
+            line for line in run("ip", family, "rule").stdout.splitlines()
+            if not line.endswith(f"proto {ROUTE_PROTO}")
+        )
+        for family in ("-4", "-6")
+    }  # fmt: skip
+    tables = [line for line in run("nft", "list", "tables").stdout.splitlines()
+              if line != f"table {NFT_FAMILY} {NFT_TABLE}"]  # fmt: skip
+    nft = "\n".join(run("nft", "list", *line.split()).stdout for line in tables)
+    sysctls = run("sysctl", "-a", "--pattern", r"^net\.ipv[46]\.(conf\.|ip_forward)").stdout
+    main = "\n".join(
+        line
+        for family in ("-4", "-6")
+        for line in run("ip", family, "route", "show", "table", "main").stdout.splitlines()
+        if not line.startswith("fe80:")  # the kernel adds these when DAD completes
+    )
+    return {**rules, "main": main, "nft": nft, "sysctls": sysctls}
+
+
+def owned_sysctls(lab: Lab, via: Sequence[str] = ()) -> set[str]:
+    """The sysctls multiwan changed, from its journal (dotted, as `sysctl` prints them);
+    `via` runs the reader elsewhere (`nsenter -m` into a daemon's own mount namespace)."""
+    journal = lab.state_dir / "sysctl-originals.json"
+    try:
+        keys = json.loads(lab.router.run(*via, "cat", str(journal), check=False).stdout)
+    except ValueError:
+        return set()
+    return {key.replace("/", ".") for key in keys}
