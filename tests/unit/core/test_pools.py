@@ -1,0 +1,69 @@
+"""Client pools: least-loaded by weight, sticky, re-homed on failure, home again on return."""
+
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from multiwan.core.pools import Seat, assign, per_link
+
+CLIENTS = [f"10.0.0.{n}" for n in range(1, 13)]
+
+
+def counts(seats: dict[str, Seat]) -> Counter[str]:
+    return Counter(seat.link for seat in seats.values())
+
+
+def test_new_clients_fill_links_in_proportion_to_weight() -> None:
+    seats = assign(CLIENTS, [("a", 2), ("b", 1)], {}, return_home=False)
+    assert counts(seats) == {"a": 8, "b": 4}
+    assert all(seat.home == seat.link for seat in seats.values())
+
+
+def test_clients_keep_their_link_and_newcomers_even_out_the_load() -> None:
+    first = assign(CLIENTS[:4], [("a", 1)], {}, return_home=False)  # b was down
+    seats = assign(CLIENTS, [("a", 1), ("b", 1)], first, return_home=False)
+    assert all(seats[c] == first[c] for c in CLIENTS[:4])
+    assert counts(seats) == {"a": 6, "b": 6}
+
+
+def test_a_dead_links_clients_move_and_only_they_move() -> None:
+    seats = assign(CLIENTS, [("a", 1), ("b", 1), ("c", 1)], {}, return_home=False)
+    after = assign(CLIENTS, [("a", 1), ("c", 1)], seats, return_home=False)
+    moved = {c for c in CLIENTS if after[c].link != seats[c].link}
+    assert moved == {c for c in CLIENTS if seats[c].link == "b"}
+    assert counts(after) == {"a": 6, "c": 6}
+    assert all(after[c].home == "b" for c in moved)  # home is remembered
+
+
+def test_return_home_brings_them_back_and_without_it_they_stay() -> None:
+    seats = assign(CLIENTS, [("a", 1), ("b", 1)], {}, return_home=True)
+    away = assign(CLIENTS, [("a", 1)], seats, return_home=True)
+    back = assign(CLIENTS, [("a", 1), ("b", 1)], away, return_home=True)
+    assert back == seats
+    stay = assign(CLIENTS, [("a", 1), ("b", 1)], away, return_home=False)
+    assert counts(stay) == {"a": 12}
+
+
+def test_no_live_link_seats_nobody_and_status_lists_clients_per_link() -> None:
+    assert assign(CLIENTS, [], {}, return_home=False) == {}
+    seats = assign(CLIENTS[:3], [("a", 1), ("b", 1)], {}, return_home=False)
+    assert per_link(seats) == {"a": ["10.0.0.1", "10.0.0.3"], "b": ["10.0.0.2"]}
+
+
+@given(
+    st.integers(1, 60),
+    st.lists(st.integers(1, 5), min_size=1, max_size=5),
+    st.booleans(),
+)
+def test_every_link_gets_at_least_its_whole_share(n: int, weights: list[int], home: bool) -> None:
+    """Seating one client at a time where (count+1)/weight is least is the D'Hondt method:
+    each link gets at least the whole part of its share (lower quota), and seats are
+    stable: assigning again changes nothing."""
+    shares = [(f"l{i}", w) for i, w in enumerate(weights)]
+    clients = [f"10.1.{i // 250}.{i % 250}" for i in range(n)]
+    seats = assign(clients, shares, {}, return_home=home)
+    assert set(seats) == set(clients)
+    for link, weight in shares:
+        assert counts(seats)[link] >= n * weight // sum(weights)
+    assert assign(clients, shares, seats, return_home=home) == seats
