@@ -91,6 +91,20 @@ def test_mode_switch_applies_to_new_connections_at_once(lab3: Lab) -> None:
         assert min(lab3.flows(count=90).per_isp.values()) > 0
 
 
+def test_a_persisted_mode_survives_a_restart_and_a_reload(lab3: Lab) -> None:
+    extra = '\n[policies.backup-only]\nstrategy = "failover"\nlinks = ["isp3"]\n'
+    with LabDaemon(lab3, config(lab3, extra)):
+        assert cli(lab3, "mode", "backup-only", "--persist").returncode == 0
+    with LabDaemon(lab3, config(lab3, extra)) as daemon:
+        assert lab3.flows(count=30).per_isp == {"isp1": 0, "isp2": 0, "isp3": 30}
+        assert cli(lab3, "reload").returncode == 0
+        daemon.wait_log(r"reloaded: .*; persisted mode in force: backup-only")
+        assert lab3.flows(count=30).per_isp == {"isp1": 0, "isp2": 0, "isp3": 30}
+        assert cli(lab3, "mode", "config", "--persist").returncode == 0
+    with LabDaemon(lab3, config(lab3, extra)):
+        assert min(lab3.flows(count=90).per_isp.values()) > 0
+
+
 def test_only_root_controls_and_the_status_group_reads(lab3: Lab) -> None:
     extra = '\n[daemon]\nstatus_group = "nogroup"\n'
     with LabDaemon(lab3, config(lab3, extra)):

@@ -274,10 +274,19 @@ def watch(ctx: Context, interval: float) -> None:
 
 @cli.command()
 @click.argument("name")
+@click.option("--persist", is_flag=True, help="Keep this mode across reloads and restarts.")
 @pass_context
-def mode(ctx: Context, name: str) -> None:
-    """Make policy NAME the default, or switch the default policy to balance/failover."""
-    _print_status(_ask(ctx, "mode", mode=name))
+def mode(ctx: Context, name: str, persist: bool) -> None:
+    """Make policy NAME the default, or switch the default policy to balance/failover;
+    `config` goes back to what the config file says (with --persist: forgets a persisted
+    mode)."""
+    status = _ask(ctx, "mode", mode=name, persist=persist)
+    _print_status(status)
+    runtime = status["runtime"]
+    wanted = [m for m in (runtime["default_policy"], runtime["strategy"]) if m is not None]
+    if persist and status["persisted_mode"] != wanted:
+        raise click.ClickException("the mode is in force but could not be persisted; "
+                                   "the daemon's log says why")  # fmt: skip
 
 
 @cli.command()

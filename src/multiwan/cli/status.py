@@ -19,6 +19,8 @@ def status_table(status: dict[str, Any]) -> Table:
     title = f"default policy {status['default_policy']}"
     if changed:
         title += f" (runtime changes until reload: {changed})"
+    if status.get("persisted_mode"):
+        title += f" (persisted mode: {', '.join(status['persisted_mode'])})"
     table = Table(title=title)
     for column in ("link", "state", "since", "reason", "latency", "loss", "weight", "new",
                    "conns (share)", "kbit/s rx/tx", "pps rx/tx"):  # fmt: skip

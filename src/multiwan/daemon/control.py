@@ -24,12 +24,12 @@ PROTOCOL_VERSION = 1
 READ_ONLY = {"status", "log"}
 SOCKET_NAME = "control.sock"
 #: The arguments of each command and their types; anything else is refused before the
-#: engine sees it.
+#: engine sees it. A bool is a flag: it may be left out (false).
 COMMANDS: dict[str, dict[str, type]] = {
     "status": {},
     "log": {},
     "reload": {},
-    "mode": {"mode": str},
+    "mode": {"mode": str, "persist": bool},
     "weight": {"link": str, "weight": int},
     "link": {"link": str, "action": str},
     "backend": {"service": str, "backend": str, "action": str},
@@ -93,6 +93,8 @@ def parse_request(line: bytes) -> tuple[str, dict[str, Any]]:
         raise BadRequest(f"{command}: unexpected argument {extra[0][:MAX_ARGUMENT]!r}")
     for name, kind in wanted.items():
         value = args.get(name)
+        if kind is bool and not isinstance(value, bool | None):
+            raise BadRequest(f"{command}: '{name}' must be true or false, got {value!r}"[:300])
         if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
             raise BadRequest(f"{command}: '{name}' must be an integer, got {value!r}"[:300])
         if kind is str and (not isinstance(value, str) or not 0 < len(value) <= MAX_ARGUMENT):

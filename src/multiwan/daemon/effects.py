@@ -75,6 +75,13 @@ class RunHooks:
 
 
 @dataclass(frozen=True)
+class SaveMode:
+    """Persist the runtime mode across restarts (none: forget it) -> ModeSaved."""
+
+    modes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ScheduleReconcile:
     """Queue a Reconcile event after `delay` seconds."""
 
@@ -116,6 +123,6 @@ class Continue:
 
 
 Effect = (
-    ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | RunHooks
+    ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | SaveMode | RunHooks
     | ScheduleReconcile | LoadConfig | RestartProbes | Answer | Log | Continue
 )  # fmt: skip

@@ -49,6 +49,7 @@ from multiwan.daemon.effects import (
     ReadFacts,
     RestartProbes,
     RunHooks,
+    SaveMode,
     SaveStates,
     ScheduleReconcile,
 )
@@ -64,6 +65,7 @@ from multiwan.daemon.events import (
     DaemonEvent,
     FactsRead,
     FallbackUpdate,
+    ModeSaved,
     PolicyUpdate,
     ProbeDone,
     Reconcile,
@@ -120,6 +122,7 @@ class Engine:
         self.published: report.Published | None = None  # read by the metrics thread
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
         self.connections: Mapping[int, int] = {}  # by mark
+        self.persisted: tuple[str, ...] = ()  # `mode --persist`: survives restarts, reloads
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -146,6 +149,7 @@ class Engine:
             health=dict(self.health),
             backends=dict(self.backends),
             runtime=self.runtime,
+            persisted=self.persisted,
             rates=dict(self.rates),
             rejected=dict(self.rejected),
             available=self.availability(),
@@ -162,9 +166,9 @@ class Engine:
     def handle(self, event: DaemonEvent, now: Now) -> list[Effect]:
         """What to do about `event`; the state changes here, the world in the executor."""
         match event:
-            case Start(previous):
+            case Start(previous, modes):
                 self.previous = previous
-                return self._reconcile()
+                return [*self._resume(modes), *self._reconcile()]
             case Reconcile():
                 self.reconcile_pending = False
                 return self._reconcile()
@@ -196,6 +200,12 @@ class Engine:
                 return self._apply_failed(purpose, error)
             case Reload():
                 return [LoadConfig()]
+            case ModeSaved(modes, None):
+                self.persisted = modes
+                return [Log(INFO, f"mode persisted: {', '.join(modes) or 'none'}")]
+            case ModeSaved(modes, error):
+                text = f"could not persist the mode {', '.join(modes) or 'none'}: {error}"
+                return [Log(ERROR, text)]
             case ConfigLoaded(config, reply):
                 return self._reload(config, reply, now)
             case ConfigRejected(problems, reply):
@@ -207,6 +217,8 @@ class Engine:
                     f"reloaded: {len(config.links)} links, {len(config.policies)} policies, "
                     f"{len(config.rules)} rules"
                 )
+                if self.runtime.modes:
+                    text += f"; persisted mode in force: {', '.join(self.runtime.modes)}"
                 return [RestartProbes(), Log(INFO, text), *self._answer(reply)]
             case Control():
                 return self._control(event, now)
@@ -409,13 +421,28 @@ class Engine:
         )
 
     # --- operator ------------------------------------------------------------------------
+    def _resume(self, modes: tuple[str, ...]) -> list[Effect]:
+        """Runtime changes start over from the persisted mode (at start and on reload); a
+        persisted mode the config no longer has is left out, with a warning."""
+        runtime, effects = Runtime(), list[Effect]()
+        for mode in modes:
+            try:
+                runtime = runtime.with_mode(self.file_config, mode)
+            except RuntimeError_ as exc:
+                effects.append(Log(WARNING, f"persisted mode left out: {exc}"))
+        self.persisted = modes
+        self.runtime = runtime
+        self.config = runtime.effective(self.file_config)
+        return effects
+
     def _reload(self, config: Config, reply: Reply | None, now: Now) -> list[Effect]:
-        """A valid new config: runtime changes end, probes restart, a full reconcile."""
-        self.file_config, self.runtime, self.config = config, Runtime(), config
+        """A valid new config: runtime changes end (the persisted mode stays), probes
+        restart, a full reconcile."""
+        self.file_config = config
+        effects = self._resume(self.persisted)
         self.interfaces.clear()
         self.interfaces.update({n: link.interface for n, link in config.links.items()})
         self.health = {n: h for n, h in self.health.items() if n in config.links}
-        effects: list[Effect] = []
         for name, health in list(self.health.items()):
             if health.disabled:
                 effects += self._step(name, OperatorChange(now.monotonic, disabled=False), now)
@@ -435,6 +462,9 @@ class Engine:
                     return [LoadConfig(reply)]
                 case "mode":
                     runtime = self.runtime.with_mode(config, str(args.get("mode")))
+                    if args.get("persist"):
+                        effects = self._apply_runtime(runtime, now)
+                        return [*effects, SaveMode(runtime.modes), Continue(Answered(reply))]
                 case "weight":  # argument types were checked by the control server
                     link, weight = str(args.get("link")), int(args["weight"])
                     runtime = self.runtime.with_weight(config, link, weight)

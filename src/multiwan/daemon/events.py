@@ -19,9 +19,11 @@ Reply = asyncio.Future[dict[str, Any]]
 
 @dataclass(frozen=True)
 class Start:
-    """The daemon starts; `previous` are the link states the last run saved."""
+    """The daemon starts; `previous` are the link states the last run saved, `modes` what
+    an operator made persistent with `mode --persist`."""
 
     previous: Mapping[str, State]
+    modes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,14 @@ class ApplyFailed:
 
 
 @dataclass(frozen=True)
+class ModeSaved:
+    """The persisted modes were written (error None) or could not be."""
+
+    modes: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(frozen=True)
 class ConfigLoaded:
     config: Config
     reply: Reply | None
@@ -150,6 +160,6 @@ class Answered:
 
 DaemonEvent = (
     Start | ProbeDone | Reload | Reconcile | Control | ConnectionsCounted | CountersRead
-    | FactsRead | Reconciled | ReconcileFailed | Applied | ApplyFailed | ConfigLoaded
+    | FactsRead | Reconciled | ReconcileFailed | Applied | ApplyFailed | ModeSaved | ConfigLoaded
     | ConfigRejected | Reloaded | Answered | KernelEvent
 )  # fmt: skip

@@ -32,6 +32,7 @@ from multiwan.daemon.effects import (
     ReadFacts,
     RestartProbes,
     RunHooks,
+    SaveMode,
     SaveStates,
     ScheduleReconcile,
 )
@@ -43,12 +44,13 @@ from multiwan.daemon.events import (
     ConfigRejected,
     DaemonEvent,
     FactsRead,
+    ModeSaved,
     Reconcile,
     Reconciled,
     ReconcileFailed,
 )
 from multiwan.daemon.hooks import run_hooks
-from multiwan.daemon.persist import STATES_FILE, save_states
+from multiwan.daemon.persist import MODE_FILE, STATES_FILE, save_modes, save_states
 from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
 from multiwan.kernel.errors import KernelError
@@ -79,6 +81,7 @@ class Executor:
         self.engine = engine
         self.worker = worker
         self.states_path = state_dir / STATES_FILE
+        self.mode_path = state_dir / MODE_FILE
         self.load_config = load_config
         self.spawn = spawn  # a background task in the daemon's TaskGroup
         self.enqueue = enqueue
@@ -133,6 +136,12 @@ class Executor:
                 self.spawn(flush, f"flush:{address}")
             case SaveStates(states):
                 save_states(self.states_path, states)
+            case SaveMode(modes):
+                try:
+                    save_modes(self.mode_path, modes)
+                except OSError as exc:
+                    return ModeSaved(modes, str(exc))
+                return ModeSaved(modes, None)
             case RunHooks(event, directory, timeout):
                 self.spawn(run_hooks(Path(directory), event, timeout), "hooks")
             case ScheduleReconcile(delay):

@@ -56,11 +56,29 @@ def claim_state_dir(path: Path) -> int:
 
 #: The link states of the last run, in the state directory.
 STATES_FILE = "link-states.json"
+#: The mode an operator made persistent (`multiwan mode NAME --persist`).
+MODE_FILE = "mode.json"
 
 
 def load_states(path: Path) -> dict[str, State]:
     raw = read_json_object(path, "link state file")
     return {k: v for k, v in raw.items() if isinstance(k, str) and v in STATES}
+
+
+def load_modes(path: Path) -> tuple[str, ...]:
+    """The persisted modes (a default policy, a strategy), in the order to apply them."""
+    modes = read_json_object(path, "mode file").get("modes")
+    if not isinstance(modes, list):
+        return ()
+    return tuple(mode for mode in modes if isinstance(mode, str))
+
+
+def save_modes(path: Path, modes: tuple[str, ...]) -> None:
+    """Persist `modes` (none: forget them). Errors are the caller's: the operator asked."""
+    if modes:
+        write_atomic(path, json.dumps({"modes": list(modes)}))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def save_states(path: Path, states: Mapping[str, State]) -> None:

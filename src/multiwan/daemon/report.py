@@ -25,6 +25,7 @@ class Snapshot:
     health: Mapping[str, LinkHealth]
     backends: Mapping[tuple[str, str], LinkHealth]
     runtime: Runtime
+    persisted: tuple[str, ...]  # the modes `mode --persist` saved
     rates: Mapping[str, Rates]
     rejected: Mapping[str, int]
     available: Availability
@@ -94,6 +95,7 @@ def status(snap: Snapshot) -> dict[str, object]:
         "default_policy": snap.config.default_policy,
         "policies": {n: p.strategy for n, p in snap.config.policies.items()},
         "runtime": snap.runtime.describe(),
+        "persisted_mode": list(snap.persisted),
         "links": links,
         "services": services_status(snap, offset),
     }

@@ -44,7 +44,14 @@ from multiwan.daemon.events import (
 from multiwan.daemon.executor import Executor
 from multiwan.daemon.metrics import serve_metrics
 from multiwan.daemon.notify import notify, watchdog_interval
-from multiwan.daemon.persist import STATES_FILE, StateDirError, claim_state_dir, load_states
+from multiwan.daemon.persist import (
+    MODE_FILE,
+    STATES_FILE,
+    StateDirError,
+    claim_state_dir,
+    load_modes,
+    load_states,
+)
 from multiwan.daemon.probes import link_binding, probe_loop
 from multiwan.daemon.rates import sample_rates
 from multiwan.daemon.report import link_views
@@ -101,7 +108,9 @@ class Daemon:
                 self.keep(self._watch_kernel, name="netlink")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.subscribed.wait(), SUBSCRIBE_TIMEOUT)
-                await self.executor.run(Start(load_states(self.state_dir / STATES_FILE)))
+                previous = load_states(self.state_dir / STATES_FILE)
+                modes = load_modes(self.state_dir / MODE_FILE)
+                await self.executor.run(Start(previous, modes))
                 release_startup_memory()
                 self._start_probes(engine)
                 daemon = config.daemon

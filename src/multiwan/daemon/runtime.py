@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from multiwan.config.schema import Config
 
 STRATEGIES = ("balance", "failover")
+CONFIG_MODE = "config"  # `mode config`: back to the config file's default policy and strategy
 
 
 class RuntimeError_(ValueError):
@@ -39,13 +40,21 @@ class Runtime:
 
     def with_mode(self, config: Config, mode: str) -> "Runtime":
         """`mode NAME`: a policy becomes the default; `balance`/`failover` (when no policy has
-        that name) switch the default policy's strategy."""
+        that name) switch the default policy's strategy; `config` (likewise) goes back to
+        what the config file says."""
         if mode in config.policies or mode in config.links:
             return replace(self, default_policy=mode)
         if mode in STRATEGIES:
             return replace(self, strategy=mode)
-        known = ", ".join([*config.policies, *STRATEGIES])
+        if mode == CONFIG_MODE:
+            return replace(self, default_policy=None, strategy=None)
+        known = ", ".join([*config.policies, *STRATEGIES, CONFIG_MODE])
         raise RuntimeError_(f"unknown mode {mode!r}: expected one of {known}")
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The `mode` requests that rebuild this mode: the policy first, then the strategy."""
+        return tuple(m for m in (self.default_policy, self.strategy) if m is not None)
 
     def with_weight(self, config: Config, link: str, weight: int) -> "Runtime":
         _known(config, link)

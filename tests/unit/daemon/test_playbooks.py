@@ -28,6 +28,7 @@ from multiwan.daemon.effects import (
     ReadFacts,
     RestartProbes,
     RunHooks,
+    SaveMode,
     SaveStates,
     ScheduleReconcile,
 )
@@ -40,6 +41,7 @@ from multiwan.daemon.events import (
     Control,
     DaemonEvent,
     FactsRead,
+    ModeSaved,
     ProbeDone,
     Reconcile,
     Reconciled,
@@ -132,6 +134,8 @@ class Play:
                 return ConfigLoaded(self.next_config or self.config, reply)
             case Answer(reply, payload):
                 reply.set_result(payload)
+            case SaveMode(modes):
+                return ModeSaved(modes, None)
             case Continue(event):
                 return event
         return None
@@ -378,3 +382,43 @@ def test_an_interface_event_takes_a_link_down_at_once_and_back_after_rise() -> N
     assert of(ScheduleReconcile, effects)
     play.probe("isp1", ok=True, rounds=2)
     assert play.state("isp1") == "up"
+
+
+POLICIES = (
+    LINKS
+    + """\
+[policies.backup-only]
+links = ["isp2"]
+"""
+)
+
+
+def test_a_persisted_mode_is_saved_resumed_at_start_and_kept_by_reload() -> None:
+    config = load_config_text(POLICIES, "m.toml")
+    play = Play(config).start()
+    assert play.control("mode", mode="backup-only", persist=True)["ok"]
+    play.control("mode", mode="failover", persist=True)
+    saved = of(SaveMode, play.effects)
+    assert [s.modes for s in saved] == [("backup-only",), ("backup-only", "failover")]
+    answer = play.control("status")["result"]
+    assert answer["persisted_mode"] == ["backup-only", "failover"]
+
+    restarted = Play(config)
+    restarted.send(Start({}, ("backup-only", "failover")))
+    assert restarted.engine.config.default_policy == "backup-only"
+    assert restarted.engine.config.policies["backup-only"].strategy == "failover"
+    restarted.control("mode", mode="all")  # not persisted: ends with the reload
+    restarted.control("reload")
+    assert restarted.engine.config.default_policy == "backup-only"
+    assert "persisted mode in force: backup-only, failover" in logged(restarted.effects)
+
+
+def test_mode_config_persisted_forgets_and_a_stale_persisted_mode_is_left_out() -> None:
+    config = load_config_text(POLICIES, "m.toml")
+    play = Play(config)
+    play.send(Start({}, ("gone", "failover")))
+    assert "persisted mode left out: unknown mode 'gone'" in logged(play.effects)
+    assert play.engine.config.policies["all"].strategy == "failover"
+    play.control("mode", mode="config", persist=True)
+    assert of(SaveMode, play.effects)[-1].modes == ()
+    assert play.engine.config is config
