@@ -9,6 +9,7 @@ from multiwan.core.compile import compile_state
 from multiwan.core.links import ResolvedLink, resolve_links
 from multiwan.core.model import DesiredState, Family, Sysctl
 from multiwan.core.plan import Plan, diff, flush_plan
+from multiwan.core.pools import Seated
 from multiwan.core.strategy import Availability
 from multiwan.kernel.reconcile import ApplyError, Kernel
 
@@ -29,9 +30,11 @@ def intent(
     live: Availability | None = None,
     backends: Mapping[str, Set[str]] | None = None,
     unroutable: Set[str] = frozenset(),
+    seated: Seated | None = None,
 ) -> Intent:
     """What `apply` would do now. `live=None` treats every enabled link as live, and
-    `backends=None` every service backend; links in `unroutable` are left unrouted.
+    `backends=None` every service backend; links in `unroutable` are left unrouted;
+    `seated`: the clients of least-loaded policies (the daemon's; none: all newcomers).
 
     Sysctls multiwan changed earlier but no longer needs (a link was removed) go back to
     the values recorded before the first change.
@@ -40,7 +43,7 @@ def intent(
     links = resolve_links(config, kernel.interface_facts(interfaces), unroutable)
     local = kernel.local_addresses(interfaces)
     everyone = Availability(frozenset(config.links))
-    desired = compile_state(config, links, live or everyone, backends, local)
+    desired = compile_state(config, links, live or everyone, backends, local, seated)
     wanted = {s.key for s in desired.sysctls}
     restore = {Sysctl(k, v) for k, v in kernel.journal.load().items() if k not in wanted}
     desired = replace(desired, sysctls=desired.sysctls | restore)
@@ -53,13 +56,14 @@ def apply_per_link(
     kernel: Kernel,
     live: Availability | None = None,
     backends: Mapping[str, Set[str]] | None = None,
+    seated: Seated | None = None,
 ) -> tuple[Intent, dict[str, str]]:
     """Apply, leaving out each link whose routes or rules the kernel refuses (a modem whose
     gateway it will not take must not keep the others offline), with why per left-out link.
     Each attempt is atomic, so what is applied is always a whole, consistent state."""
     refused: dict[str, str] = {}
     while True:
-        found = intent(config, kernel, live, backends, frozenset(refused))
+        found = intent(config, kernel, live, backends, frozenset(refused), seated)
         try:
             kernel.execute(found.plan)
         except ApplyError as exc:

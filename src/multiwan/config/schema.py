@@ -97,15 +97,20 @@ class Policy(Strict):
 
     balance: weighted random over the live links of the best live tier (lowest priority).
     failover: everything on the single best live link (lowest priority, then file order).
+    least-loaded: each LAN client (learned from the neighbour table) is given the link with
+    the fewest clients for its weight and keeps it (core/pools.py).
     """
 
-    strategy: Literal["balance", "failover"] = "balance"
+    strategy: Literal["balance", "failover", "least-loaded"] = "balance"
     links: Annotated[list[Name | Member], Field(min_length=1)]
     #: When no member is live: use the main table, reject new connections, or drop them.
     last_resort: Literal["main", "unreachable", "blackhole"] = "main"
     #: When a member returns, delete the connections that went to main meanwhile, so they
     #: reconnect over the links at once (false: they stay on main until they end).
     flush_last_resort: bool = True
+    #: least-loaded: clients moved off a dead link go back to it when it returns (false:
+    #: they stay, and newcomers even out the load).
+    return_home: bool = False
 
     def members(self) -> list[Member]:
         return [Member(link=m) if isinstance(m, str) else m for m in self.links]

@@ -6,7 +6,7 @@ which the daemon's fast path uses alone.
 """
 
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from multiwan.config.schema import RESERVED_VIA, Config
 from multiwan.core.links import ResolvedLink
@@ -15,11 +15,13 @@ from multiwan.core.nft import (
     FAMILIES,
     build_nft,
     dynamic_rule,
+    mark_chain,
     pin_chain,
     pinned_links,
     policy_chain,
     source_pin_rules,
 )
+from multiwan.core.pools import Seated, pool_chain, seat_rule, seats_of
 from multiwan.core.routing import (
     fallback_routes,
     link_routes,
@@ -33,12 +35,16 @@ from multiwan.core.strategy import Availability, Choice, choose, pin
 
 
 def choices_for(
-    config: Config, links: list[ResolvedLink], available: Availability | Set[str]
+    config: Config,
+    links: list[ResolvedLink],
+    available: Availability | Set[str],
+    seated: Seated | None = None,
 ) -> dict[str, Choice]:
     """The current choice of every per-family policy chain and pin chain.
 
     A plain set means those links are live. Each family chooses only among links that route
-    it; links that cannot be routed or are disabled in the config never take connections."""
+    it; links that cannot be routed or are disabled in the config never take connections.
+    `seated`: per least-loaded policy, the link of each client address (core/pools.py)."""
     if not isinstance(available, Availability):
         available = Availability(frozenset(available))
     by_name = {link.name: link for link in links}
@@ -47,7 +53,10 @@ def choices_for(
         able = {link.name for link in links if link.enabled and link.addressing(family) is not None}
         usable = Availability(available.live & able, available.reserve & able, available.weights)
         for name, policy in config.policies.items():
-            choices[policy_chain(name, family)] = choose(policy, by_name, usable)
+            choice = choose(policy, by_name, usable)
+            if seated and name in seated:
+                choice = replace(choice, seats=seats_of(seated[name], choice.shares, family))
+            choices[policy_chain(name, family)] = choice
         for link in pinned_links(config):  # only with links, so with a default policy
             default = config.default_policy or "main"
             choices[pin_chain(link, family)] = pin(link, usable, default, config)
@@ -85,12 +94,23 @@ def dynamic_state(
     live: Availability | Set[str],
     backends: Mapping[str, Set[str]] | None = None,
     local: Mapping[Family, str] | None = None,
+    seated: Seated | None = None,
 ) -> DynamicState:
-    """`local`: the non-uplink addresses discovered per family (for `local_source`)."""
+    """`local`: the non-uplink addresses discovered per family (for `local_source`);
+    `seated`: the clients of least-loaded policies (none: every client is a newcomer)."""
     if not config.links:  # services only: no policies, pins or fallback table
         return DynamicState(service_rules(config.services, backends), frozenset())
-    choices = choices_for(config, links, live)
+    choices = choices_for(config, links, live, seated)
     rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
+    for name, policy in config.policies.items():
+        if policy.strategy == "least-loaded":
+            for family in FAMILIES:
+                choice = choices[policy_chain(name, family)]
+                newcomers = pool_chain(name, family)
+                rules[newcomers] = dynamic_rule(replace(choice, seats=()))
+                rules[policy_chain(name, family)] = seat_rule(
+                    choice.seats, family, newcomers, mark_chain
+                )
     rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))
     by_name = {link.name: link for link in links}
@@ -105,15 +125,16 @@ def compile_state(
     live: Availability | Set[str],
     backends: Mapping[str, Set[str]] | None = None,
     local: Mapping[Family, str] | None = None,
+    seated: Seated | None = None,
 ) -> DesiredState:
     """Everything multiwan wants in the kernel for this config, link health, (for
-    services) which backends are live (None: all of them) and the router's non-uplink
-    addresses."""
+    services) which backends are live (None: all of them), the router's non-uplink
+    addresses and the seated clients of least-loaded policies."""
     if not config.links:  # an inbound balancer only: routing is left exactly as it is
         nft = build_nft(config, [], dynamic_state(config, [], live, backends).rules)
         return DesiredState(nft, frozenset(), frozenset(), frozenset())
     routable = [link for link in links if link.routable]
-    dynamic = dynamic_state(config, links, live, backends, local)
+    dynamic = dynamic_state(config, links, live, backends, local, seated)
     routes: set[Route] = set(dynamic.fallback)
     for link in routable:
         routes |= link_routes(link)

@@ -7,7 +7,7 @@ have static rules and dynamic sets/maps"). Digests stored in rule comments let t
 see what is loaded without parsing listings.
 
 Chain names never collide: a chain named from the config is a prefix and a config name
-(`mark_`, `pin_` for links, `pol_` for policies, `svc_` and `be_` for services, see
+(`mark_`, `pin_` for links, `pol_` and `pool` for policies, `svc_` and `be_` for services, see
 core/services.py; 'main' is no link's or policy's name, so `mark_main` is free), and the fixed
 chains (prerouting, output, decide, postrouting, nat_*, guard_*) start with none of these.
 Config names are at most 31 characters, so every name is far below nft's 255 bytes.

@@ -8,9 +8,15 @@ previous assignment give the same answer, so a restart that reloads the saved as
 changes nothing.
 """
 
-from collections.abc import Mapping, Sequence
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+
+from multiwan.core.model import Family
+
+#: Per least-loaded policy, the link of each seated client address.
+Seated = Mapping[str, Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -63,3 +69,52 @@ def per_link(seats: Mapping[str, Seat]) -> dict[str, list[str]]:
     for client, seat in sorted(seats.items()):
         out.setdefault(seat.link, []).append(client)
     return out
+
+
+def pool_chain(policy: str, family: Family) -> str:
+    """The one-rule chain that gives a least-loaded policy's newcomers (clients not seated
+    yet) a weighted choice."""
+    return f"pool{family}_{policy}"
+
+
+def seats_of(
+    seated: Mapping[str, str], shares: Sequence[tuple[str, int]], family: Family
+) -> tuple[tuple[str, str], ...]:
+    """The seats a policy chain of `family` holds: addresses of that family on live links."""
+    live = {link for link, _ in shares}
+    return tuple(
+        sorted(
+            (address, link)
+            for address, link in seated.items()
+            if link in live and ipaddress.ip_address(address).version == family
+        )
+    )
+
+
+def seat_rule(
+    seats: Sequence[tuple[str, str]],
+    family: Family,
+    newcomers: str,
+    target: Callable[[str], str],
+) -> str:
+    """One rule: `ip saddr vmap` over the whole address space, each seated address to its
+    link's `target` chain and every range between them to the `newcomers` chain (a vmap
+    has no default, so the gaps are listed; 2n+1 elements for n clients)."""
+    if not seats:
+        return f"goto {newcomers}"
+    text: type[ipaddress.IPv4Address | ipaddress.IPv6Address]
+    text, bits = (ipaddress.IPv4Address, 32) if family == 4 else (ipaddress.IPv6Address, 128)
+    top = (1 << bits) - 1
+    elements, low = [], 0
+    for address, link in sorted(seats, key=lambda seat: int(text(seat[0]))):
+        value = int(text(address))
+        if value > low:
+            gap = str(text(low)) if value - 1 == low else f"{text(low)}-{text(value - 1)}"
+            elements.append(f"{gap} : goto {newcomers}")
+        elements.append(f"{text(value)} : goto {target(link)}")
+        low = value + 1
+    if low <= top:
+        gap = str(text(low)) if low == top else f"{text(low)}-{text(top)}"
+        elements.append(f"{gap} : goto {newcomers}")
+    keyword = "ip" if family == 4 else "ip6"
+    return f"{keyword} saddr vmap {{ {', '.join(elements)} }}"

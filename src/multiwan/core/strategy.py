@@ -49,6 +49,8 @@ class Choice:
 
     shares: tuple[tuple[str, int], ...]
     last_resort: str = "main"  # main | unreachable | blackhole | policy:<name>
+    #: least-loaded: (client address, link) of every seated client (core/pools.py).
+    seats: tuple[tuple[str, str], ...] = ()
 
 
 def choose(policy: Policy, links: Mapping[str, ResolvedLink], usable: Availability) -> Choice:

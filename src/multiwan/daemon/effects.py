@@ -13,6 +13,7 @@ from typing import Any
 from multiwan.config.schema import Config
 from multiwan.core.linkstate import State
 from multiwan.core.plan import Plan
+from multiwan.core.pools import Seat, Seated
 from multiwan.core.strategy import Availability
 from multiwan.daemon.events import DaemonEvent, FallbackUpdate, PolicyUpdate, Reply
 from multiwan.daemon.hooks import HookEvent
@@ -20,9 +21,11 @@ from multiwan.daemon.hooks import HookEvent
 
 @dataclass(frozen=True)
 class ReadFacts:
-    """Read presence, carrier and addresses of these interfaces -> FactsRead."""
+    """Read presence, carrier and addresses of these interfaces (and, for least-loaded
+    pools, the neighbour table) -> FactsRead."""
 
     interfaces: tuple[str, ...]
+    neighbours: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class ApplyConfig:
     config: Config
     available: Availability
     backends: Mapping[str, Set[str]]
+    seated: Seated
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,13 @@ class SaveMode:
 
 
 @dataclass(frozen=True)
+class SaveSeats:
+    """Persist the seats of least-loaded pools, so a restart keeps every client's link."""
+
+    seats: Mapping[str, Mapping[str, Seat]]
+
+
+@dataclass(frozen=True)
 class ScheduleReconcile:
     """Queue a Reconcile event after `delay` seconds."""
 
@@ -123,6 +134,7 @@ class Continue:
 
 
 Effect = (
-    ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | SaveMode | RunHooks
+    ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | SaveMode | SaveSeats
+    | RunHooks
     | ScheduleReconcile | LoadConfig | RestartProbes | Answer | Log | Continue
 )  # fmt: skip

@@ -10,6 +10,7 @@ reconcile that reads every link's interface facts first (presence, carrier and a
 state are refreshed on every reconcile, so no link stays `absent` on a lost event).
 """
 
+import ipaddress
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -33,8 +34,9 @@ from multiwan.core.model import Family, Route
 from multiwan.core.nft import FAMILIES, dynamic_rule, policy_chain, with_digest
 from multiwan.core.ownership import MarkSpace
 from multiwan.core.plan import dynamic_plan
+from multiwan.core.pools import Seat, Seated, assign, per_link
 from multiwan.core.services import live_backends
-from multiwan.core.strategy import Availability, Choice, availability
+from multiwan.core.strategy import Availability, Choice, availability, choose
 from multiwan.daemon import report
 from multiwan.daemon.effects import (
     Answer,
@@ -50,6 +52,7 @@ from multiwan.daemon.effects import (
     RestartProbes,
     RunHooks,
     SaveMode,
+    SaveSeats,
     SaveStates,
     ScheduleReconcile,
 )
@@ -79,7 +82,7 @@ from multiwan.daemon.events import (
 from multiwan.daemon.hooks import HookEvent
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
-from multiwan.kernel.events import AddressingChanged, InterfaceState, Resync
+from multiwan.kernel.events import AddressingChanged, InterfaceState, NeighbourChanged, Resync
 
 INFO, WARNING, ERROR = logging.INFO, logging.WARNING, logging.ERROR
 #: The digest of a policy chain that sends its connections to main (no live member).
@@ -123,6 +126,8 @@ class Engine:
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
         self.connections: Mapping[int, int] = {}  # by mark
         self.persisted: tuple[str, ...] = ()  # `mode --persist`: survives restarts, reloads
+        self.clients: dict[str, set[str]] = {}  # LAN hosts by lladdr: addresses, first seen first
+        self.seats: dict[str, dict[str, Seat]] = {}  # least-loaded policy -> client -> seat
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -150,6 +155,7 @@ class Engine:
             backends=dict(self.backends),
             runtime=self.runtime,
             persisted=self.persisted,
+            pools={policy: per_link(self._present(seats)) for policy, seats in self.seats.items()},
             rates=dict(self.rates),
             rejected=dict(self.rejected),
             available=self.availability(),
@@ -166,16 +172,22 @@ class Engine:
     def handle(self, event: DaemonEvent, now: Now) -> list[Effect]:
         """What to do about `event`; the state changes here, the world in the executor."""
         match event:
-            case Start(previous, modes):
+            case Start(previous, modes, seats):
                 self.previous = previous
+                self.seats = {policy: dict(clients) for policy, clients in seats.items()}
                 return [*self._resume(modes), *self._reconcile()]
             case Reconcile():
                 self.reconcile_pending = False
                 return self._reconcile()
             case Resync():  # events were lost: whatever they said, a reconcile finds out
                 return self._schedule_reconcile()
-            case FactsRead(facts):
+            case FactsRead(facts, neighbours):
+                if neighbours is not None:
+                    self._neighbours(neighbours)
                 return self._facts(facts, now)
+            case NeighbourChanged():
+                if self._pools() and self._client(event):
+                    return self._update_policies("clients changed")
             case Reconciled():
                 return self._reconciled(event)
             case ReconcileFailed(error):
@@ -234,7 +246,7 @@ class Engine:
     # --- reconcile -----------------------------------------------------------------------
     def _reconcile(self) -> list[Effect]:
         interfaces = sorted({link.interface for link in self.config.links.values()})
-        return [ReadFacts(tuple(interfaces))]
+        return [ReadFacts(tuple(interfaces), neighbours=bool(self._pools()))]
 
     def _facts(self, facts: Mapping[str, InterfaceFacts], now: Now) -> list[Effect]:
         """Health from fresh interface facts (new links start from the saved state), then
@@ -258,7 +270,8 @@ class Engine:
             for key, check in checks.items()
         }
         config, available, live = self.config, self.availability(), self.backends_live()
-        return [*effects, ApplyConfig(config, available, live)]
+        effects += self._reseat()
+        return [*effects, ApplyConfig(config, available, live, self._seated())]
 
     def _reconciled(self, done: Reconciled) -> list[Effect]:
         self.reconcile_error, self.reconcile_failures = None, 0
@@ -358,20 +371,22 @@ class Engine:
         same compile -> diff -> execute path as `apply`, limited to what health changes.
         The nft step (what moves forwarded traffic) goes first, as one transaction; the
         fallback route (the router's own new sockets) follows once it worked."""
+        seating = self._reseat()
         dynamic = dynamic_state(
             self.config,
             list(self.links.values()),
             self.availability(),
             self.backends_live(),
             self.local,
+            self._seated(),
         )
         plan, digests = dynamic_plan(dynamic.rules, dynamic.fallback, self.applied, self.fallback)
         if plan.empty:
-            return [Log(INFO, f"{announce}; no policy changed")]
+            return [*seating, Log(INFO, f"{announce}; no policy changed")]
         changed = tuple(sorted(c for c, tag in digests.items() if self.applied.get(c) != tag))
         chains, routes = plan.split_nft()
         update = PolicyUpdate(digests, changed, routes, dynamic.fallback, announce)
-        return [Apply(chains, update)]
+        return [*seating, Apply(chains, update)]
 
     def _applied(self, purpose: PolicyUpdate | FallbackUpdate, seconds: float) -> list[Effect]:
         if isinstance(purpose, PolicyUpdate):
@@ -419,6 +434,83 @@ class Engine:
             and policy.flush_last_resort
             and self.applied.get(chain) == LAST_RESORT_DIGEST
         )
+
+    # --- least-loaded pools -------------------------------------------------------------
+    def _pools(self) -> list[str]:
+        return [n for n, p in self.config.policies.items() if p.strategy == "least-loaded"]
+
+    def _client(self, event: NeighbourChanged) -> bool:
+        """Learn or forget one LAN host's address; whether the clients changed. Hosts on the
+        uplinks (gateways, modems) and link-local or multicast addresses are no clients."""
+        uplinks = {link.ifindex for link in self.links.values()}
+        address = ipaddress.ip_address(event.address)
+        if event.ifindex in uplinks or address.is_link_local or address.is_multicast:
+            return False
+        key = event.lladdr or event.address
+        owner = next((k for k, known in self.clients.items() if event.address in known), None)
+        if event.present:
+            if owner == key:
+                return False
+            if owner is not None:
+                self._forget(owner, event.address)
+            self.clients.setdefault(key, set()).add(event.address)
+            return True
+        if owner is None:
+            return False
+        self._forget(owner, event.address)
+        return True
+
+    def _forget(self, key: str, address: str) -> None:
+        self.clients[key].discard(address)
+        if not self.clients[key]:
+            del self.clients[key]
+
+    def _neighbours(self, hosts: tuple[NeighbourChanged, ...]) -> None:
+        """The whole neighbour table (start, resync): clients it no longer holds are gone."""
+        listed = {host.address for host in hosts}
+        for key, addresses in list(self.clients.items()):
+            for address in addresses - listed:
+                self._forget(key, address)
+        for host in hosts:
+            self._client(host)
+
+    def _present(self, seats: Mapping[str, Seat]) -> dict[str, Seat]:
+        return {client: seat for client, seat in seats.items() if client in self.clients}
+
+    def _reseat(self) -> list[Effect]:
+        """Seat the present clients of every least-loaded policy on its live links; a seat
+        of a client not present now is kept for when it returns. Logged and saved when a
+        seat changed."""
+        effects: list[Effect] = []
+        usable = self.availability()
+        routable = frozenset(n for n, link in self.links.items() if link.routable)
+        usable = Availability(usable.live & routable, usable.reserve & routable, usable.weights)
+        for name in self._pools():
+            policy, previous = self.config.policies[name], self.seats.get(name, {})
+            if not set(self.links) >= {m.link for m in policy.members()}:
+                continue  # links not resolved yet (before the first reconcile)
+            shares = choose(policy, self.links, usable).shares
+            seats = assign(list(self.clients), shares, previous, policy.return_home)
+            moved = sorted(c for c, s in seats.items() if previous.get(c) != s)
+            if moved:
+                where = ", ".join(f"{c} on {seats[c].link}" for c in moved)
+                effects.append(Log(INFO, f"policy {name}: seated {where}"))
+            self.seats[name] = {**previous, **seats}
+        if effects:
+            effects.append(SaveSeats({p: dict(s) for p, s in self.seats.items()}))
+        return effects
+
+    def _seated(self) -> Seated:
+        """Per least-loaded policy, the link of each present client address."""
+        return {
+            policy: {
+                address: seat.link
+                for client, seat in self._present(seats).items()
+                for address in self.clients[client]
+            }
+            for policy, seats in self.seats.items()
+            if policy in self.config.policies
+        }
 
     # --- operator ------------------------------------------------------------------------
     def _resume(self, modes: tuple[str, ...]) -> list[Effect]:

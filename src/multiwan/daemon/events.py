@@ -3,7 +3,7 @@ outcomes of the engine's own effects, handed back to it before the next queued e
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from multiwan.config.schema import Config
@@ -11,7 +11,8 @@ from multiwan.core.links import InterfaceFacts, ResolvedLink
 from multiwan.core.linkstate import ProbeRound, State
 from multiwan.core.model import Family, Route
 from multiwan.core.plan import Plan
-from multiwan.kernel.events import KernelEvent
+from multiwan.core.pools import Seat
+from multiwan.kernel.events import KernelEvent, NeighbourChanged
 
 #: Where a control request's answer goes.
 Reply = asyncio.Future[dict[str, Any]]
@@ -24,6 +25,7 @@ class Start:
 
     previous: Mapping[str, State]
     modes: tuple[str, ...] = ()
+    seats: Mapping[str, Mapping[str, Seat]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class CountersRead:
 @dataclass(frozen=True)
 class FactsRead:
     facts: Mapping[str, InterfaceFacts]  # by interface name
+    neighbours: tuple[NeighbourChanged, ...] | None = None  # when asked for
 
 
 @dataclass(frozen=True)

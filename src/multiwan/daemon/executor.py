@@ -18,6 +18,7 @@ from pathlib import Path
 from multiwan.config.load import ConfigError
 from multiwan.config.schema import Config
 from multiwan.core.ownership import TABLE_FALLBACK
+from multiwan.core.pools import Seated
 from multiwan.core.strategy import Availability
 from multiwan.daemon.effects import (
     Answer,
@@ -33,6 +34,7 @@ from multiwan.daemon.effects import (
     RestartProbes,
     RunHooks,
     SaveMode,
+    SaveSeats,
     SaveStates,
     ScheduleReconcile,
 )
@@ -50,7 +52,14 @@ from multiwan.daemon.events import (
     ReconcileFailed,
 )
 from multiwan.daemon.hooks import run_hooks
-from multiwan.daemon.persist import MODE_FILE, STATES_FILE, save_modes, save_states
+from multiwan.daemon.persist import (
+    MODE_FILE,
+    SEATS_FILE,
+    STATES_FILE,
+    save_modes,
+    save_seats,
+    save_states,
+)
 from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
 from multiwan.kernel.errors import KernelError
@@ -82,6 +91,7 @@ class Executor:
         self.worker = worker
         self.states_path = state_dir / STATES_FILE
         self.mode_path = state_dir / MODE_FILE
+        self.seats_path = state_dir / SEATS_FILE
         self.load_config = load_config
         self.spawn = spawn  # a background task in the daemon's TaskGroup
         self.enqueue = enqueue
@@ -114,14 +124,15 @@ class Executor:
     async def _carry_out(self, effect: Effect) -> DaemonEvent | None:
         """Do one effect; its outcome, when the engine needs to know it."""
         match effect:
-            case ReadFacts(interfaces):
+            case ReadFacts(interfaces, neighbours):
                 try:
                     facts = await self.worker.call(lambda k: k.interface_facts(interfaces))
+                    hosts = await self.worker.call(lambda k: k.neighbours()) if neighbours else None
                 except KernelError as exc:
                     return ReconcileFailed(str(exc))
-                return FactsRead(facts)
-            case ApplyConfig(config, available, backends):
-                return await self._reconcile(config, available, backends)
+                return FactsRead(facts, None if hosts is None else tuple(hosts))
+            case ApplyConfig(config, available, backends, seated):
+                return await self._reconcile(config, available, backends, seated)
             case Apply(plan, purpose):
                 started = time.perf_counter()
                 try:
@@ -136,6 +147,8 @@ class Executor:
                 self.spawn(flush, f"flush:{address}")
             case SaveStates(states):
                 save_states(self.states_path, states)
+            case SaveSeats(seats):
+                save_seats(self.seats_path, seats)
             case SaveMode(modes):
                 try:
                     save_modes(self.mode_path, modes)
@@ -163,10 +176,14 @@ class Executor:
         return None
 
     async def _reconcile(
-        self, config: Config, available: Availability, backends: Mapping[str, Set[str]]
+        self,
+        config: Config,
+        available: Availability,
+        backends: Mapping[str, Set[str]],
+        seated: Seated,
     ) -> DaemonEvent:
         def apply(kernel: Kernel) -> Reconciled:
-            found, refused = apply_per_link(config, kernel, available, backends)
+            found, refused = apply_per_link(config, kernel, available, backends, seated)
             for name, why in refused.items():
                 log.error("link %s left out: the kernel refused it: %s", name, why)
             return Reconciled(

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from multiwan.core.linkstate import State
+from multiwan.core.pools import Seat
 from multiwan.kernel.journal import read_json_object, write_atomic
 
 STATES: tuple[State, ...] = ("up", "degraded", "down", "disabled", "absent")
@@ -58,6 +59,8 @@ def claim_state_dir(path: Path) -> int:
 STATES_FILE = "link-states.json"
 #: The mode an operator made persistent (`multiwan mode NAME --persist`).
 MODE_FILE = "mode.json"
+#: The seats of least-loaded pools' clients.
+SEATS_FILE = "client-seats.json"
 
 
 def load_states(path: Path) -> dict[str, State]:
@@ -79,6 +82,29 @@ def save_modes(path: Path, modes: tuple[str, ...]) -> None:
         write_atomic(path, json.dumps({"modes": list(modes)}))
     else:
         path.unlink(missing_ok=True)
+
+
+def load_seats(path: Path) -> dict[str, dict[str, Seat]]:
+    """Per least-loaded policy, each client's seat (link and home) as the last run left it."""
+    raw = read_json_object(path, "client seats file")
+    seats: dict[str, dict[str, Seat]] = {}
+    for policy, clients in raw.items():
+        if isinstance(clients, dict):
+            seats[policy] = {
+                client: Seat(*seat)
+                for client, seat in clients.items()
+                if isinstance(seat, list) and [type(s) for s in seat] == [str, str]
+            }
+    return seats
+
+
+def save_seats(path: Path, seats: Mapping[str, Mapping[str, Seat]]) -> None:
+    """Best effort, like the link states: a restart then seats clients afresh."""
+    data = {p: {c: [s.link, s.home] for c, s in clients.items()} for p, clients in seats.items()}
+    try:
+        write_atomic(path, json.dumps(data, sort_keys=True))
+    except OSError as exc:
+        log.error("could not save client seats to %s: %s", path, exc)
 
 
 def save_states(path: Path, states: Mapping[str, State]) -> None:

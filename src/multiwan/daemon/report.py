@@ -26,6 +26,7 @@ class Snapshot:
     backends: Mapping[tuple[str, str], LinkHealth]
     runtime: Runtime
     persisted: tuple[str, ...]  # the modes `mode --persist` saved
+    pools: Mapping[str, Mapping[str, list[str]]]  # least-loaded policy -> link -> clients
     rates: Mapping[str, Rates]
     rejected: Mapping[str, int]
     available: Availability
@@ -96,6 +97,7 @@ def status(snap: Snapshot) -> dict[str, object]:
         "policies": {n: p.strategy for n, p in snap.config.policies.items()},
         "runtime": snap.runtime.describe(),
         "persisted_mode": list(snap.persisted),
+        "pools": {policy: dict(links) for policy, links in snap.pools.items()},
         "links": links,
         "services": services_status(snap, offset),
     }

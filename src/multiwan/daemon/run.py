@@ -46,10 +46,12 @@ from multiwan.daemon.metrics import serve_metrics
 from multiwan.daemon.notify import notify, watchdog_interval
 from multiwan.daemon.persist import (
     MODE_FILE,
+    SEATS_FILE,
     STATES_FILE,
     StateDirError,
     claim_state_dir,
     load_modes,
+    load_seats,
     load_states,
 )
 from multiwan.daemon.probes import link_binding, probe_loop
@@ -110,7 +112,8 @@ class Daemon:
                     await asyncio.wait_for(self.subscribed.wait(), SUBSCRIBE_TIMEOUT)
                 previous = load_states(self.state_dir / STATES_FILE)
                 modes = load_modes(self.state_dir / MODE_FILE)
-                await self.executor.run(Start(previous, modes))
+                seats = load_seats(self.state_dir / SEATS_FILE)
+                await self.executor.run(Start(previous, modes, seats))
                 release_startup_memory()
                 self._start_probes(engine)
                 daemon = config.daemon

@@ -8,7 +8,6 @@ taken out of the balance without waiting for probes to fail, and routes the kern
 import errno
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
@@ -54,7 +53,31 @@ class Resync:
     """Events were lost (ENOBUFS): everything must be re-read."""
 
 
-KernelEvent = InterfaceState | AddressingChanged | Resync
+@dataclass(frozen=True)
+class NeighbourChanged:
+    """A host on a directly connected network is known (present) or forgotten: the router's
+    neighbour table, where LAN clients show up (least-loaded pools)."""
+
+    ifindex: int
+    address: str
+    lladdr: str | None  # the host's link-layer address: one client, all its addresses
+    present: bool
+
+
+#: Neighbour states of a host that answered (or was configured): a client, not a lookup
+#: in progress (INCOMPLETE) or one that failed.
+NUD_KNOWN = 0x02 | 0x04 | 0x08 | 0x10 | 0x80  # REACHABLE STALE DELAY PROBE PERMANENT
+
+KernelEvent = InterfaceState | AddressingChanged | NeighbourChanged | Resync
+
+
+def neighbour(msg: Any) -> NeighbourChanged | None:
+    """A neighbour message as multiwan sees it; None for lookups that got no answer."""
+    address = msg.get_attr("NDA_DST")
+    present = msg.get("event") != "RTM_DELNEIGH"
+    if address is None or (present and not int(msg.get("state") or 0) & NUD_KNOWN):
+        return None
+    return NeighbourChanged(msg.get("ifindex"), address, msg.get_attr("NDA_LLADDR"), present)
 
 
 def _convert(msg: Any) -> KernelEvent | None:
@@ -73,6 +96,8 @@ def _convert(msg: Any) -> KernelEvent | None:
             ifindex=msg.get("index"),
             link_scope=msg.get("scope") == RT_SCOPE_LINK,
         )
+    if event in ("RTM_NEWNEIGH", "RTM_DELNEIGH"):
+        return neighbour(msg)
     if event in ("RTM_NEWROUTE", "RTM_DELROUTE"):
         return AddressingChanged(
             event.removeprefix("RTM_").lower(),
@@ -80,21 +105,6 @@ def _convert(msg: Any) -> KernelEvent | None:
             table=msg.get_attr("RTA_TABLE") or msg.get("table"),
         )
     return None
-
-
-def interface_state(name: str) -> InterfaceState:
-    """The interface's presence, admin state and carrier now (sysfs of this namespace), as
-    the event that would have said so: a resync reads them instead of trusting events."""
-    base = Path("/sys/class/net") / name
-    try:
-        flags = int((base / "flags").read_text(), 16)
-    except (OSError, ValueError):
-        return InterfaceState(name, present=False)
-    try:
-        carrier = (base / "carrier").read_text().strip() == "1"
-    except OSError:  # EINVAL while the interface is administratively down
-        carrier = False
-    return InterfaceState(name, True, admin_up=bool(flags & IFF_UP), carrier=carrier)
 
 
 async def kernel_events() -> AsyncIterator[KernelEvent]:

@@ -18,6 +18,7 @@ from multiwan.core.links import FamilyFacts, InterfaceFacts
 from multiwan.core.model import Family, Nexthop, Route, Rule
 from multiwan.core.ownership import ROUTE_PROTO, owns_rule_priority, owns_table
 from multiwan.kernel.errors import KernelError
+from multiwan.kernel.events import NeighbourChanged, neighbour
 
 AF: dict[int, Family] = {socket.AF_INET: 4, socket.AF_INET6: 6}
 AF_OF: dict[Family, int] = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -327,6 +328,12 @@ def _facts(ipr: IPRoute, name: str, gateways: dict[Family, dict[str, str]]) -> I
         admin_up=info.admin_up,
         carrier=info.carrier,
     )
+
+
+def read_neighbours(ipr: IPRoute) -> list[NeighbourChanged]:
+    """The hosts the router knows on its directly connected networks (IPv4 and IPv6)."""
+    known = (neighbour(msg) for af in AF for msg in ipr.get_neighbours(family=af))
+    return [entry for entry in known if entry is not None]
 
 
 def local_addresses(ipr: IPRoute, uplinks: Iterable[str]) -> dict[Family, str]:

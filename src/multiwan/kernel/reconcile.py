@@ -16,6 +16,7 @@ from multiwan.core.nft import DYNAMIC_TAG, STATIC_TAG, TABLE
 from multiwan.core.plan import Plan, SysctlChange
 from multiwan.kernel import netlink
 from multiwan.kernel.errors import KernelError
+from multiwan.kernel.events import NeighbourChanged
 from multiwan.kernel.journal import SysctlJournal
 from multiwan.kernel.nftables import Nftables
 from multiwan.kernel.sysctl import read_sysctl, write_sysctl
@@ -64,6 +65,10 @@ class Kernel:
     def interface_facts(self, interfaces: Iterable[str]) -> dict[str, InterfaceFacts]:
         """Gateway, address and subnets of each interface, for links that omit them."""
         return netlink.interfaces_facts(self.ipr, interfaces)
+
+    def neighbours(self) -> list[NeighbourChanged]:
+        """The hosts in the neighbour table now (LAN clients for least-loaded pools)."""
+        return netlink.read_neighbours(self.ipr)
 
     def local_addresses(self, uplinks: Iterable[str]) -> dict[Family, str]:
         """The router's first global address per family outside its uplinks."""

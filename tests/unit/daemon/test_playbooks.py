@@ -29,6 +29,7 @@ from multiwan.daemon.effects import (
     RestartProbes,
     RunHooks,
     SaveMode,
+    SaveSeats,
     SaveStates,
     ScheduleReconcile,
 )
@@ -49,7 +50,7 @@ from multiwan.daemon.events import (
     Reload,
     Start,
 )
-from multiwan.kernel.events import AddressingChanged, InterfaceState
+from multiwan.kernel.events import AddressingChanged, InterfaceState, NeighbourChanged
 
 LINKS = """\
 default_policy = "all"
@@ -92,6 +93,7 @@ class Play:
     config: Config
     facts: dict[str, InterfaceFacts] = field(default_factory=lambda: facts("wan1", "wan2"))
     refuse: set[type] = field(default_factory=set)  # effects the kernel refuses
+    neighbours: tuple[NeighbourChanged, ...] = ()  # the neighbour table
     next_config: Config | str | None = None  # what LoadConfig reads (str: its problem)
     t: float = 0.0
     effects: list[Effect] = field(default_factory=list)
@@ -118,11 +120,11 @@ class Play:
                 return ApplyFailed(effect.purpose, "refused")
             return ReconcileFailed("netlink: (19, 'No such device')")
         match effect:
-            case ReadFacts():
-                return FactsRead(self.facts)
-            case ApplyConfig(config, available, backends):
+            case ReadFacts(_, neighbours):
+                return FactsRead(self.facts, self.neighbours if neighbours else None)
+            case ApplyConfig(config, available, backends, seated):
                 links = resolve_links(config, self.facts)
-                desired = compile_state(config, links, available, backends)
+                desired = compile_state(config, links, available, backends, None, seated)
                 fallback = frozenset(r for r in desired.routes if r.table == TABLE_FALLBACK)
                 dynamic = desired.nft.digests.dynamic
                 return Reconciled(tuple(links), {}, dynamic, fallback, None)
@@ -422,3 +424,58 @@ def test_mode_config_persisted_forgets_and_a_stale_persisted_mode_is_left_out() 
     play.control("mode", mode="config", persist=True)
     assert of(SaveMode, play.effects)[-1].modes == ()
     assert play.engine.config is config
+
+
+POOL = LINKS.replace(
+    "[policies.all]", '[policies.all]\nstrategy = "least-loaded"\nreturn_home = true'
+)
+LAN = 9  # the LAN interface's index (not an uplink)
+
+
+def host(n: int, present: bool = True) -> NeighbourChanged:
+    return NeighbourChanged(LAN, f"10.9.0.{n}", f"02:00:00:00:00:{n:02x}", present)
+
+
+def seats(play: Play) -> dict[str, str]:
+    return {c: s.link for c, s in play.engine.seats["all"].items() if c in play.engine.clients}
+
+
+def test_least_loaded_seats_clients_rehomes_them_and_brings_them_home() -> None:
+    play = Play(load_config_text(POOL, "m.toml")).start()
+    for n in range(1, 5):
+        play.send(host(n))
+    assert sorted(seats(play).values()) == ["isp1", "isp1", "isp2", "isp2"]
+    chain = chain_text(play.effects)
+    assert "ip saddr vmap {" in chain and "10.9.0.1 : goto mark_isp1" in chain  # noqa: PT018
+    homes = seats(play)
+    play.probe("isp1", ok=False, rounds=2)
+    assert set(seats(play).values()) == {"isp2"}
+    assert "policy all: seated" in logged(play.effects[-12:])
+    play.probe("isp1", ok=True, rounds=2)
+    assert seats(play) == homes  # return_home
+    assert of(SaveSeats, play.effects)
+
+
+def test_a_host_on_an_uplink_or_link_local_is_no_client_and_a_gone_one_frees_its_seat() -> None:
+    play = Play(load_config_text(POOL, "m.toml")).start()
+    play.send(NeighbourChanged(1, "100.64.1.1", "02:aa:00:00:00:01", True))  # isp1's gateway
+    play.send(NeighbourChanged(LAN, "fe80::1", "02:00:00:00:00:01", True))
+    assert play.engine.clients == {}
+    play.send(host(1))
+    play.send(NeighbourChanged(LAN, "fd09::1", "02:00:00:00:00:01", True))  # same host, IPv6
+    assert play.engine.clients == {"02:00:00:00:00:01": {"10.9.0.1", "fd09::1"}}
+    assert "ip6 saddr vmap" not in chain_text(play.effects)  # no link routes IPv6 here
+    play.send(host(1, present=False))
+    play.send(NeighbourChanged(LAN, "fd09::1", None, False))
+    assert play.engine.clients == {}
+
+
+def test_seats_survive_a_restart_and_the_neighbour_table_is_read_at_start() -> None:
+    config = load_config_text(POOL, "m.toml")
+    play = Play(config).start()
+    for n in range(1, 4):
+        play.send(host(n))
+    saved = of(SaveSeats, play.effects)[-1].seats
+    restarted = Play(config, neighbours=(host(3), host(2), host(1)))
+    restarted.send(Start({}, (), saved))
+    assert seats(restarted) == seats(play)
