@@ -13,7 +13,7 @@ state are refreshed on every reconcile, so no link stays `absent` on a lost even
 import ipaddress
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 from multiwan.config.health import HealthCheck
@@ -155,7 +155,7 @@ class Engine:
             backends=dict(self.backends),
             runtime=self.runtime,
             persisted=self.persisted,
-            pools={policy: per_link(self._present(seats)) for policy, seats in self.seats.items()},
+            pools=self._pools_view(),
             rates=dict(self.rates),
             rejected=dict(self.rejected),
             available=self.availability(),
@@ -183,10 +183,12 @@ class Engine:
                 return self._schedule_reconcile()
             case FactsRead(facts, neighbours):
                 if neighbours is not None:
-                    self._neighbours(neighbours)
+                    uplinks = {fact.index for fact in facts.values() if fact.index}
+                    self._neighbours(neighbours, uplinks)
                 return self._facts(facts, now)
             case NeighbourChanged():
-                if self._pools() and self._client(event):
+                uplinks = {link.ifindex for link in self.links.values() if link.ifindex}
+                if self._pools() and self._client(event, uplinks):
                     return self._update_policies("clients changed")
             case Reconciled():
                 return self._reconciled(event)
@@ -439,10 +441,9 @@ class Engine:
     def _pools(self) -> list[str]:
         return [n for n, p in self.config.policies.items() if p.strategy == "least-loaded"]
 
-    def _client(self, event: NeighbourChanged) -> bool:
+    def _client(self, event: NeighbourChanged, uplinks: Set[int]) -> bool:
         """Learn or forget one LAN host's address; whether the clients changed. Hosts on the
         uplinks (gateways, modems) and link-local or multicast addresses are no clients."""
-        uplinks = {link.ifindex for link in self.links.values()}
         address = ipaddress.ip_address(event.address)
         if event.ifindex in uplinks or address.is_link_local or address.is_multicast:
             return False
@@ -465,14 +466,14 @@ class Engine:
         if not self.clients[key]:
             del self.clients[key]
 
-    def _neighbours(self, hosts: tuple[NeighbourChanged, ...]) -> None:
+    def _neighbours(self, hosts: tuple[NeighbourChanged, ...], uplinks: Set[int]) -> None:
         """The whole neighbour table (start, resync): clients it no longer holds are gone."""
         listed = {host.address for host in hosts}
         for key, addresses in list(self.clients.items()):
             for address in addresses - listed:
                 self._forget(key, address)
         for host in hosts:
-            self._client(host)
+            self._client(host, uplinks)
 
     def _present(self, seats: Mapping[str, Seat]) -> dict[str, Seat]:
         return {client: seat for client, seat in seats.items() if client in self.clients}
@@ -499,6 +500,16 @@ class Engine:
         if effects:
             effects.append(SaveSeats({p: dict(s) for p, s in self.seats.items()}))
         return effects
+
+    def _pools_view(self) -> dict[str, dict[str, list[str]]]:
+        """Per least-loaded policy, the addresses of the clients on each link (status)."""
+        return {
+            policy: {
+                link: sorted(a for client in clients for a in self.clients[client])
+                for link, clients in per_link(self._present(seats)).items()
+            }
+            for policy, seats in self.seats.items()
+        }
 
     def _seated(self) -> Seated:
         """Per least-loaded policy, the link of each present client address."""
