@@ -58,7 +58,7 @@ def test_imports_follow_the_layers(path: Path) -> None:
 
 
 #: The daemon's decisions (docs/design.md): they import values, never what does I/O.
-DECISIONS = ("daemon/engine.py", "daemon/effects.py")
+DECISIONS = ("daemon/engine.py", "daemon/effects.py", "daemon/clients.py")
 DECISION_IMPORTS_FROM_BELOW = {"multiwan.kernel.events"}  # the kernel's event values
 
 

@@ -10,10 +10,9 @@ reconcile that reads every link's interface facts first (presence, carrier and a
 state are refreshed on every reconcile, so no link stays `absent` on a lost event).
 """
 
-import ipaddress
 import logging
 from collections import deque
-from collections.abc import Mapping, Set
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from multiwan.config.health import HealthCheck
@@ -34,10 +33,10 @@ from multiwan.core.model import Family, Route
 from multiwan.core.nft import FAMILIES, dynamic_rule, policy_chain, with_digest
 from multiwan.core.ownership import MarkSpace
 from multiwan.core.plan import dynamic_plan
-from multiwan.core.pools import Seat, Seated, assign, per_link
 from multiwan.core.services import live_backends
-from multiwan.core.strategy import Availability, Choice, availability, choose
+from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.daemon import report
+from multiwan.daemon.clients import ClientPools
 from multiwan.daemon.effects import (
     Answer,
     Apply,
@@ -126,8 +125,7 @@ class Engine:
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
         self.connections: Mapping[int, int] = {}  # by mark
         self.persisted: tuple[str, ...] = ()  # `mode --persist`: survives restarts, reloads
-        self.clients: dict[str, set[str]] = {}  # LAN hosts by lladdr: addresses, first seen first
-        self.seats: dict[str, dict[str, Seat]] = {}  # least-loaded policy -> client -> seat
+        self.pools = ClientPools()  # least-loaded policies' clients and their seats
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -155,7 +153,7 @@ class Engine:
             backends=dict(self.backends),
             runtime=self.runtime,
             persisted=self.persisted,
-            pools=self._pools_view(),
+            pools=self.pools.view(),
             rates=dict(self.rates),
             rejected=dict(self.rejected),
             available=self.availability(),
@@ -174,7 +172,7 @@ class Engine:
         match event:
             case Start(previous, modes, seats):
                 self.previous = previous
-                self.seats = {policy: dict(clients) for policy, clients in seats.items()}
+                self.pools.resume(seats)
                 return [*self._resume(modes), *self._reconcile()]
             case Reconcile():
                 self.reconcile_pending = False
@@ -184,11 +182,11 @@ class Engine:
             case FactsRead(facts, neighbours):
                 if neighbours is not None:
                     uplinks = {fact.index for fact in facts.values() if fact.index}
-                    self._neighbours(neighbours, uplinks)
+                    self.pools.refresh(neighbours, uplinks)
                 return self._facts(facts, now)
             case NeighbourChanged():
                 uplinks = {link.ifindex for link in self.links.values() if link.ifindex}
-                if self._pools() and self._client(event, uplinks):
+                if self._pools() and self.pools.learn(event, uplinks):
                     return self._update_policies("clients changed")
             case Reconciled():
                 return self._reconciled(event)
@@ -273,7 +271,8 @@ class Engine:
         }
         config, available, live = self.config, self.availability(), self.backends_live()
         effects += self._reseat()
-        return [*effects, ApplyConfig(config, available, live, self._seated())]
+        seated = self.pools.seated(config)
+        return [*effects, ApplyConfig(config, available, live, seated)]
 
     def _reconciled(self, done: Reconciled) -> list[Effect]:
         self.reconcile_error, self.reconcile_failures = None, 0
@@ -380,7 +379,7 @@ class Engine:
             self.availability(),
             self.backends_live(),
             self.local,
-            self._seated(),
+            self.pools.seated(self.config),
         )
         plan, digests = dynamic_plan(dynamic.rules, dynamic.fallback, self.applied, self.fallback)
         if plan.empty:
@@ -441,87 +440,16 @@ class Engine:
     def _pools(self) -> list[str]:
         return [n for n, p in self.config.policies.items() if p.strategy == "least-loaded"]
 
-    def _client(self, event: NeighbourChanged, uplinks: Set[int]) -> bool:
-        """Learn or forget one LAN host's address; whether the clients changed. Hosts on the
-        uplinks (gateways, modems) and link-local or multicast addresses are no clients."""
-        address = ipaddress.ip_address(event.address)
-        if event.ifindex in uplinks or address.is_link_local or address.is_multicast:
-            return False
-        key = event.lladdr or event.address
-        owner = next((k for k, known in self.clients.items() if event.address in known), None)
-        if event.present:
-            if owner == key:
-                return False
-            if owner is not None:
-                self._forget(owner, event.address)
-            self.clients.setdefault(key, set()).add(event.address)
-            return True
-        if owner is None:
-            return False
-        self._forget(owner, event.address)
-        return True
-
-    def _forget(self, key: str, address: str) -> None:
-        self.clients[key].discard(address)
-        if not self.clients[key]:
-            del self.clients[key]
-
-    def _neighbours(self, hosts: tuple[NeighbourChanged, ...], uplinks: Set[int]) -> None:
-        """The whole neighbour table (start, resync): clients it no longer holds are gone."""
-        listed = {host.address for host in hosts}
-        for key, addresses in list(self.clients.items()):
-            for address in addresses - listed:
-                self._forget(key, address)
-        for host in hosts:
-            self._client(host, uplinks)
-
-    def _present(self, seats: Mapping[str, Seat]) -> dict[str, Seat]:
-        return {client: seat for client, seat in seats.items() if client in self.clients}
-
     def _reseat(self) -> list[Effect]:
-        """Seat the present clients of every least-loaded policy on its live links; a seat
-        of a client not present now is kept for when it returns. Logged and saved when a
-        seat changed."""
-        effects: list[Effect] = []
+        """Seat the present clients of every least-loaded policy on its live links; logged
+        and saved when a seat changed."""
         usable = self.availability()
         routable = frozenset(n for n, link in self.links.items() if link.routable)
         usable = Availability(usable.live & routable, usable.reserve & routable, usable.weights)
-        for name in self._pools():
-            policy, previous = self.config.policies[name], self.seats.get(name, {})
-            if not set(self.links) >= {m.link for m in policy.members()}:
-                continue  # links not resolved yet (before the first reconcile)
-            shares = choose(policy, self.links, usable).shares
-            seats = assign(list(self.clients), shares, previous, policy.return_home)
-            moved = sorted(c for c, s in seats.items() if previous.get(c) != s)
-            if moved:
-                where = ", ".join(f"{c} on {seats[c].link}" for c in moved)
-                effects.append(Log(INFO, f"policy {name}: seated {where}"))
-            self.seats[name] = {**previous, **seats}
-        if effects:
-            effects.append(SaveSeats({p: dict(s) for p, s in self.seats.items()}))
-        return effects
-
-    def _pools_view(self) -> dict[str, dict[str, list[str]]]:
-        """Per least-loaded policy, the addresses of the clients on each link (status)."""
-        return {
-            policy: {
-                link: sorted(a for client in clients for a in self.clients[client])
-                for link, clients in per_link(self._present(seats)).items()
-            }
-            for policy, seats in self.seats.items()
-        }
-
-    def _seated(self) -> Seated:
-        """Per least-loaded policy, the link of each present client address."""
-        return {
-            policy: {
-                address: seat.link
-                for client, seat in self._present(seats).items()
-                for address in self.clients[client]
-            }
-            for policy, seats in self.seats.items()
-            if policy in self.config.policies
-        }
+        moves = self.pools.reseat(self.config, self.links, usable)
+        if not moves:
+            return []
+        return [*(Log(INFO, move) for move in moves), SaveSeats(self.pools.saved())]
 
     # --- operator ------------------------------------------------------------------------
     def _resume(self, modes: tuple[str, ...]) -> list[Effect]:

@@ -437,7 +437,11 @@ def host(n: int, present: bool = True) -> NeighbourChanged:
 
 
 def seats(play: Play) -> dict[str, str]:
-    return {c: s.link for c, s in play.engine.seats["all"].items() if c in play.engine.clients}
+    return {
+        c: s.link
+        for c, s in play.engine.pools.seats["all"].items()
+        if c in play.engine.pools.clients
+    }
 
 
 def test_least_loaded_seats_clients_rehomes_them_and_brings_them_home() -> None:
@@ -460,14 +464,14 @@ def test_a_host_on_an_uplink_or_link_local_is_no_client_and_a_gone_one_frees_its
     play = Play(load_config_text(POOL, "m.toml")).start()
     play.send(NeighbourChanged(1, "100.64.1.1", "02:aa:00:00:00:01", True))  # isp1's gateway
     play.send(NeighbourChanged(LAN, "fe80::1", "02:00:00:00:00:01", True))
-    assert play.engine.clients == {}
+    assert play.engine.pools.clients == {}
     play.send(host(1))
     play.send(NeighbourChanged(LAN, "fd09::1", "02:00:00:00:00:01", True))  # same host, IPv6
-    assert play.engine.clients == {"02:00:00:00:00:01": {"10.9.0.1", "fd09::1"}}
+    assert play.engine.pools.clients == {"02:00:00:00:00:01": {"10.9.0.1", "fd09::1"}}
     assert "ip6 saddr vmap" not in chain_text(play.effects)  # no link routes IPv6 here
     play.send(host(1, present=False))
     play.send(NeighbourChanged(LAN, "fd09::1", None, False))
-    assert play.engine.clients == {}
+    assert play.engine.pools.clients == {}
 
 
 def test_seats_survive_a_restart_and_the_neighbour_table_is_read_at_start() -> None:
