@@ -16,6 +16,7 @@ class ClientPools:
         #: LAN hosts by link-layer address (their address when they have none): the
         #: addresses of each, in order of first sight.
         self.clients: dict[str, set[str]] = {}
+        self.owner: dict[str, str] = {}  # address -> client: neighbour events come often
         #: least-loaded policy -> client -> seat; seats of absent clients are kept for when
         #: they return.
         self.seats: dict[str, dict[str, Seat]] = {}
@@ -31,13 +32,14 @@ class ClientPools:
         if event.ifindex in uplinks or address.is_link_local or address.is_multicast:
             return False
         key = event.lladdr or event.address
-        owner = next((k for k, known in self.clients.items() if event.address in known), None)
+        owner = self.owner.get(event.address)
         if event.present:
             if owner == key:
                 return False
             if owner is not None:
                 self._forget(owner, event.address)
             self.clients.setdefault(key, set()).add(event.address)
+            self.owner[event.address] = key
             return True
         if owner is None:
             return False
@@ -46,6 +48,7 @@ class ClientPools:
 
     def _forget(self, key: str, address: str) -> None:
         self.clients[key].discard(address)
+        del self.owner[address]
         if not self.clients[key]:
             del self.clients[key]
 
