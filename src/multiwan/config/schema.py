@@ -8,7 +8,7 @@ naming a policy) are checked here too, so a Config that exists is consistent.
 import grp
 import ipaddress
 import re
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -92,14 +92,23 @@ class Member(Strict):
     priority: Annotated[int, Field(ge=0, le=1000)] | None = None
 
 
+Strategy = Literal["balance", "failover", "round-robin", "destination", "source"]
+#: Every policy strategy, as `strategy` and `multiwan mode` spell them.
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+
+
 class Policy(Strict):
     """How new connections choose among links.
 
     balance: weighted random over the live links of the best live tier (lowest priority).
     failover: everything on the single best live link (lowest priority, then file order).
+    round-robin: new connections take the live links in turn, by weight.
+    destination / source: a weighted hash of the destination (client) address, so one
+    server (client) keeps one link; consistent: when a link dies only its addresses move,
+    and they move back when it returns.
     """
 
-    strategy: Literal["balance", "failover"] = "balance"
+    strategy: Strategy = "balance"
     links: Annotated[list[Name | Member], Field(min_length=1)]
     #: When no member is live: use the main table, reject new connections, or drop them.
     last_resort: Literal["main", "unreachable", "blackhole"] = "main"

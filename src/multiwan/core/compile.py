@@ -33,24 +33,23 @@ from multiwan.core.strategy import Availability, Choice, choose, pin
 
 
 def choices_for(
-    config: Config, links: list[ResolvedLink], available: Availability | Set[str]
+    config: Config, links: list[ResolvedLink], available: Availability | Set[str], family: Family
 ) -> dict[str, Choice]:
-    """The current choice of every per-family policy chain and pin chain.
+    """The current choice of every policy chain and pin chain of `family`.
 
     A plain set means those links are live. Each family chooses only among links that route
     it; links that cannot be routed or are disabled in the config never take connections."""
     if not isinstance(available, Availability):
         available = Availability(frozenset(available))
     by_name = {link.name: link for link in links}
+    able = {link.name for link in links if link.enabled and link.addressing(family) is not None}
+    usable = Availability(available.live & able, available.reserve & able, available.weights)
     choices: dict[str, Choice] = {}
-    for family in FAMILIES:
-        able = {link.name for link in links if link.enabled and link.addressing(family) is not None}
-        usable = Availability(available.live & able, available.reserve & able, available.weights)
-        for name, policy in config.policies.items():
-            choices[policy_chain(name, family)] = choose(policy, by_name, usable)
-        for link in pinned_links(config):  # only with links, so with a default policy
-            default = config.default_policy or "main"
-            choices[pin_chain(link, family)] = pin(link, usable, default, config)
+    for name, policy in config.policies.items():
+        choices[policy_chain(name, family)] = choose(policy, by_name, usable)
+    for link in pinned_links(config):  # only with links, so with a default policy
+        default = config.default_policy or "main"
+        choices[pin_chain(link, family)] = pin(link, usable, default, config)
     return choices
 
 
@@ -89,12 +88,16 @@ def dynamic_state(
     """`local`: the non-uplink addresses discovered per family (for `local_source`)."""
     if not config.links:  # services only: no policies, pins or fallback table
         return DynamicState(service_rules(config.services, backends), frozenset())
-    choices = choices_for(config, links, live)
-    rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
+    choices = {family: choices_for(config, links, live, family) for family in FAMILIES}
+    rules = {
+        chain: dynamic_rule(choice, family)
+        for family in FAMILIES
+        for chain, choice in choices[family].items()
+    }
     rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))
     by_name = {link.name: link for link in links}
-    defaults = {family: default_choice(config, choices, family) for family in FAMILIES}
+    defaults = {family: default_choice(config, choices[family], family) for family in FAMILIES}
     sources = local_sources(config, local or {}, (link for link in links if link.routable))
     return DynamicState(rules, frozenset(fallback_routes(by_name, defaults, sources)))
 

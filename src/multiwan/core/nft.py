@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
 from multiwan.core import services
+from multiwan.core.buckets import ranges
 from multiwan.core.links import ResolvedLink
 from multiwan.core.model import Family, NftDigests, NftState
 from multiwan.core.nftsyntax import IFNAME_MAX_BYTES, nft_comment, nft_set, nft_string
@@ -142,19 +143,46 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
     return matches
 
 
-def dynamic_rule(choice: Choice) -> str:
-    """The one rule of a policy or pin chain, without its digest comment."""
+#: The seed of the address hash: fixed, so a reload or restart keeps each address's bucket.
+HASH_SEED = 0x6D77616E
+#: The expression each strategy draws its vmap key from (`{ip}`: the family's keyword).
+DRAWS = {
+    "balance": "numgen random mod {total}",
+    "round-robin": "numgen inc mod {total}",
+    "destination": "jhash {ip} daddr mod {total} seed {seed:#x}",
+    "source": "jhash {ip} saddr mod {total} seed {seed:#x}",
+}
+
+
+def _intervals(runs: Iterable[tuple[int, int, str]]) -> str:
+    """`0 : goto mark_a, 1-2 : goto mark_b` for (first, last, link) runs."""
+    return ", ".join(
+        f"{low if high == low else f'{low}-{high}'} : goto {mark_chain(link)}"
+        for low, high, link in runs
+    )
+
+
+def _weighted_runs(shares: Iterable[tuple[str, int]]) -> list[tuple[int, int, str]]:
+    runs, low = [], 0
+    for link, weight in shares:
+        runs.append((low, low + weight - 1, link))
+        low += weight
+    return runs
+
+
+def dynamic_rule(choice: Choice, family: Family = 4) -> str:
+    """The one rule of a policy or pin chain (of `family`), without its digest comment."""
     if len(choice.shares) == 1:
         return f"goto {mark_chain(choice.shares[0][0])}"
     if choice.shares:
-        total = sum(weight for _, weight in choice.shares)
-        elements, low = [], 0
-        for link, weight in choice.shares:
-            high = low + weight - 1
-            key = str(low) if high == low else f"{low}-{high}"
-            elements.append(f"{key} : goto {mark_chain(link)}")
-            low = high + 1
-        return f"numgen random mod {total} vmap {{ {', '.join(elements)} }}"
+        if choice.buckets:
+            total, runs = len(choice.buckets), ranges(choice.buckets)
+        else:
+            total, runs = sum(w for _, w in choice.shares), _weighted_runs(choice.shares)
+        draw = DRAWS[choice.strategy].format(
+            total=total, ip="ip" if family == 4 else "ip6", seed=HASH_SEED
+        )
+        return f"{draw} vmap {{ {_intervals(runs)} }}"
     resort = choice.last_resort
     if resort.startswith("policy:"):
         return f"goto {policy_chain(resort.removeprefix('policy:'))}"

@@ -3,9 +3,7 @@ config file. They last until the next reload or restart, which start from the fi
 
 from dataclasses import dataclass, field, replace
 
-from multiwan.config.schema import Config
-
-STRATEGIES = ("balance", "failover")
+from multiwan.config.schema import STRATEGIES, Config
 
 
 class RuntimeError_(ValueError):

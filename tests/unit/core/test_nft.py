@@ -9,7 +9,7 @@ from hypothesis import given
 from multiwan.config.load import load_config_text
 from multiwan.core.compile import compile_state
 from multiwan.core.links import resolve_links
-from multiwan.core.model import NftState
+from multiwan.core.model import Family, NftState
 from multiwan.core.nft import dynamic_rule, full_script, with_digest
 from multiwan.core.nftsyntax import COMMENT_MAX_BYTES
 from multiwan.core.strategy import Choice
@@ -85,3 +85,21 @@ def test_service_names_that_look_like_generated_chains_get_their_own() -> None:
     }
     chains = CHAIN.findall(render(data).static)
     assert len(chains) == len(set(chains)), sorted(chains)
+
+
+def test_round_robin_takes_the_links_in_turn_by_weight() -> None:
+    rule = dynamic_rule(Choice((("a", 1), ("b", 2)), strategy="round-robin"))
+    assert rule == "numgen inc mod 3 vmap { 0 : goto mark_a, 1-2 : goto mark_b }"
+
+
+@pytest.mark.parametrize(("family", "ip"), [(4, "ip"), (6, "ip6")])
+@pytest.mark.parametrize(("strategy", "key"), [("destination", "daddr"), ("source", "saddr")])
+def test_hashed_strategies_look_the_bucket_up_with_a_fixed_seed(
+    family: Family, ip: str, strategy: str, key: str
+) -> None:
+    buckets = ("a",) * 100 + ("b",) * 156
+    rule = dynamic_rule(Choice((("a", 1), ("b", 1)), strategy=strategy, buckets=buckets), family)
+    assert rule == (
+        f"jhash {ip} {key} mod 256 seed 0x6d77616e vmap {{ 0-99 : goto mark_a, "
+        "100-255 : goto mark_b }"
+    )
