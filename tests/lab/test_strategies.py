@@ -1,0 +1,144 @@
+"""The strategies with real traffic, one lab and one daemon for the module: round-robin's
+exact turns, the destination and source hashes' stickiness and their consistency when a
+link is taken out (only its addresses move, and they come back).
+
+Which link a flow took is read from its conntrack mark on the router (one entry per flow,
+so hundreds of destinations need no servers behind them)."""
+
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from multiwan.lab.configs import lab_config
+from multiwan.lab.daemon import LabDaemon
+from multiwan.lab.topology import Lab, TrafficResult, build_lab
+from tests.conftest import TEST_PREFIX
+from tests.lab.shares import assert_shares
+
+pytestmark = pytest.mark.lab
+
+WEIGHTS = {"isp1": 1, "isp2": 2, "isp3": 3}
+#: Sources the client owns for the `source` policy (AnyIP: a local route, no addresses).
+SOURCES = ipaddress.ip_network("10.10.1.0/24")
+DESTINATIONS = [str(a) for a in ipaddress.ip_network("198.51.100.0/23")]
+DESTINATIONS6 = [str(ipaddress.ip_address("fd00:77::") + i) for i in range(1, 257)]
+SPRAY_PORT = 9  # nothing listens: the router's conntrack entry is the record
+RR_PORT = 5001
+
+
+def _members() -> str:
+    return ", ".join(f'{{ link = "{isp}", weight = {w} }}' for isp, w in WEIGHTS.items())
+
+
+def strategies_config(lab: Lab) -> str:
+    extra = f"""
+[policies.turns]
+strategy = "round-robin"
+links = [{_members()}]
+
+[policies.servers]
+strategy = "destination"
+links = [{_members()}]
+
+[policies.clients]
+strategy = "source"
+links = [{_members()}]
+
+[[rules]]
+proto = "tcp"
+dport = [{RR_PORT}]
+via = "turns"
+
+[[rules]]
+dst = ["198.51.100.0/23", "fd00:77::/64"]
+via = "servers"
+
+[[rules]]
+src = ["{SOURCES}"]
+via = "clients"
+"""
+    return lab_config(lab, ipv6=True, extra=extra)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    lab = build_lab(TEST_PREFIX)
+    try:
+        lab.clients[0].run("ip", "route", "add", "local", str(SOURCES), "dev", "lo")
+        lab.router.run("ip", "route", "add", str(SOURCES), "via", "10.10.0.2")
+        yield lab
+    finally:
+        lab.cleanup()
+
+
+@pytest.fixture(scope="module")
+def daemon(lab: Lab) -> Iterator[LabDaemon]:
+    with LabDaemon(lab, strategies_config(lab)) as running:
+        yield running
+
+
+def chosen(lab: Lab, port: int, key: str) -> dict[str, str]:
+    """The link of each flow to `port` in the router's conntrack, by its `key` (src or dst)."""
+    links = {}
+    listed = [
+        lab.router.run("conntrack", "-L", "-f", family, "-p", "udp", "--dport", str(port)).stdout
+        for family in ("ipv4", "ipv6")
+    ]
+    for line in "".join(listed).splitlines():
+        address = re.search(rf"\b{key}=(\S+)", line)
+        mark = re.search(r"\bmark=(\d+)", line)
+        if address and mark:
+            links[address[1]] = f"isp{(int(mark[1]) & 0xFF00) >> 8}"
+    return links
+
+
+def spray(lab: Lab, dsts: list[str], binds: list[str] | None = None) -> None:
+    """One UDP datagram per destination (or per source), after forgetting every flow."""
+    lab.router.run("conntrack", "-F", check=False)
+    count = max(len(dsts), len(binds or []))
+    lab.traffic("udp", count, SPRAY_PORT, None, ",".join(dsts), concurrency=256,
+                timeout=0.3, bind=",".join(binds) if binds else None)  # fmt: skip
+
+
+def shares(links: dict[str, str]) -> TrafficResult:
+    counted = Counter(links.values())
+    return TrafficResult({isp: counted[isp] for isp in WEIGHTS}, failed=0)
+
+
+def test_round_robin_takes_the_links_in_turn_by_weight(lab: Lab, daemon: LabDaemon) -> None:
+    result = lab.flows(count=300, port=RR_PORT, concurrency=10)
+    assert result.per_isp == {"isp1": 50, "isp2": 100, "isp3": 150}, result
+
+
+def by_destination(lab: Lab) -> dict[str, str]:
+    spray(lab, DESTINATIONS + DESTINATIONS6)
+    return chosen(lab, SPRAY_PORT, "dst")
+
+
+def by_source(lab: Lab) -> dict[str, str]:
+    sources = [str(a) for a in SOURCES.hosts()]
+    spray(lab, [lab.server_ip], sources)
+    return chosen(lab, SPRAY_PORT, "src")
+
+
+@pytest.mark.parametrize("measure", [by_destination, by_source], ids=["destination", "source"])
+def test_hashed_addresses_keep_their_link_and_only_a_dead_links_move(
+    lab: Lab, daemon: LabDaemon, measure: Callable[[Lab], dict[str, str]]
+) -> None:
+    first = measure(lab)
+    assert len(first) >= 250, first
+    assert_shares(shares(first), WEIGHTS)
+    assert measure(lab) == first  # the same address, the same link, flow after flow
+    lab.multiwan("link", "drain", "isp2")
+    try:
+        without = measure(lab)
+    finally:
+        lab.multiwan("link", "undrain", "isp2")
+    moved = {a for a in first if without.get(a) != first[a]}
+    assert moved == {a for a, isp in first.items() if isp == "isp2"}
+    assert "isp2" not in without.values()
+    assert_shares(shares({a: without[a] for a in moved}), {"isp1": 1, "isp3": 3})
+    assert measure(lab) == first  # back where they were
