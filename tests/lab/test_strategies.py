@@ -7,6 +7,7 @@ so hundreds of destinations need no servers behind them)."""
 
 import ipaddress
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -27,6 +28,7 @@ DESTINATIONS = [str(a) for a in ipaddress.ip_network("198.51.100.0/23")]
 DESTINATIONS6 = [str(ipaddress.ip_address("fd00:77::") + i) for i in range(1, 257)]
 SPRAY_PORT = 9  # nothing listens: the router's conntrack entry is the record
 RR_PORT = 5001
+STICKY_PORT, STICKY_TIMEOUT = 10, 4
 
 
 def _members() -> str:
@@ -47,10 +49,20 @@ links = [{_members()}]
 strategy = "source"
 links = [{_members()}]
 
+[policies.sessions]
+strategy = "sticky"
+sticky_timeout = {STICKY_TIMEOUT}
+links = [{_members()}]
+
 [[rules]]
 proto = "tcp"
 dport = [{RR_PORT}]
 via = "turns"
+
+[[rules]]
+proto = "udp"
+dport = [{STICKY_PORT}]
+via = "sessions"
 
 [[rules]]
 dst = ["198.51.100.0/23", "fd00:77::/64"]
@@ -81,8 +93,9 @@ def daemon(lab: Lab) -> Iterator[LabDaemon]:
 
 
 def chosen(lab: Lab, port: int, key: str) -> dict[str, str]:
-    """The link of each flow to `port` in the router's conntrack, by its `key` (src or dst)."""
-    links = {}
+    """The link of each flow to `port` in the router's conntrack, by its `key` (src or dst);
+    a key whose flows took different links maps to all of them (`isp1,isp2`)."""
+    links: dict[str, set[str]] = {}
     listed = [
         lab.router.run("conntrack", "-L", "-f", family, "-p", "udp", "--dport", str(port)).stdout
         for family in ("ipv4", "ipv6")
@@ -91,15 +104,18 @@ def chosen(lab: Lab, port: int, key: str) -> dict[str, str]:
         address = re.search(rf"\b{key}=(\S+)", line)
         mark = re.search(r"\bmark=(\d+)", line)
         if address and mark:
-            links[address[1]] = f"isp{(int(mark[1]) & 0xFF00) >> 8}"
-    return links
+            links.setdefault(address[1], set()).add(f"isp{(int(mark[1]) & 0xFF00) >> 8}")
+    return {address: ",".join(sorted(isps)) for address, isps in links.items()}
 
 
-def spray(lab: Lab, dsts: list[str], binds: list[str] | None = None) -> None:
-    """One UDP datagram per destination (or per source), after forgetting every flow."""
-    lab.router.run("conntrack", "-F", check=False)
-    count = max(len(dsts), len(binds or []))
-    lab.traffic("udp", count, SPRAY_PORT, None, ",".join(dsts), concurrency=256,
+def spray(lab: Lab, dsts: list[str], binds: list[str] | None = None, port: int = SPRAY_PORT,
+          count: int = 0, forget: bool = True) -> None:  # fmt: skip
+    """One UDP datagram per destination (or per source; `count` in all if given), after
+    forgetting every flow unless `forget` is false."""
+    if forget:
+        lab.router.run("conntrack", "-F", check=False)
+    count = count or max(len(dsts), len(binds or []))
+    lab.traffic("udp", count, port, None, ",".join(dsts), concurrency=256,
                 timeout=0.3, bind=",".join(binds) if binds else None)  # fmt: skip
 
 
@@ -142,3 +158,40 @@ def test_hashed_addresses_keep_their_link_and_only_a_dead_links_move(
     assert "isp2" not in without.values()
     assert_shares(shares({a: without[a] for a in moved}), {"isp1": 1, "isp3": 3})
     assert measure(lab) == first  # back where they were
+
+
+def by_sticky_source(lab: Lab) -> dict[str, str]:
+    """Three flows from each source (new connections: distinct source ports)."""
+    sources = [str(a) for a in SOURCES.hosts()]
+    spray(lab, [lab.server_ip], sources, STICKY_PORT, count=3 * len(sources))
+    return chosen(lab, STICKY_PORT, "src")
+
+
+def test_sticky_keeps_a_sources_link_while_it_returns_and_forgets_it_after_the_timeout(
+    lab: Lab, daemon: LabDaemon
+) -> None:
+    first = by_sticky_source(lab)
+    assert len(first) >= 250, first
+    assert set(first.values()) == set(WEIGHTS), first  # one link per source, all used
+    assert_shares(shares(first), WEIGHTS)
+    for _ in range(2):  # new connections within the window refresh it
+        time.sleep(STICKY_TIMEOUT / 4)
+        assert by_sticky_source(lab) == first
+    time.sleep(STICKY_TIMEOUT * 1.25)
+    later = by_sticky_source(lab)
+    changed = sum(later[a] != first[a] for a in first)
+    assert changed > len(first) * 0.3, "the window expired: a fresh weighted choice"
+
+
+def test_sticky_never_reuses_a_drained_links_entries(lab: Lab, daemon: LabDaemon) -> None:
+    first = by_sticky_source(lab)
+    lab.multiwan("link", "drain", "isp2")
+    try:
+        drained = by_sticky_source(lab)
+    finally:
+        lab.multiwan("link", "undrain", "isp2")
+    assert "isp2" not in ",".join(drained.values())
+    assert {a for a in first if drained[a] != first[a]} == {
+        a for a, isp in first.items() if isp == "isp2"
+    }
+    assert by_sticky_source(lab) == drained  # the new choice sticks when isp2 returns

@@ -92,7 +92,7 @@ class Member(Strict):
     priority: Annotated[int, Field(ge=0, le=1000)] | None = None
 
 
-Strategy = Literal["balance", "failover", "round-robin", "destination", "source"]
+Strategy = Literal["balance", "failover", "round-robin", "destination", "source", "sticky"]
 #: Every policy strategy, as `strategy` and `multiwan mode` spell them.
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -106,9 +106,16 @@ class Policy(Strict):
     destination / source: a weighted hash of the destination (client) address, so one
     server (client) keeps one link; consistent: when a link dies only its addresses move,
     and they move back when it returns.
+    sticky: balance, but a new connection from a source (or source and destination, see
+    `sticky_key`) that chose a link in the last `sticky_timeout` seconds reuses it, while
+    that link is still in the policy's choice.
     """
 
     strategy: Strategy = "balance"
+    #: What `sticky` remembers: the client address, or the client and server pair.
+    sticky_key: Literal["source", "source-destination"] = "source"
+    #: Seconds a `sticky` choice is kept after the last new connection that used it.
+    sticky_timeout: Annotated[int, Field(ge=1, le=86400)] = 600
     links: Annotated[list[Name | Member], Field(min_length=1)]
     #: When no member is live: use the main table, reject new connections, or drop them.
     last_resort: Literal["main", "unreachable", "blackhole"] = "main"

@@ -7,9 +7,10 @@ have static rules and dynamic sets/maps"). Digests stored in rule comments let t
 see what is loaded without parsing listings.
 
 Chain names never collide: a chain named from the config is a prefix and a config name
-(`mark_`, `pin_` for links, `pol_` for policies, `svc_` and `be_` for services, see
-core/services.py; 'main' is no link's or policy's name, so `mark_main` is free), and the fixed
-chains (prerouting, output, decide, postrouting, nat_*, guard_*) start with none of these.
+(`mark_`, `pin_` for links, `pol_` for policies, `stick`/`keep` for sticky ones, see
+core/sticky.py, `svc_` and `be_` for services, see core/services.py; 'main' is no link's or
+policy's name, so `mark_main` is free), and the fixed chains (prerouting, output, decide,
+postrouting, nat_*, guard_*) start with none of these.
 Config names are at most 31 characters, so every name is far below nft's 255 bytes.
 """
 
@@ -29,6 +30,7 @@ from multiwan.core.ownership import (
     MarkSpace,
 )
 from multiwan.core.routing import unique_sources
+from multiwan.core.sticky import keep_chain, keep_rule, static_lines, stick_chain
 from multiwan.core.strategy import Choice
 
 TABLE = f"{NFT_FAMILY} {NFT_TABLE}"
@@ -148,16 +150,17 @@ HASH_SEED = 0x6D77616E
 #: The expression each strategy draws its vmap key from (`{ip}`: the family's keyword).
 DRAWS = {
     "balance": "numgen random mod {total}",
+    "sticky": "numgen random mod {total}",  # the draw of a key not seen recently
     "round-robin": "numgen inc mod {total}",
     "destination": "jhash {ip} daddr mod {total} seed {seed:#x}",
     "source": "jhash {ip} saddr mod {total} seed {seed:#x}",
 }
 
 
-def _intervals(runs: Iterable[tuple[int, int, str]]) -> str:
+def _intervals(runs: Iterable[tuple[int, int, str]], target: Callable[[str], str]) -> str:
     """`0 : goto mark_a, 1-2 : goto mark_b` for (first, last, link) runs."""
     return ", ".join(
-        f"{low if high == low else f'{low}-{high}'} : goto {mark_chain(link)}"
+        f"{low if high == low else f'{low}-{high}'} : goto {target(link)}"
         for low, high, link in runs
     )
 
@@ -170,10 +173,13 @@ def _weighted_runs(shares: Iterable[tuple[str, int]]) -> list[tuple[int, int, st
     return runs
 
 
-def dynamic_rule(choice: Choice, family: Family = 4) -> str:
-    """The one rule of a policy or pin chain (of `family`), without its digest comment."""
+def dynamic_rule(
+    choice: Choice, family: Family = 4, target: Callable[[str], str] = mark_chain
+) -> str:
+    """The one rule of a policy or pin chain (of `family`), without its digest comment;
+    `target` names the chain a chosen link's connections go to."""
     if len(choice.shares) == 1:
-        return f"goto {mark_chain(choice.shares[0][0])}"
+        return f"goto {target(choice.shares[0][0])}"
     if choice.shares:
         if choice.buckets:
             total, runs = len(choice.buckets), ranges(choice.buckets)
@@ -182,7 +188,7 @@ def dynamic_rule(choice: Choice, family: Family = 4) -> str:
         draw = DRAWS[choice.strategy].format(
             total=total, ip="ip" if family == 4 else "ip6", seed=HASH_SEED
         )
-        return f"{draw} vmap {{ {_intervals(runs)} }}"
+        return f"{draw} vmap {{ {_intervals(runs, target)} }}"
     resort = choice.last_resort
     if resort.startswith("policy:"):
         return f"goto {policy_chain(resort.removeprefix('policy:'))}"
@@ -191,6 +197,50 @@ def dynamic_rule(choice: Choice, family: Family = 4) -> str:
     if resort == "blackhole":
         return "drop"
     return f"goto {mark_chain(RESORT_CHAIN)}"
+
+
+def sticky_rules(
+    config: Config, links: Iterable[ResolvedLink], choices: Mapping[Family, Mapping[str, Choice]]
+) -> dict[str, str]:
+    """The one-rule chains of sticky policies: the weighted choice, which goes through the
+    keep chains (they remember it), and each member's keep chain (core/sticky.py)."""
+    index = {link.name: link.index for link in links}
+    rules = {}
+    for name, policy in config.policies.items():
+        if policy.strategy != "sticky":
+            continue
+        for family in FAMILIES:
+            choice = choices[family][policy_chain(name, family)]
+            chosen = {link for link, _ in choice.shares}
+            keeps = {link: keep_chain(name, family, index[link]) for link in chosen}
+            rules[policy_chain(name, family)] = dynamic_rule(choice, family, keeps.__getitem__)
+            for member in policy.members():
+                mark = mark_chain(member.link) if member.link in chosen else None
+                rules[keep_chain(name, family, index[member.link])] = keep_rule(
+                    name, policy, family, index[member.link], mark
+                )
+    return rules
+
+
+def _policy_lines(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+    """Each policy's dispatch by family; sticky ones through their sets first."""
+    index = {link.name: link.index for link in links}
+    lines = []
+    for name, policy in config.policies.items():
+        if policy.strategy != "sticky":
+            lines.append(_dispatch(name, policy_chain))
+            continue
+        targets = ", ".join(f"ipv{f} : goto {stick_chain(name, f)}" for f in FAMILIES)
+        lines.append(f"\tchain {policy_chain(name)} {{ meta nfproto vmap {{ {targets} }}; }}")
+        lines += static_lines(
+            name,
+            policy,
+            (index[member.link] for member in policy.members()),
+            FAMILIES,
+            _unmarked(marks),
+            {family: policy_chain(name, family) for family in FAMILIES},
+        )
+    return lines
 
 
 def with_digest(rule: str) -> tuple[str, str]:
@@ -342,7 +392,7 @@ def render_static(
         lines.append(f"\tchain {mark_chain(label)} {{ {_set_mark(mark, marks)}; }}")
     for label, mark in _marks(links, marks):
         lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
-    lines += [_dispatch(name, policy_chain) for name in config.policies]
+    lines += _policy_lines(config, links, marks)
     lines += [_dispatch(name, pin_chain) for name in pinned_links(config)]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
     lines += services.static_lines(config.services)

@@ -395,7 +395,7 @@ def test_shipped_example_is_valid() -> None:
     config = load_config(EXAMPLE)
     assert sorted(config.links) == ["lte1", "lte2", "wan1"]
     assert config.default_policy == "balanced"
-    assert {p.strategy for p in config.policies.values()} == {"balance", "failover"}
+    assert {p.strategy for p in config.policies.values()} == {"balance", "failover", "sticky"}
 
 
 def test_shipped_example_is_valid_with_every_optional_setting() -> None:
