@@ -6,16 +6,19 @@ Which link a flow took is read from its conntrack mark on the router (one entry 
 so hundreds of destinations need no servers behind them)."""
 
 import ipaddress
+import json
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from multiwan.lab.bonded import SINK_PORT, bonded_config, build_bonded_lab
 from multiwan.lab.configs import lab_config
 from multiwan.lab.daemon import LabDaemon
-from multiwan.lab.topology import Lab, TrafficResult, build_lab
+from multiwan.lab.topology import SERVER_IP, Lab, TrafficResult, build_lab
 from tests.conftest import TEST_PREFIX
 from tests.lab.shares import assert_shares
 
@@ -195,3 +198,37 @@ def test_sticky_never_reuses_a_drained_links_entries(lab: Lab, daemon: LabDaemon
         a for a, isp in first.items() if isp == "isp2"
     }
     assert by_sticky_source(lab) == drained  # the new choice sticks when isp2 returns
+
+
+#: One TCP flow of small paced writes: each leaves as its own packet (no segmentation
+#: offload merges them), so the router decides each.
+SEND = """
+import socket, time
+with socket.create_connection(("{dst}", {port}), timeout=10) as sock:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for _ in range({writes}):
+        sock.sendall(b"x" * 1000)
+        time.sleep(0.0005)
+"""
+
+
+def tx_packets(lab: Lab, interface: str) -> int:
+    shown = lab.router.run("ip", "-s", "-j", "link", "show", interface).stdout
+    return int(json.loads(shown)[0]["stats64"]["tx"]["packets"])
+
+
+def test_packet_spreads_one_tcp_flows_packets_over_every_link_by_weight() -> None:
+    lab = build_bonded_lab(TEST_PREFIX)
+    try:
+        lab.multiwan("apply", config=bonded_config([1, 3]))
+        before = [tx_packets(lab, f"wan{k}") for k in (1, 2)]
+        send = SEND.format(dst=SERVER_IP, port=SINK_PORT, writes=1500)
+        lab.clients[0].run(sys.executable, "-c", send)  # fails if the flow breaks
+        sent = [tx_packets(lab, f"wan{k}") - before[k - 1] for k in (1, 2)]
+        conntrack = lab.router.run("conntrack", "-L", "-p", "tcp", "--dport", str(SINK_PORT))
+        assert conntrack.stdout.count("\n") == 1, conntrack.stdout  # one flow
+    finally:
+        lab.cleanup()
+    assert min(sent) > 200, sent
+    share = sent[1] / sum(sent)
+    assert abs(share - 0.75) < 0.05, sent

@@ -92,7 +92,9 @@ class Member(Strict):
     priority: Annotated[int, Field(ge=0, le=1000)] | None = None
 
 
-Strategy = Literal["balance", "failover", "round-robin", "destination", "source", "sticky"]
+Strategy = Literal[
+    "balance", "failover", "round-robin", "destination", "source", "sticky", "packet"
+]
 #: Every policy strategy, as `strategy` and `multiwan mode` spell them.
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
@@ -109,6 +111,8 @@ class Policy(Strict):
     sticky: balance, but a new connection from a source (or source and destination, see
     `sticky_key`) that chose a link in the last `sticky_timeout` seconds reuses it, while
     that link is still in the policy's choice.
+    packet: every packet weighted over the live links (one flow uses them all): for links
+    that end at one far end, such as tunnels to one server.
     """
 
     strategy: Strategy = "balance"

@@ -19,7 +19,7 @@ from multiwan.core.nft import (
     pinned_links,
     policy_chain,
     source_pin_rules,
-    sticky_rules,
+    strategy_rules,
 )
 from multiwan.core.routing import (
     fallback_routes,
@@ -95,7 +95,7 @@ def dynamic_state(
         for family in FAMILIES
         for chain, choice in choices[family].items()
     }
-    rules.update(sticky_rules(config, links, choices))
+    rules.update(strategy_rules(config, links, choices))
     rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))
     by_name = {link.name: link for link in links}

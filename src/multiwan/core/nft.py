@@ -7,10 +7,10 @@ have static rules and dynamic sets/maps"). Digests stored in rule comments let t
 see what is loaded without parsing listings.
 
 Chain names never collide: a chain named from the config is a prefix and a config name
-(`mark_`, `pin_` for links, `pol_` for policies, `stick`/`keep` for sticky ones, see
+(`mark_`, `pin_`, `spread_` for links, `pol_` for policies, `stick`/`keep` for sticky ones, see
 core/sticky.py, `svc_` and `be_` for services, see core/services.py; 'main' is no link's or
 policy's name, so `mark_main` is free), and the fixed chains (prerouting, output, decide,
-postrouting, nat_*, guard_*) start with none of these.
+postrouting, repick, nat_*, guard_*) start with none of these.
 Config names are at most 31 characters, so every name is far below nft's 255 bytes.
 """
 
@@ -63,6 +63,19 @@ def mark_chain(link: str) -> str:
 
 def restore_chain(link: str) -> str:
     return f"restore_{link}"
+
+
+def spread_chain(link: str) -> str:
+    """Sends one packet of a `packet` policy's connection through `link`."""
+    return f"spread_{link}"
+
+
+#: Where each packet of a `packet` policy's connection is decided again.
+REPICK_CHAIN = "repick"
+
+
+def _per_packet(config: Config) -> bool:
+    return any(policy.strategy == "packet" for policy in config.policies.values())
 
 
 def new_counter(link: str) -> str:
@@ -151,6 +164,7 @@ HASH_SEED = 0x6D77616E
 DRAWS = {
     "balance": "numgen random mod {total}",
     "sticky": "numgen random mod {total}",  # the draw of a key not seen recently
+    "packet": "numgen random mod {total}",  # drawn for every packet
     "round-robin": "numgen inc mod {total}",
     "destination": "jhash {ip} daddr mod {total} seed {seed:#x}",
     "source": "jhash {ip} saddr mod {total} seed {seed:#x}",
@@ -199,14 +213,19 @@ def dynamic_rule(
     return f"goto {mark_chain(RESORT_CHAIN)}"
 
 
-def sticky_rules(
+def strategy_rules(
     config: Config, links: Iterable[ResolvedLink], choices: Mapping[Family, Mapping[str, Choice]]
 ) -> dict[str, str]:
-    """The one-rule chains of sticky policies: the weighted choice, which goes through the
-    keep chains (they remember it), and each member's keep chain (core/sticky.py)."""
+    """The one-rule chains of policies whose choice does more than mark a connection:
+    `packet` marks packets (spread chains); `sticky` goes through its keep chains (they
+    remember the choice), which are one-rule chains of their own (core/sticky.py)."""
     index = {link.name: link.index for link in links}
     rules = {}
     for name, policy in config.policies.items():
+        if policy.strategy == "packet":
+            for family in FAMILIES:
+                choice = choices[family][policy_chain(name, family)]
+                rules[policy_chain(name, family)] = dynamic_rule(choice, family, spread_chain)
         if policy.strategy != "sticky":
             continue
         for family in FAMILIES:
@@ -319,7 +338,7 @@ def _hook_chain(
         f"\t\tct state new {unmarked} fib daddr type != unicast return",
         f"\t\tct state new {unmarked} ip6 daddr fe80::/10 return",
         f"\t\tct state new {unmarked} jump decide",
-        f"\t\tct mark & {marks.mask:#x} vmap {{ {_restore_map(links, marks)} }}",
+        f"\t\tct mark & {marks.mask:#x} vmap {{ {_restore_map(config, links, marks)} }}",
         "\t}",
     ]
     if hook == "output":
@@ -347,10 +366,32 @@ def _services_only(config: Config, dynamic_chains: Iterable[str], tag: str) -> s
     return "\n".join([*lines, "}"]) + "\n"
 
 
-def _restore_map(links: list[ResolvedLink], marks: MarkSpace) -> str:
-    return ", ".join(
-        f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(links, marks)
-    )
+def _restore_map(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> str:
+    targets = [f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(links, marks)]
+    if _per_packet(config):
+        targets.append(f"{marks.per_packet:#x} : goto {REPICK_CHAIN}")
+    return ", ".join(targets)
+
+
+def _per_packet_lines(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+    """A `packet` policy's choice marks the packet for a link and the connection as
+    decided per packet (no link pinned); `repick` decides each later packet again: replies
+    by the uplink they came in on (the reverse-path check then finds their link's table),
+    the original direction through the rules and the policy's draw."""
+    lines = [
+        f"	chain {spread_chain(link.name)} {{ {_set_mark(marks.per_packet, marks)} "
+        f"{_restore_mark(link.mark, marks)}; }}"
+        for link in links
+    ]
+    uplinks = [f"{_ifname(link.interface)} : goto {restore_chain(link.name)}" for link in links]
+    return [
+        *lines,
+        f"	chain {REPICK_CHAIN} {{",
+        f"		meta mark & {marks.mask:#x} != 0 return",  # this packet was just decided
+        f"		ct direction reply iifname vmap {{ {', '.join(uplinks)} }}",
+        "		ct direction original goto decide",
+        "	}",
+    ]
 
 
 def _dispatch(name: str, chain: Callable[[str, Family | None], str]) -> str:
@@ -392,6 +433,8 @@ def render_static(
         lines.append(f"\tchain {mark_chain(label)} {{ {_set_mark(mark, marks)}; }}")
     for label, mark in _marks(links, marks):
         lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
+    if _per_packet(config):
+        lines += _per_packet_lines(links, marks)
     lines += _policy_lines(config, links, marks)
     lines += [_dispatch(name, pin_chain) for name in pinned_links(config)]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
