@@ -32,6 +32,7 @@ DESTINATIONS6 = [str(ipaddress.ip_address("fd00:77::") + i) for i in range(1, 25
 SPRAY_PORT = 9  # nothing listens: the router's conntrack entry is the record
 RR_PORT = 5001
 STICKY_PORT, STICKY_TIMEOUT = 10, 4
+ROUTE_PORT = 443
 
 
 def _members() -> str:
@@ -57,10 +58,20 @@ strategy = "sticky"
 sticky_timeout = {STICKY_TIMEOUT}
 links = [{_members()}]
 
+[policies.ecmp]
+strategy = "route"
+hash_policy = "l4"
+links = [{_members()}]
+
 [[rules]]
 proto = "tcp"
 dport = [{RR_PORT}]
 via = "turns"
+
+[[rules]]
+proto = "tcp"
+dport = [{ROUTE_PORT}]
+via = "ecmp"
 
 [[rules]]
 proto = "udp"
@@ -130,6 +141,19 @@ def shares(links: dict[str, str]) -> TrafficResult:
 def test_round_robin_takes_the_links_in_turn_by_weight(lab: Lab, daemon: LabDaemon) -> None:
     result = lab.flows(count=300, port=RR_PORT, concurrency=10)
     assert result.per_isp == {"isp1": 50, "isp2": 100, "isp3": 150}, result
+
+
+def test_route_lets_the_kernel_hash_flows_over_the_live_links_by_weight(
+    lab: Lab, daemon: LabDaemon
+) -> None:
+    assert lab.router.run("sysctl", "-n", "net.ipv4.fib_multipath_hash_policy").stdout == "1\n"
+    assert_shares(lab.flows(count=600, port=ROUTE_PORT, concurrency=30), WEIGHTS)
+    lab.multiwan("link", "drain", "isp2")
+    try:
+        without = lab.flows(count=300, port=ROUTE_PORT, concurrency=30)
+    finally:
+        lab.multiwan("link", "undrain", "isp2")
+    assert_shares(without, {"isp1": 1, "isp3": 3})
 
 
 def by_destination(lab: Lab) -> dict[str, str]:
@@ -232,3 +256,16 @@ def test_packet_spreads_one_tcp_flows_packets_over_every_link_by_weight() -> Non
     assert min(sent) > 200, sent
     share = sent[1] / sum(sent)
     assert abs(share - 0.75) < 0.05, sent
+
+
+def test_flush_restores_the_multipath_hash_policy_a_route_policy_set() -> None:
+    lab = build_bonded_lab(TEST_PREFIX)
+    try:
+        routed = bonded_config([1, 1]).replace('"packet"', '"route"\nhash_policy = "l4"')
+        key = "net.ipv4.fib_multipath_hash_policy"
+        lab.multiwan("apply", config=routed)
+        assert lab.router.run("sysctl", "-n", key).stdout == "1\n"
+        lab.multiwan("flush", config=routed)
+        assert lab.router.run("sysctl", "-n", key).stdout == "0\n"
+    finally:
+        lab.cleanup()

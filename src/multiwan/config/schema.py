@@ -93,7 +93,7 @@ class Member(Strict):
 
 
 Strategy = Literal[
-    "balance", "failover", "round-robin", "destination", "source", "sticky", "packet"
+    "balance", "failover", "round-robin", "destination", "source", "sticky", "packet", "route"
 ]
 #: Every policy strategy, as `strategy` and `multiwan mode` spell them.
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -113,6 +113,8 @@ class Policy(Strict):
     that link is still in the policy's choice.
     packet: every packet weighted over the live links (one flow uses them all): for links
     that end at one far end, such as tunnels to one server.
+    route: a kernel multipath route over the live links (ECMP): the kernel hashes each flow
+    to a link (`hash_policy`), nft does not choose.
     """
 
     strategy: Strategy = "balance"
@@ -120,6 +122,9 @@ class Policy(Strict):
     sticky_key: Literal["source", "source-destination"] = "source"
     #: Seconds a `sticky` choice is kept after the last new connection that used it.
     sticky_timeout: Annotated[int, Field(ge=1, le=86400)] = 600
+    #: What `route` hashes: addresses (l3) or addresses and ports (l4). The kernel has one
+    #: setting per namespace, so every route policy must agree.
+    hash_policy: Literal["l3", "l4"] = "l3"
     links: Annotated[list[Name | Member], Field(min_length=1)]
     #: When no member is live: use the main table, reject new connections, or drop them.
     last_resort: Literal["main", "unreachable", "blackhole"] = "main"
@@ -383,6 +388,7 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
             elif target in seen:
                 problems.append((f"policies.{pname}.links[{i}]", f"link {target!r} listed twice"))
             seen.add(target)
+    problems += _route_problems(policies, links)
     problems += _shape_problems(data, links)
     default = data.get("default_policy")
     if isinstance(default, str) and default not in policies and default not in links:
@@ -396,6 +402,24 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         via = _dict(rule).get("via")
         if isinstance(via, str) and via != RESERVED_VIA and via not in links | policies:
             problems.append((f"rules[{i}].via", f"{via!r} is not a policy, a link or 'main'"))
+    return problems
+
+
+def _route_problems(policies: dict[str, Any], links: dict[str, Any]) -> list[tuple[str, str]]:
+    """Route policies take a free link index each (their mark and table) and share the
+    kernel's one multipath hash setting."""
+    routed = {n: _dict(p) for n, p in policies.items() if _dict(p).get("strategy") == "route"}
+    problems = []
+    if routed and len(links) + len(routed) > MAX_LINKS:
+        problems.append(("policies", f"links and route policies take a mark and table each: "
+                         f"at most {MAX_LINKS} together"))  # fmt: skip
+    hashes = {n: p.get("hash_policy", "l3") for n, p in routed.items()}
+    first = next(iter(hashes.items()), None)
+    for name, value in hashes.items():
+        if first is not None and value != first[1]:
+            problems.append((f"policies.{name}.hash_policy", f"{value!r} differs from "
+                             f"{first[1]!r} of policy {first[0]!r}: the kernel has one "
+                             "multipath hash setting"))  # fmt: skip
     return problems
 
 

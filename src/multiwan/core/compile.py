@@ -21,11 +21,16 @@ from multiwan.core.nft import (
     source_pin_rules,
     strategy_rules,
 )
+from multiwan.core.ownership import link_table
 from multiwan.core.routing import (
+    default_routes,
     fallback_routes,
     link_routes,
     link_sysctls,
     local_sources,
+    route_policies,
+    route_policy_rules,
+    route_sysctls,
     routing_rules,
     steering_rules,
 )
@@ -73,7 +78,8 @@ def default_choice(config: Config, choices: Mapping[str, Choice], family: Family
 @dataclass(frozen=True)
 class DynamicState:
     """What link health, weights and runtime control change: the text of each one-rule chain
-    (without digest) and the fallback table's routes."""
+    (without digest), and the default routes of the fallback table and of route policies'
+    tables (`fallback`)."""
 
     rules: Mapping[str, str]
     fallback: frozenset[Route]
@@ -101,7 +107,12 @@ def dynamic_state(
     by_name = {link.name: link for link in links}
     defaults = {family: default_choice(config, choices[family], family) for family in FAMILIES}
     sources = local_sources(config, local or {}, (link for link in links if link.routable))
-    return DynamicState(rules, frozenset(fallback_routes(by_name, defaults, sources)))
+    routes = fallback_routes(by_name, defaults, sources)
+    for name, index in route_policies(config).items():
+        for family in FAMILIES:
+            choice = choices[family][policy_chain(name, family)]
+            routes |= default_routes(link_table(index), by_name, choice, family)
+    return DynamicState(rules, frozenset(routes))
 
 
 def compile_state(
@@ -123,7 +134,8 @@ def compile_state(
     for link in routable:
         routes |= link_routes(link)
     rules: set[Rule] = routing_rules(routable) | steering_rules(config, routable)
-    sysctls: set[Sysctl] = link_sysctls(routable)
+    rules |= route_policy_rules(config)
+    sysctls: set[Sysctl] = link_sysctls(routable) | route_sysctls(config)
     return DesiredState(
         nft=build_nft(config, links, dynamic.rules),
         routes=frozenset(routes),

@@ -29,7 +29,7 @@ from multiwan.core.ownership import (
     NFT_TABLE,
     MarkSpace,
 )
-from multiwan.core.routing import unique_sources
+from multiwan.core.routing import route_policies, unique_sources
 from multiwan.core.sticky import keep_chain, keep_rule, static_lines, stick_chain
 from multiwan.core.strategy import Choice
 
@@ -99,10 +99,12 @@ def _restore_mark(mark: int, marks: MarkSpace) -> str:
     return f"meta mark set meta mark & {marks.keep:#x} | {mark:#x}"
 
 
-def _marks(links: list[ResolvedLink], marks: MarkSpace) -> list[tuple[str, int]]:
-    """Every mark value multiwan gives a connection, with the label of its chains."""
+def _marks(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[tuple[str, int]]:
+    """Every mark value multiwan gives a connection, with the label of its chains: links
+    first, then route policies (their mark selects their multipath table)."""
     return [
         *((link.name, link.mark) for link in links),
+        *((name, marks.link(index)) for name, index in route_policies(config).items()),
         (RESERVED_VIA, marks.bypass),
         (RESORT_CHAIN, marks.last_resort),
     ]
@@ -165,6 +167,7 @@ DRAWS = {
     "balance": "numgen random mod {total}",
     "sticky": "numgen random mod {total}",  # the draw of a key not seen recently
     "packet": "numgen random mod {total}",  # drawn for every packet
+    "route": "numgen random mod {total}",  # not rendered: strategy_rules marks for the table
     "round-robin": "numgen inc mod {total}",
     "destination": "jhash {ip} daddr mod {total} seed {seed:#x}",
     "source": "jhash {ip} saddr mod {total} seed {seed:#x}",
@@ -216,16 +219,20 @@ def dynamic_rule(
 def strategy_rules(
     config: Config, links: Iterable[ResolvedLink], choices: Mapping[Family, Mapping[str, Choice]]
 ) -> dict[str, str]:
-    """The one-rule chains of policies whose choice does more than mark a connection:
-    `packet` marks packets (spread chains); `sticky` goes through its keep chains (they
-    remember the choice), which are one-rule chains of their own (core/sticky.py)."""
+    """The one-rule chains of policies whose choice does more than mark a connection for a
+    link: `packet` marks packets (spread chains); `route` marks for its own table; `sticky`
+    goes through its keep chains (they remember the choice), which are one-rule chains of
+    their own (core/sticky.py)."""
     index = {link.name: link.index for link in links}
     rules = {}
     for name, policy in config.policies.items():
-        if policy.strategy == "packet":
-            for family in FAMILIES:
-                choice = choices[family][policy_chain(name, family)]
+        for family in FAMILIES:
+            choice = choices[family][policy_chain(name, family)]
+            if policy.strategy == "packet":
                 rules[policy_chain(name, family)] = dynamic_rule(choice, family, spread_chain)
+            elif policy.strategy == "route" and choice.shares:
+                # One mark for the policy: its table's multipath route picks the link.
+                rules[policy_chain(name, family)] = f"goto {mark_chain(name)}"
         if policy.strategy != "sticky":
             continue
         for family in FAMILIES:
@@ -367,7 +374,9 @@ def _services_only(config: Config, dynamic_chains: Iterable[str], tag: str) -> s
 
 
 def _restore_map(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> str:
-    targets = [f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(links, marks)]
+    targets = [
+        f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(config, links, marks)
+    ]
     if _per_packet(config):
         targets.append(f"{marks.per_packet:#x} : goto {REPICK_CHAIN}")
     return ", ".join(targets)
@@ -429,9 +438,9 @@ def render_static(
     for link in links:
         body = f"counter name {nft_string(new_counter(link.name))} {_set_mark(link.mark, marks)}"
         lines.append(f"\tchain {mark_chain(link.name)} {{ {body}; }}")
-    for label, mark in _marks(links, marks)[len(links) :]:
+    for label, mark in _marks(config, links, marks)[len(links) :]:
         lines.append(f"\tchain {mark_chain(label)} {{ {_set_mark(mark, marks)}; }}")
-    for label, mark in _marks(links, marks):
+    for label, mark in _marks(config, links, marks):
         lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
     if _per_packet(config):
         lines += _per_packet_lines(links, marks)

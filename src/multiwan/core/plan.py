@@ -134,13 +134,13 @@ def dynamic_plan(
     applied_fallback: frozenset[Route],
 ) -> tuple[Plan, dict[str, str]]:
     """The daemon's fast path: rewrite only the one-rule chains whose rule changed (by
-    digest, against `applied`) and the fallback table's routes; with the new digests."""
+    digest, against `applied`) and the dynamic default routes (the fallback table's and
+    route policies', against `applied_fallback`); with the new digests."""
     tagged, digests = {}, {}
     for chain, rule in rules.items():
         tagged[chain], digests[chain] = with_digest(rule)
     stale = sorted(chain for chain, tag in digests.items() if applied.get(chain) != tag)
-    old = frozenset(r for r in applied_fallback if r.table == TABLE_FALLBACK)
-    route_deletes, route_adds = route_changes(fallback, old)
+    route_deletes, route_adds = route_changes(fallback, applied_fallback)
     plan = Plan(
         route_deletes=route_deletes,
         route_adds=route_adds,

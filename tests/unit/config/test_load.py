@@ -463,3 +463,16 @@ def test_metrics_listen_takes_addresses_or_nothing(listen: str, kept: str) -> No
 def test_status_group_that_exists_is_taken() -> None:
     config = load_config_text(f'{GOOD}[daemon]\nstatus_group = "root"\n', "m.toml")
     assert config.daemon.status_group == "root"
+
+
+def test_route_policies_must_agree_on_the_kernels_one_hash_policy() -> None:
+    text = (
+        'default_policy = "a"\n[links.w1]\ninterface = "eth1"\n'
+        '[policies.a]\nstrategy = "route"\nlinks = ["w1"]\n'
+        '[policies.b]\nstrategy = "route"\nhash_policy = "l4"\nlinks = ["w1"]\n'
+    )
+    assert problems(text) == [
+        "m.toml:9: policies.b.hash_policy: 'l4' differs from 'l3' of policy 'a': the kernel "
+        "has one multipath hash setting"
+    ]
+    assert load_config_text(text.replace('hash_policy = "l4"\n', ""), "m.toml")
