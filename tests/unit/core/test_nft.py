@@ -103,3 +103,21 @@ def test_hashed_strategies_look_the_bucket_up_with_a_fixed_seed(
         f"jhash {ip} {key} mod 256 seed 0x6d77616e vmap {{ 0-99 : goto mark_a, "
         "100-255 : goto mark_b }"
     )
+
+
+@pytest.mark.parametrize("strategy", ["failover", "round-robin", "destination", "source"])
+def test_switching_to_a_strategy_without_sets_keeps_the_table(strategy: str) -> None:
+    """`multiwan mode <strategy>` then rewrites only the one-rule chains."""
+    text = (
+        'default_policy = "p"\n[links.a]\ninterface = "eth1"\ngateway = "192.0.0.1"\n'
+        '[links.b]\ninterface = "eth2"\ngateway = "192.0.1.1"\n[policies.p]\nlinks = ["a", "b"]\n'
+    )
+    before = load_config_text(text, "m.toml")
+    after = load_config_text(
+        text.replace("[policies.p]\n", f'[policies.p]\nstrategy = "{strategy}"\n'), "m.toml"
+    )
+    states = [
+        compile_state(c, resolve_links(c, facts_for(c)), set(c.links)).nft for c in (before, after)
+    ]
+    assert states[0].digests.static == states[1].digests.static
+    assert states[0].dynamic != states[1].dynamic
