@@ -141,6 +141,9 @@ def shares(links: dict[str, str]) -> TrafficResult:
 def test_round_robin_takes_the_links_in_turn_by_weight(lab: Lab, daemon: LabDaemon) -> None:
     result = lab.flows(count=300, port=RR_PORT, concurrency=10)
     assert result.per_isp == {"isp1": 50, "isp2": 100, "isp3": 150}, result
+    # The rule that sent them counted each new connection once (rules[0] in the config).
+    listed = lab.router.run("nft", "-j", "list", "counter", "inet", "multiwan", "rule_0")
+    assert json.loads(listed.stdout)["nftables"][1]["counter"]["packets"] == 300
 
 
 def test_route_lets_the_kernel_hash_flows_over_the_live_links_by_weight(

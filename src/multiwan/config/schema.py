@@ -153,6 +153,14 @@ PortSpec = Annotated[
 ]
 
 
+#: nft log prefixes take up to 127 bytes and, like every nft string, no quotes.
+LogPrefix = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9 _.:/=-]{1,64}$"),
+    Field(description="a log prefix (1-64 letters, digits, spaces or '_.:/=-')"),
+]
+
+
 class Rule(Strict):
     """Traffic selector, first match wins. `via` is a policy, a link, or `main` (bypass)."""
 
@@ -164,6 +172,9 @@ class Rule(Strict):
     dport: list[PortSpec] = []
     iif: InterfaceName | None = None
     via: Name
+    #: Log each new connection this rule sends (kernel log, nft `log prefix`), with this
+    #: prefix; omitted: no logging. Every rule also counts its new connections.
+    log: LogPrefix | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

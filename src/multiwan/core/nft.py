@@ -82,6 +82,12 @@ def new_counter(link: str) -> str:
     return f"new_{link}"
 
 
+def rule_counter(index: int) -> str:
+    """The named counter of `rules[index]`: new connections it matched (by position, as
+    rule names are optional; a counter's name never meets a link's `new_` one)."""
+    return f"rule_{index}"
+
+
 def _ifname(interface: str) -> str:
     return nft_string(interface, IFNAME_MAX_BYTES)
 
@@ -421,6 +427,7 @@ def render_static(
         return _services_only(config, dynamic_chains, tag)
     lines = [f"table {TABLE} {{"]
     lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
+    lines += [f"\tcounter {rule_counter(index)} {{ }}" for index in range(len(config.rules))]
     for helper in config.conntrack_helpers:
         proto, _ = HELPERS[helper]
         lines.append(f"\tct helper mw-{helper} {{ type {nft_string(helper)} protocol {proto}; }}")
@@ -431,8 +438,11 @@ def render_static(
     for index, rule in enumerate(config.rules):
         comment = nft_comment(rule.name or f"rules[{index}]")
         target = via_target(rule.via, config)
+        count = f"counter name {nft_string(rule_counter(index))}"
+        log = f"log prefix {nft_string(rule.log)}" if rule.log else ""
         for match in _rule_matches(rule):
-            lines.append("\t\t" + " ".join(filter(None, [match, "goto", target, comment])))
+            parts = [match, count, log, "goto", target, comment]
+            lines.append("\t\t" + " ".join(filter(None, parts)))
     lines.append(_final_line(config, tag))
     lines.append("\t}")
     for link in links:

@@ -103,6 +103,8 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             rule["name"] = draw(RULE_NAMES)
         if draw(st.booleans()):
+            rule["log"] = "mw: "
+        if draw(st.booleans()):
             rule["iif"] = draw(st.sampled_from([link["interface"] for link in links.values()]))
         rules.append(rule)
     default = draw(st.sampled_from(policy_names or link_names))
