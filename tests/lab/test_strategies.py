@@ -272,3 +272,23 @@ def test_flush_restores_the_multipath_hash_policy_a_route_policy_set() -> None:
         assert lab.router.run("sysctl", "-n", key).stdout == "0\n"
     finally:
         lab.cleanup()
+
+
+def test_a_rule_matches_a_set_others_fill_and_its_elements_survive_a_new_table() -> None:
+    lab = build_bonded_lab(TEST_PREFIX)
+    try:
+        config = bonded_config([1, 1]).replace('"packet"', '"balance"')
+        config += '\n[[rules]]\ndst_set = "wired"\nvia = "isp2"\n'
+        lab.multiwan("apply", config=config)
+        # What dnsmasq's nftset= does on a lookup of a "wired" domain:
+        element = f"{{ {SERVER_IP} }}"
+        lab.router.run("nft", "add", "element", "inet", "multiwan", "wired_v4", element)
+        for other in ("198.51.100.0/24", "198.51.101.0/24", None):
+            spray(lab, [SERVER_IP] * 40)
+            assert set(chosen(lab, SPRAY_PORT, "sport").values()) == {"isp2"}
+            if other:  # a config change: the table is replaced, the set's elements kept
+                config += f'\n[[rules]]\ndst = ["{other}"]\nvia = "isp1"\n'
+                changed = lab.multiwan("apply", config=config)
+                assert "replace table" in changed.stdout, changed.stdout
+    finally:
+        lab.cleanup()

@@ -171,6 +171,10 @@ class Rule(Strict):
     sport: list[PortSpec] = []  # each a port or "LOW-HIGH", normalised to a string
     dport: list[PortSpec] = []
     iif: InterfaceName | None = None
+    #: Match destinations in the nft sets `<name>_v4` and `<name>_v6` that multiwan creates
+    #: in its table and other programs fill (dnsmasq: `nftset=/example.com/4#inet#multiwan#
+    #: <name>_v4,6#inet#multiwan#<name>_v6`); their elements survive config changes.
+    dst_set: Name | None = None
     via: Name
     #: Log each new connection this rule sends (kernel log, nft `log prefix`), with this
     #: prefix; omitted: no logging. Every rule also counts its new connections.
@@ -178,6 +182,8 @@ class Rule(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.dst and self.dst_set:
+            raise ValueError("give dst or dst_set, not both")
         if (self.sport or self.dport) and self.proto in ("icmp", "icmpv6"):
             raise ValueError("ports need proto 'tcp', 'udp' or no proto (both)")
         families = {ipaddress.ip_network(c).version for c in [*self.src, *self.dst]}

@@ -15,6 +15,7 @@ Config names are at most 31 characters, so every name is far below nft's 255 byt
 """
 
 import hashlib
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
@@ -148,7 +149,7 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
         if proto == "th" and not any(c.startswith("meta l4proto") for c in common):
             common.append("meta l4proto { tcp, udp }")
         common.append(f"{proto} {key} {nft_set(str(v) for v in values)}")
-    if not rule.src and not rule.dst:
+    if not rule.src and not rule.dst and not rule.dst_set:
         return [" ".join(common)]
     matches = []
     for family in rule.families():
@@ -161,9 +162,32 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
             elif cidrs:
                 parts = []
                 break
+        if rule.dst_set and (parts or not rule.src):
+            parts.append(f"{keyword} daddr @{dst_set(rule.dst_set, 4 if family == 4 else 6)}")
         if parts:
             matches.append(" ".join([*parts, *common]))
     return matches
+
+
+def dst_set(name: str, family: Family) -> str:
+    """The set of a rule's `dst_set` per family: `<name>_v4`, `<name>_v6` (other sets in
+    the table end in a number, see core/sticky.py)."""
+    return f"{name}_v{family}"
+
+
+def kept_sets(config: Config) -> list[tuple[str, Family]]:
+    """The sets rules match and other programs fill, with their family."""
+    names = sorted({rule.dst_set for rule in config.rules if rule.dst_set})
+    return [(dst_set(name, family), family) for name in names for family in FAMILIES]
+
+
+def add_elements_script(name: str, elements: Iterable[str]) -> str:
+    """Put `elements` (addresses read back from the kernel) into set `name` of the table;
+    ValueError if one is not an address (nothing else may reach the script)."""
+    addresses = [str(ipaddress.ip_address(element)) for element in elements]
+    if not addresses:
+        return ""
+    return f"add element {TABLE} {name} {{ {', '.join(addresses)} }}\n"
 
 
 #: The seed of the address hash: fixed, so a reload or restart keeps each address's bucket.
@@ -427,6 +451,10 @@ def render_static(
         return _services_only(config, dynamic_chains, tag)
     lines = [f"table {TABLE} {{"]
     lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
+    lines += [
+        f"\tset {name} {{ type {'ipv4_addr' if family == 4 else 'ipv6_addr'}; }}"
+        for name, family in kept_sets(config)
+    ]
     lines += [f"\tcounter {rule_counter(index)} {{ }}" for index in range(len(config.rules))]
     for helper in config.conntrack_helpers:
         proto, _ = HELPERS[helper]
@@ -481,7 +509,8 @@ def build_nft(config: Config, links: list[ResolvedLink], rules: Mapping[str, str
     dynamic, tags = {}, {}
     for chain, rule in sorted(rules.items()):
         dynamic[chain], tags[chain] = with_digest(rule)
-    return NftState(static=static, digests=NftDigests(static_tag, tags), dynamic=dynamic)
+    kept = tuple(name for name, _ in kept_sets(config))
+    return NftState(static, NftDigests(static_tag, tags), dynamic, kept)
 
 
 def full_script(state: NftState) -> str:

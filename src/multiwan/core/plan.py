@@ -31,6 +31,8 @@ class Plan:
     rule_deletes: tuple[Rule, ...] = ()
     nft_script: str = ""
     nft_summary: str = ""
+    #: Sets whose elements the executor carries into the table `nft_script` replaces.
+    nft_kept_sets: tuple[str, ...] = ()
 
     def replaced(self, route: Route) -> bool:
         """A deleted route that an add replaces in place: no packet meets a table without a
@@ -43,8 +45,12 @@ class Plan:
     def split_nft(self) -> tuple["Plan", "Plan"]:
         """(the nft step alone, everything else): the daemon's fast path applies the step
         that moves forwarded traffic first."""
-        nft = Plan(nft_script=self.nft_script, nft_summary=self.nft_summary)
-        return nft, replace(self, nft_script="", nft_summary="")
+        nft = Plan(
+            nft_script=self.nft_script,
+            nft_summary=self.nft_summary,
+            nft_kept_sets=self.nft_kept_sets,
+        )
+        return nft, replace(self, nft_script="", nft_summary="", nft_kept_sets=())
 
     @property
     def empty(self) -> bool:
@@ -103,9 +109,11 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
     Sysctls whose key does not exist (interface absent) are skipped: there is nothing to set.
     """
     nft_script, summary = "", ""
+    kept: tuple[str, ...] = ()
     if actual.nft is None or actual.nft.static != desired.nft.digests.static:
         nft_script = full_script(desired.nft)
         summary = "create table" if actual.nft is None else "replace table (config changed)"
+        kept = desired.nft.kept_sets if actual.nft is not None else ()
     else:
         stale = sorted(
             chain
@@ -124,6 +132,7 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
         rule_deletes=tuple(sorted(actual.rules - desired.rules)),
         nft_script=nft_script,
         nft_summary=summary,
+        nft_kept_sets=kept,
     )
 
 

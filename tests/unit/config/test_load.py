@@ -365,7 +365,7 @@ def test_every_problem_is_reported_in_one_pass() -> None:
         "m.toml:16: rules[0].via: 'x' is not a policy, a link or 'main'",
         "m.toml:21: rules[1].dport[0]: expected ports 1-65535 with LOW <= HIGH, got 0",
         "m.toml:25: rules[1].colour: unknown key; expected one of: "
-        "name, src, dst, proto, sport, dport, iif, via, log",
+        "name, src, dst, proto, sport, dport, iif, dst_set, via, log",
     ]
 
 

@@ -104,6 +104,8 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
             rule["name"] = draw(RULE_NAMES)
         if draw(st.booleans()):
             rule["log"] = "mw: "
+        if "dst" not in rule and draw(st.booleans()):
+            rule["dst_set"] = draw(st.sampled_from(["wired", "vpn"]))
         if draw(st.booleans()):
             rule["iif"] = draw(st.sampled_from([link["interface"] for link in links.values()]))
         rules.append(rule)

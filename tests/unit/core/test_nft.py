@@ -1,17 +1,19 @@
 """Rendering: exact weighted intervals, last resorts, and chain names that never collide."""
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import given
 
-from multiwan.config.load import load_config_text
+from multiwan.config.load import ConfigError, load_config_text
 from multiwan.core.compile import compile_state
 from multiwan.core.links import resolve_links
-from multiwan.core.model import Family, NftState
-from multiwan.core.nft import dynamic_rule, full_script, with_digest
+from multiwan.core.model import ActualState, Family, NftState
+from multiwan.core.nft import add_elements_script, dynamic_rule, full_script, with_digest
 from multiwan.core.nftsyntax import COMMENT_MAX_BYTES
+from multiwan.core.plan import diff
 from multiwan.core.strategy import Choice
 from tests.unit.config.test_properties import FAST, facts_for, to_toml, valid_configs
 
@@ -121,3 +123,31 @@ def test_switching_to_a_strategy_without_sets_keeps_the_table(strategy: str) -> 
     ]
     assert states[0].digests.static == states[1].digests.static
     assert states[0].dynamic != states[1].dynamic
+
+
+def test_kept_set_elements_are_put_back_as_addresses_only() -> None:
+    assert add_elements_script("wired_v4", ["192.0.2.1", "192.0.2.9"]) == (
+        "add element inet multiwan wired_v4 { 192.0.2.1, 192.0.2.9 }\n"
+    )
+    assert add_elements_script("wired_v6", []) == ""
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
+        add_elements_script("wired_v4", ["1.2.3.4 } ; flush ruleset"])
+
+
+def test_dst_sets_are_kept_only_when_the_table_is_replaced() -> None:
+    text = (
+        'default_policy = "a"\n[links.a]\ninterface = "eth1"\ngateway = "192.0.0.1"\n'
+        '[[rules]]\ndst_set = "wired"\nvia = "a"\n'
+    )
+    config = load_config_text(text, "m.toml")
+    desired = compile_state(config, resolve_links(config, facts_for(config)), {"a"})
+    assert desired.nft.kept_sets == ("wired_v4", "wired_v6")
+    old = replace(desired.nft.digests, static="older")
+    actual = ActualState(old, desired.routes, desired.rules, desired.sysctls)
+    assert diff(desired, actual).nft_kept_sets == ("wired_v4", "wired_v6")
+    fresh = ActualState(None, desired.routes, desired.rules, desired.sysctls)
+    assert diff(desired, fresh).nft_kept_sets == ()
+    with pytest.raises(ConfigError, match="give dst or dst_set, not both"):
+        load_config_text(
+            text.replace('dst_set = "wired"', 'dst_set = "wired"\ndst = ["10.0.0.0/8"]'), "m.toml"
+        )
