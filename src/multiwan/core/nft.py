@@ -12,6 +12,11 @@ core/sticky.py, `svc_` and `be_` for services, see core/services.py; 'main' is n
 policy's name, so `mark_main` is free), and the fixed chains (prerouting, output, decide,
 postrouting, repick, nat_*, guard_*) start with none of these.
 Config names are at most 31 characters, so every name is far below nft's 255 bytes.
+
+Over 500 lines: the skeleton and each strategy's one-rule chain share the chain names and
+mark statements defined here, and the daemon imports several of them from this module; the
+strategies' own pieces that need none of them live apart (core/sticky.py, core/buckets.py,
+core/services.py).
 """
 
 import hashlib
