@@ -15,13 +15,13 @@ PREFIX = "mwb-"
 TARGETS = ("203.0.113.10", "203.0.113.11", "203.0.113.12", "203.0.113.13")
 
 
-def _links_world(count: int) -> Lab:
+def _links_world(count: int, prefix: str = PREFIX) -> Lab:
     """A router with `count` uplinks, all to one ISP namespace holding 4 probe targets."""
     tag = unique_tag()
-    router, isp = Netns(f"{PREFIX}{tag}-r"), Netns(f"{PREFIX}{tag}-isp")
-    state = Path(f"/run/multiwan-lab/{PREFIX}{tag}")
+    router, isp = Netns(f"{prefix}{tag}-r"), Netns(f"{prefix}{tag}-isp")
+    state = Path(f"/run/multiwan-lab/{prefix}{tag}")
     state.mkdir(parents=True, exist_ok=True)
-    lab = Lab(PREFIX, tag, router, [], [], isp, state, namespaces=[router, isp])
+    lab = Lab(prefix, tag, router, [], [], isp, state, namespaces=[router, isp])
     try:
         batch_r, batch_i = [], []
         for k in range(1, count + 1):
@@ -38,7 +38,7 @@ def _links_world(count: int) -> Lab:
     return lab
 
 
-def _config(lab: Lab, count: int, interval: float | None) -> str:
+def _config(lab: Lab, count: int, interval: float | None, strategy: str = "balance") -> str:
     lines = ['default_policy = "all"', ""]
     if interval:
         targets = ", ".join(f'{{ kind = "icmp", host = "{t}" }}' for t in TARGETS)
@@ -48,7 +48,7 @@ def _config(lab: Lab, count: int, interval: float | None) -> str:
     for k in range(1, count + 1):
         lines += [f"[links.l{k}]", f'interface = "wan{k}"', f'gateway = "10.100.{k}.1"', ""]
         names.append(f'"l{k}"')
-    lines += ["[policies.all]", f"links = [{', '.join(names)}]", ""]
+    lines += ["[policies.all]", f'strategy = "{strategy}"', f"links = [{', '.join(names)}]", ""]
     return "\n".join(lines)
 
 
@@ -88,11 +88,12 @@ print(json.dumps({"median_ms": statistics.median(nft_samples) * 1000,
 """
 
 
-def update_time(count: int) -> dict[str, float]:
-    """Median time to apply one link's state change (compile + one nft transaction)."""
-    lab = _links_world(count)
+def update_time(count: int, strategy: str = "balance", prefix: str = PREFIX) -> dict[str, float]:
+    """Median time to apply one link's state change (compile + one nft transaction) with
+    the default policy's `strategy`."""
+    lab = _links_world(count, prefix)
     try:
-        lab.multiwan("apply", config=_config(lab, count, None))
+        lab.multiwan("apply", config=_config(lab, count, None, strategy))
         out = lab.router.run(sys.executable, "-c", TIME_UPDATES,
                              str(lab.state_dir / "multiwan.toml"), str(lab.state_dir),
                              timeout=600)  # fmt: skip

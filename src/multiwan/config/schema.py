@@ -8,7 +8,7 @@ naming a policy) are checked here too, so a Config that exists is consistent.
 import grp
 import ipaddress
 import re
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -92,16 +92,49 @@ class Member(Strict):
     priority: Annotated[int, Field(ge=0, le=1000)] | None = None
 
 
+Strategy = Literal[
+    "balance",
+    "failover",
+    "round-robin",
+    "destination",
+    "source",
+    "sticky",
+    "packet",
+    "route",
+    "least-loaded",
+]
+#: Every policy strategy, as `strategy` and `multiwan mode` spell them.
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+
+
 class Policy(Strict):
     """How new connections choose among links.
 
     balance: weighted random over the live links of the best live tier (lowest priority).
     failover: everything on the single best live link (lowest priority, then file order).
+    round-robin: new connections take the live links in turn, by weight.
+    destination / source: a weighted hash of the destination (client) address, so one
+    server (client) keeps one link; consistent: when a link dies only its addresses move,
+    and they move back when it returns.
+    sticky: balance, but a new connection from a source (or source and destination, see
+    `sticky_key`) that chose a link in the last `sticky_timeout` seconds reuses it, while
+    that link is still in the policy's choice.
+    packet: every packet weighted over the live links (one flow uses them all): for links
+    that end at one far end, such as tunnels to one server.
+    route: a kernel multipath route over the live links (ECMP): the kernel hashes each flow
+    to a link (`hash_policy`), nft does not choose.
     least-loaded: each LAN client (learned from the neighbour table) is given the link with
     the fewest clients for its weight and keeps it (core/pools.py).
     """
 
-    strategy: Literal["balance", "failover", "least-loaded"] = "balance"
+    strategy: Strategy = "balance"
+    #: What `sticky` remembers: the client address, or the client and server pair.
+    sticky_key: Literal["source", "source-destination"] = "source"
+    #: Seconds a `sticky` choice is kept after the last new connection that used it.
+    sticky_timeout: Annotated[int, Field(ge=1, le=86400)] = 600
+    #: What `route` hashes: addresses (l3) or addresses and ports (l4). The kernel has one
+    #: setting per namespace, so every route policy must agree.
+    hash_policy: Literal["l3", "l4"] = "l3"
     links: Annotated[list[Name | Member], Field(min_length=1)]
     #: When no member is live: use the main table, reject new connections, or drop them.
     last_resort: Literal["main", "unreachable", "blackhole"] = "main"
@@ -133,6 +166,14 @@ PortSpec = Annotated[
 ]
 
 
+#: nft log prefixes take up to 127 bytes and, like every nft string, no quotes.
+LogPrefix = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9 _.:/=-]{1,64}$"),
+    Field(description="a log prefix (1-64 letters, digits, spaces or '_.:/=-')"),
+]
+
+
 class Rule(Strict):
     """Traffic selector, first match wins. `via` is a policy, a link, or `main` (bypass)."""
 
@@ -143,10 +184,19 @@ class Rule(Strict):
     sport: list[PortSpec] = []  # each a port or "LOW-HIGH", normalised to a string
     dport: list[PortSpec] = []
     iif: InterfaceName | None = None
+    #: Match destinations in the nft sets `<name>_v4` and `<name>_v6` that multiwan creates
+    #: in its table and other programs fill (dnsmasq: `nftset=/example.com/4#inet#multiwan#
+    #: <name>_v4,6#inet#multiwan#<name>_v6`); their elements survive config changes.
+    dst_set: Name | None = None
     via: Name
+    #: Log each new connection this rule sends (kernel log, nft `log prefix`), with this
+    #: prefix; omitted: no logging. Every rule also counts its new connections.
+    log: LogPrefix | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.dst and self.dst_set:
+            raise ValueError("give dst or dst_set, not both")
         if (self.sport or self.dport) and self.proto in ("icmp", "icmpv6"):
             raise ValueError("ports need proto 'tcp', 'udp' or no proto (both)")
         families = {ipaddress.ip_network(c).version for c in [*self.src, *self.dst]}
@@ -368,6 +418,7 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
             elif target in seen:
                 problems.append((f"policies.{pname}.links[{i}]", f"link {target!r} listed twice"))
             seen.add(target)
+    problems += _route_problems(policies, links)
     problems += _shape_problems(data, links)
     default = data.get("default_policy")
     if isinstance(default, str) and default not in policies and default not in links:
@@ -381,6 +432,24 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
         via = _dict(rule).get("via")
         if isinstance(via, str) and via != RESERVED_VIA and via not in links | policies:
             problems.append((f"rules[{i}].via", f"{via!r} is not a policy, a link or 'main'"))
+    return problems
+
+
+def _route_problems(policies: dict[str, Any], links: dict[str, Any]) -> list[tuple[str, str]]:
+    """Route policies take a free link index each (their mark and table) and share the
+    kernel's one multipath hash setting."""
+    routed = {n: _dict(p) for n, p in policies.items() if _dict(p).get("strategy") == "route"}
+    problems = []
+    if routed and len(links) + len(routed) > MAX_LINKS:
+        problems.append(("policies", f"links and route policies take a mark and table each: "
+                         f"at most {MAX_LINKS} together"))  # fmt: skip
+    hashes = {n: p.get("hash_policy", "l3") for n, p in routed.items()}
+    first = next(iter(hashes.items()), None)
+    for name, value in hashes.items():
+        if first is not None and value != first[1]:
+            problems.append((f"policies.{name}.hash_policy", f"{value!r} differs from "
+                             f"{first[1]!r} of policy {first[0]!r}: the kernel has one "
+                             "multipath hash setting"))  # fmt: skip
     return problems
 
 

@@ -163,6 +163,30 @@ def _mark_overlaps(config: Config, foreign: Iterable[tuple[str, int]]) -> list[F
     return found
 
 
+def _far_ends(config: Config, links: Iterable[ResolvedLink]) -> list[Finding]:
+    """A `packet` policy spreads one connection's packets over its links: only links that
+    end at one far end (point-to-point tunnels, or one gateway) deliver them as one flow."""
+    by_name = {link.name: link for link in links}
+    found = []
+    for name, policy in config.policies.items():
+        if policy.strategy != "packet":
+            continue
+        members = [by_name[m.link] for m in policy.members() if m.link in by_name]
+        ends = {(addr.gateway if (addr := link.v4 or link.v6) else None) for link in members}
+        if len(ends) > 1:
+            shown = ", ".join(sorted(end or "point-to-point" for end in ends))
+            found.append(
+                Finding(
+                    f"policies.{name}.strategy",
+                    f"'packet' sends the packets of one connection over every member, but "
+                    f"they end at different far ends ({shown}): a server sees one flow "
+                    "arrive from several addresses and drops it (fine for tunnels to one "
+                    "server, which this check cannot see through)",
+                )
+            )
+    return found
+
+
 def advise(
     config: Config,
     links: Iterable[ResolvedLink],
@@ -173,6 +197,7 @@ def advise(
     """Every warning, sorted. `links` as resolved from the interfaces, `now` the sysctls of
     `sysctl_keys` as read (None: absent), `wanted` the sysctls multiwan would set,
     `foreign_marks` the marks other programs' `ip rule`s match (as shown, bits)."""
+    links = list(links)
     return sorted(
         [
             *_gateways(config, links),
@@ -180,5 +205,6 @@ def advise(
             *_forwarding(config, now),
             *_unchecked(config),
             *_mark_overlaps(config, foreign_marks),
+            *_far_ends(config, links),
         ]
     )

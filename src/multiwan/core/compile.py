@@ -20,13 +20,19 @@ from multiwan.core.nft import (
     pinned_links,
     policy_chain,
     source_pin_rules,
+    strategy_rules,
 )
+from multiwan.core.ownership import link_table
 from multiwan.core.pools import Seated, pool_chain, seat_rule, seats_of
 from multiwan.core.routing import (
+    default_routes,
     fallback_routes,
     link_routes,
     link_sysctls,
     local_sources,
+    route_policies,
+    route_policy_rules,
+    route_sysctls,
     routing_rules,
     steering_rules,
 )
@@ -38,9 +44,10 @@ def choices_for(
     config: Config,
     links: list[ResolvedLink],
     available: Availability | Set[str],
+    family: Family,
     seated: Seated | None = None,
 ) -> dict[str, Choice]:
-    """The current choice of every per-family policy chain and pin chain.
+    """The current choice of every policy chain and pin chain of `family`.
 
     A plain set means those links are live. Each family chooses only among links that route
     it; links that cannot be routed or are disabled in the config never take connections.
@@ -48,18 +55,17 @@ def choices_for(
     if not isinstance(available, Availability):
         available = Availability(frozenset(available))
     by_name = {link.name: link for link in links}
+    able = {link.name for link in links if link.enabled and link.addressing(family) is not None}
+    usable = Availability(available.live & able, available.reserve & able, available.weights)
     choices: dict[str, Choice] = {}
-    for family in FAMILIES:
-        able = {link.name for link in links if link.enabled and link.addressing(family) is not None}
-        usable = Availability(available.live & able, available.reserve & able, available.weights)
-        for name, policy in config.policies.items():
-            choice = choose(policy, by_name, usable)
-            if seated and name in seated:
-                choice = replace(choice, seats=seats_of(seated[name], choice.shares, family))
-            choices[policy_chain(name, family)] = choice
-        for link in pinned_links(config):  # only with links, so with a default policy
-            default = config.default_policy or "main"
-            choices[pin_chain(link, family)] = pin(link, usable, default, config)
+    for name, policy in config.policies.items():
+        choice = choose(policy, by_name, usable)
+        if seated and name in seated:
+            choice = replace(choice, seats=seats_of(seated[name], choice.shares, family))
+        choices[policy_chain(name, family)] = choice
+    for link in pinned_links(config):  # only with links, so with a default policy
+        default = config.default_policy or "main"
+        choices[pin_chain(link, family)] = pin(link, usable, default, config)
     return choices
 
 
@@ -82,7 +88,8 @@ def default_choice(config: Config, choices: Mapping[str, Choice], family: Family
 @dataclass(frozen=True)
 class DynamicState:
     """What link health, weights and runtime control change: the text of each one-rule chain
-    (without digest) and the fallback table's routes."""
+    (without digest), and the default routes of the fallback table and of route policies'
+    tables (`fallback`)."""
 
     rules: Mapping[str, str]
     fallback: frozenset[Route]
@@ -100,23 +107,33 @@ def dynamic_state(
     `seated`: the clients of least-loaded policies (none: every client is a newcomer)."""
     if not config.links:  # services only: no policies, pins or fallback table
         return DynamicState(service_rules(config.services, backends), frozenset())
-    choices = choices_for(config, links, live, seated)
-    rules = {chain: dynamic_rule(choice) for chain, choice in choices.items()}
+    choices = {family: choices_for(config, links, live, family, seated) for family in FAMILIES}
+    rules = {
+        chain: dynamic_rule(choice, family)
+        for family in FAMILIES
+        for chain, choice in choices[family].items()
+    }
+    rules.update(strategy_rules(config, links, choices))
     for name, policy in config.policies.items():
         if policy.strategy == "least-loaded":
             for family in FAMILIES:
-                choice = choices[policy_chain(name, family)]
+                choice = choices[family][policy_chain(name, family)]
                 newcomers = pool_chain(name, family)
-                rules[newcomers] = dynamic_rule(replace(choice, seats=()))
+                rules[newcomers] = dynamic_rule(replace(choice, seats=()), family)
                 rules[policy_chain(name, family)] = seat_rule(
                     choice.seats, family, newcomers, mark_chain
                 )
     rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))
     by_name = {link.name: link for link in links}
-    defaults = {family: default_choice(config, choices, family) for family in FAMILIES}
+    defaults = {family: default_choice(config, choices[family], family) for family in FAMILIES}
     sources = local_sources(config, local or {}, (link for link in links if link.routable))
-    return DynamicState(rules, frozenset(fallback_routes(by_name, defaults, sources)))
+    routes = fallback_routes(by_name, defaults, sources)
+    for name, index in route_policies(config).items():
+        for family in FAMILIES:
+            choice = choices[family][policy_chain(name, family)]
+            routes |= default_routes(link_table(index), by_name, choice, family)
+    return DynamicState(rules, frozenset(routes))
 
 
 def compile_state(
@@ -139,7 +156,8 @@ def compile_state(
     for link in routable:
         routes |= link_routes(link)
     rules: set[Rule] = routing_rules(routable) | steering_rules(config, routable)
-    sysctls: set[Sysctl] = link_sysctls(routable)
+    rules |= route_policy_rules(config)
+    sysctls: set[Sysctl] = link_sysctls(routable) | route_sysctls(config)
     return DesiredState(
         nft=build_nft(config, links, dynamic.rules),
         routes=frozenset(routes),

@@ -118,6 +118,8 @@ class NftState:
     static: str
     digests: NftDigests
     dynamic: Mapping[str, str] = field(default_factory=dict)
+    #: Sets other programs fill (rules' `dst_set`): a replaced table gets their elements back.
+    kept_sets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,26 @@ have static rules and dynamic sets/maps"). Digests stored in rule comments let t
 see what is loaded without parsing listings.
 
 Chain names never collide: a chain named from the config is a prefix and a config name
-(`mark_`, `pin_` for links, `pol_` and `pool` for policies, `svc_` and `be_` for services, see
-core/services.py; 'main' is no link's or policy's name, so `mark_main` is free), and the fixed
-chains (prerouting, output, decide, postrouting, nat_*, guard_*) start with none of these.
+(`mark_`, `pin_`, `spread_` for links, `pol_` and `pool` for policies, `stick`/`keep` for sticky
+ones, see core/sticky.py, `svc_` and `be_` for services, see core/services.py; 'main' is no
+link's or policy's name, so `mark_main` is free), and the fixed chains (prerouting, output,
+decide, postrouting, repick, nat_*, guard_*) start with none of these.
 Config names are at most 31 characters, so every name is far below nft's 255 bytes.
+
+Over 500 lines: the skeleton and each strategy's one-rule chain share the chain names and
+mark statements defined here, and the daemon imports several of them from this module; the
+strategies' own pieces that need none of them live apart (core/sticky.py, core/buckets.py,
+core/services.py).
 """
 
 import hashlib
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
 from multiwan.core import services
+from multiwan.core.buckets import ranges
 from multiwan.core.links import ResolvedLink
 from multiwan.core.model import Family, NftDigests, NftState
 from multiwan.core.nftsyntax import IFNAME_MAX_BYTES, nft_comment, nft_set, nft_string
@@ -27,7 +35,8 @@ from multiwan.core.ownership import (
     NFT_TABLE,
     MarkSpace,
 )
-from multiwan.core.routing import unique_sources
+from multiwan.core.routing import route_policies, unique_sources
+from multiwan.core.sticky import keep_chain, keep_rule, static_lines, stick_chain
 from multiwan.core.strategy import Choice
 
 TABLE = f"{NFT_FAMILY} {NFT_TABLE}"
@@ -62,8 +71,27 @@ def restore_chain(link: str) -> str:
     return f"restore_{link}"
 
 
+def spread_chain(link: str) -> str:
+    """Sends one packet of a `packet` policy's connection through `link`."""
+    return f"spread_{link}"
+
+
+#: Where each packet of a `packet` policy's connection is decided again.
+REPICK_CHAIN = "repick"
+
+
+def _per_packet(config: Config) -> bool:
+    return any(policy.strategy == "packet" for policy in config.policies.values())
+
+
 def new_counter(link: str) -> str:
     return f"new_{link}"
+
+
+def rule_counter(index: int) -> str:
+    """The named counter of `rules[index]`: new connections it matched (by position, as
+    rule names are optional; a counter's name never meets a link's `new_` one)."""
+    return f"rule_{index}"
 
 
 def _ifname(interface: str) -> str:
@@ -83,10 +111,12 @@ def _restore_mark(mark: int, marks: MarkSpace) -> str:
     return f"meta mark set meta mark & {marks.keep:#x} | {mark:#x}"
 
 
-def _marks(links: list[ResolvedLink], marks: MarkSpace) -> list[tuple[str, int]]:
-    """Every mark value multiwan gives a connection, with the label of its chains."""
+def _marks(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[tuple[str, int]]:
+    """Every mark value multiwan gives a connection, with the label of its chains: links
+    first, then route policies (their mark selects their multipath table)."""
     return [
         *((link.name, link.mark) for link in links),
+        *((name, marks.link(index)) for name, index in route_policies(config).items()),
         (RESERVED_VIA, marks.bypass),
         (RESORT_CHAIN, marks.last_resort),
     ]
@@ -124,7 +154,7 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
         if proto == "th" and not any(c.startswith("meta l4proto") for c in common):
             common.append("meta l4proto { tcp, udp }")
         common.append(f"{proto} {key} {nft_set(str(v) for v in values)}")
-    if not rule.src and not rule.dst:
+    if not rule.src and not rule.dst and not rule.dst_set:
         return [" ".join(common)]
     matches = []
     for family in rule.families():
@@ -137,24 +167,81 @@ def _rule_matches(rule: ConfigRule) -> list[str]:
             elif cidrs:
                 parts = []
                 break
+        if rule.dst_set and (parts or not rule.src):
+            parts.append(f"{keyword} daddr @{dst_set(rule.dst_set, 4 if family == 4 else 6)}")
         if parts:
             matches.append(" ".join([*parts, *common]))
     return matches
 
 
-def dynamic_rule(choice: Choice) -> str:
-    """The one rule of a policy or pin chain, without its digest comment."""
+def dst_set(name: str, family: Family) -> str:
+    """The set of a rule's `dst_set` per family: `<name>_v4`, `<name>_v6` (other sets in
+    the table end in a number, see core/sticky.py)."""
+    return f"{name}_v{family}"
+
+
+def kept_sets(config: Config) -> list[tuple[str, Family]]:
+    """The sets rules match and other programs fill, with their family."""
+    names = sorted({rule.dst_set for rule in config.rules if rule.dst_set})
+    return [(dst_set(name, family), family) for name in names for family in FAMILIES]
+
+
+def add_elements_script(name: str, elements: Iterable[str]) -> str:
+    """Put `elements` (addresses read back from the kernel) into set `name` of the table;
+    ValueError if one is not an address (nothing else may reach the script)."""
+    addresses = [str(ipaddress.ip_address(element)) for element in elements]
+    if not addresses:
+        return ""
+    return f"add element {TABLE} {name} {{ {', '.join(addresses)} }}\n"
+
+
+#: The seed of the address hash: fixed, so a reload or restart keeps each address's bucket.
+HASH_SEED = 0x6D77616E
+#: The expression each strategy draws its vmap key from (`{ip}`: the family's keyword).
+DRAWS = {
+    "balance": "numgen random mod {total}",
+    "sticky": "numgen random mod {total}",  # the draw of a key not seen recently
+    "packet": "numgen random mod {total}",  # drawn for every packet
+    "route": "numgen random mod {total}",  # not rendered: strategy_rules marks for the table
+    "round-robin": "numgen inc mod {total}",
+    "least-loaded": "numgen random mod {total}",  # newcomers (seated clients: core/pools.py)
+    "destination": "jhash {ip} daddr mod {total} seed {seed:#x}",
+    "source": "jhash {ip} saddr mod {total} seed {seed:#x}",
+}
+
+
+def _intervals(runs: Iterable[tuple[int, int, str]], target: Callable[[str], str]) -> str:
+    """`0 : goto mark_a, 1-2 : goto mark_b` for (first, last, link) runs."""
+    return ", ".join(
+        f"{low if high == low else f'{low}-{high}'} : goto {target(link)}"
+        for low, high, link in runs
+    )
+
+
+def _weighted_runs(shares: Iterable[tuple[str, int]]) -> list[tuple[int, int, str]]:
+    runs, low = [], 0
+    for link, weight in shares:
+        runs.append((low, low + weight - 1, link))
+        low += weight
+    return runs
+
+
+def dynamic_rule(
+    choice: Choice, family: Family = 4, target: Callable[[str], str] = mark_chain
+) -> str:
+    """The one rule of a policy or pin chain (of `family`), without its digest comment;
+    `target` names the chain a chosen link's connections go to."""
     if len(choice.shares) == 1:
-        return f"goto {mark_chain(choice.shares[0][0])}"
+        return f"goto {target(choice.shares[0][0])}"
     if choice.shares:
-        total = sum(weight for _, weight in choice.shares)
-        elements, low = [], 0
-        for link, weight in choice.shares:
-            high = low + weight - 1
-            key = str(low) if high == low else f"{low}-{high}"
-            elements.append(f"{key} : goto {mark_chain(link)}")
-            low = high + 1
-        return f"numgen random mod {total} vmap {{ {', '.join(elements)} }}"
+        if choice.buckets:
+            total, runs = len(choice.buckets), ranges(choice.buckets)
+        else:
+            total, runs = sum(w for _, w in choice.shares), _weighted_runs(choice.shares)
+        draw = DRAWS[choice.strategy].format(
+            total=total, ip="ip" if family == 4 else "ip6", seed=HASH_SEED
+        )
+        return f"{draw} vmap {{ {_intervals(runs, target)} }}"
     resort = choice.last_resort
     if resort.startswith("policy:"):
         return f"goto {policy_chain(resort.removeprefix('policy:'))}"
@@ -163,6 +250,59 @@ def dynamic_rule(choice: Choice) -> str:
     if resort == "blackhole":
         return "drop"
     return f"goto {mark_chain(RESORT_CHAIN)}"
+
+
+def strategy_rules(
+    config: Config, links: Iterable[ResolvedLink], choices: Mapping[Family, Mapping[str, Choice]]
+) -> dict[str, str]:
+    """The one-rule chains of policies whose choice does more than mark a connection for a
+    link: `packet` marks packets (spread chains); `route` marks for its own table; `sticky`
+    goes through its keep chains (they remember the choice), which are one-rule chains of
+    their own (core/sticky.py)."""
+    index = {link.name: link.index for link in links}
+    rules = {}
+    for name, policy in config.policies.items():
+        for family in FAMILIES:
+            choice = choices[family][policy_chain(name, family)]
+            if policy.strategy == "packet":
+                rules[policy_chain(name, family)] = dynamic_rule(choice, family, spread_chain)
+            elif policy.strategy == "route" and choice.shares:
+                # One mark for the policy: its table's multipath route picks the link.
+                rules[policy_chain(name, family)] = f"goto {mark_chain(name)}"
+        if policy.strategy != "sticky":
+            continue
+        for family in FAMILIES:
+            choice = choices[family][policy_chain(name, family)]
+            chosen = {link for link, _ in choice.shares}
+            keeps = {link: keep_chain(name, family, index[link]) for link in chosen}
+            rules[policy_chain(name, family)] = dynamic_rule(choice, family, keeps.__getitem__)
+            for member in policy.members():
+                mark = mark_chain(member.link) if member.link in chosen else None
+                rules[keep_chain(name, family, index[member.link])] = keep_rule(
+                    name, policy, family, index[member.link], mark
+                )
+    return rules
+
+
+def _policy_lines(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+    """Each policy's dispatch by family; sticky ones through their sets first."""
+    index = {link.name: link.index for link in links}
+    lines = []
+    for name, policy in config.policies.items():
+        if policy.strategy != "sticky":
+            lines.append(_dispatch(name, policy_chain))
+            continue
+        targets = ", ".join(f"ipv{f} : goto {stick_chain(name, f)}" for f in FAMILIES)
+        lines.append(f"\tchain {policy_chain(name)} {{ meta nfproto vmap {{ {targets} }}; }}")
+        lines += static_lines(
+            name,
+            policy,
+            (index[member.link] for member in policy.members()),
+            FAMILIES,
+            _unmarked(marks),
+            {family: policy_chain(name, family) for family in FAMILIES},
+        )
+    return lines
 
 
 def with_digest(rule: str) -> tuple[str, str]:
@@ -241,7 +381,7 @@ def _hook_chain(
         f"\t\tct state new {unmarked} fib daddr type != unicast return",
         f"\t\tct state new {unmarked} ip6 daddr fe80::/10 return",
         f"\t\tct state new {unmarked} jump decide",
-        f"\t\tct mark & {marks.mask:#x} vmap {{ {_restore_map(links, marks)} }}",
+        f"\t\tct mark & {marks.mask:#x} vmap {{ {_restore_map(config, links, marks)} }}",
         "\t}",
     ]
     if hook == "output":
@@ -269,10 +409,34 @@ def _services_only(config: Config, dynamic_chains: Iterable[str], tag: str) -> s
     return "\n".join([*lines, "}"]) + "\n"
 
 
-def _restore_map(links: list[ResolvedLink], marks: MarkSpace) -> str:
-    return ", ".join(
-        f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(links, marks)
-    )
+def _restore_map(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> str:
+    targets = [
+        f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(config, links, marks)
+    ]
+    if _per_packet(config):
+        targets.append(f"{marks.per_packet:#x} : goto {REPICK_CHAIN}")
+    return ", ".join(targets)
+
+
+def _per_packet_lines(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+    """A `packet` policy's choice marks the packet for a link and the connection as
+    decided per packet (no link pinned); `repick` decides each later packet again: replies
+    by the uplink they came in on (the reverse-path check then finds their link's table),
+    the original direction through the rules and the policy's draw."""
+    lines = [
+        f"	chain {spread_chain(link.name)} {{ {_set_mark(marks.per_packet, marks)} "
+        f"{_restore_mark(link.mark, marks)}; }}"
+        for link in links
+    ]
+    uplinks = [f"{_ifname(link.interface)} : goto {restore_chain(link.name)}" for link in links]
+    return [
+        *lines,
+        f"	chain {REPICK_CHAIN} {{",
+        f"		meta mark & {marks.mask:#x} != 0 return",  # this packet was just decided
+        f"		ct direction reply iifname vmap {{ {', '.join(uplinks)} }}",
+        "		ct direction original goto decide",
+        "	}",
+    ]
 
 
 def _dispatch(name: str, chain: Callable[[str, Family | None], str]) -> str:
@@ -293,6 +457,11 @@ def render_static(
         return _services_only(config, dynamic_chains, tag)
     lines = [f"table {TABLE} {{"]
     lines += [f"\tcounter {new_counter(link.name)} {{ }}" for link in links]
+    lines += [
+        f"\tset {name} {{ type {'ipv4_addr' if family == 4 else 'ipv6_addr'}; }}"
+        for name, family in kept_sets(config)
+    ]
+    lines += [f"\tcounter {rule_counter(index)} {{ }}" for index in range(len(config.rules))]
     for helper in config.conntrack_helpers:
         proto, _ = HELPERS[helper]
         lines.append(f"\tct helper mw-{helper} {{ type {nft_string(helper)} protocol {proto}; }}")
@@ -303,18 +472,23 @@ def render_static(
     for index, rule in enumerate(config.rules):
         comment = nft_comment(rule.name or f"rules[{index}]")
         target = via_target(rule.via, config)
+        count = f"counter name {nft_string(rule_counter(index))}"
+        log = f"log prefix {nft_string(rule.log)}" if rule.log else ""
         for match in _rule_matches(rule):
-            lines.append("\t\t" + " ".join(filter(None, [match, "goto", target, comment])))
+            parts = [match, count, log, "goto", target, comment]
+            lines.append("\t\t" + " ".join(filter(None, parts)))
     lines.append(_final_line(config, tag))
     lines.append("\t}")
     for link in links:
         body = f"counter name {nft_string(new_counter(link.name))} {_set_mark(link.mark, marks)}"
         lines.append(f"\tchain {mark_chain(link.name)} {{ {body}; }}")
-    for label, mark in _marks(links, marks)[len(links) :]:
+    for label, mark in _marks(config, links, marks)[len(links) :]:
         lines.append(f"\tchain {mark_chain(label)} {{ {_set_mark(mark, marks)}; }}")
-    for label, mark in _marks(links, marks):
+    for label, mark in _marks(config, links, marks):
         lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
-    lines += [_dispatch(name, policy_chain) for name in config.policies]
+    if _per_packet(config):
+        lines += _per_packet_lines(links, marks)
+    lines += _policy_lines(config, links, marks)
     lines += [_dispatch(name, pin_chain) for name in pinned_links(config)]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
     lines += services.static_lines(config.services)
@@ -341,7 +515,8 @@ def build_nft(config: Config, links: list[ResolvedLink], rules: Mapping[str, str
     dynamic, tags = {}, {}
     for chain, rule in sorted(rules.items()):
         dynamic[chain], tags[chain] = with_digest(rule)
-    return NftState(static=static, digests=NftDigests(static_tag, tags), dynamic=dynamic)
+    kept = tuple(name for name, _ in kept_sets(config))
+    return NftState(static, NftDigests(static_tag, tags), dynamic, kept)
 
 
 def full_script(state: NftState) -> str:

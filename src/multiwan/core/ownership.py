@@ -57,7 +57,7 @@ KNOWN_MARKS: Final = {
 @dataclass(frozen=True)
 class MarkSpace:
     """The mark bits multiwan owns and the values it gives connections within them: a
-    link's index, and two reserved values that route by main."""
+    link's index, two reserved values that route by main, and one for per-packet choice."""
 
     mask: int = MARK_MASK
 
@@ -77,6 +77,12 @@ class MarkSpace:
     def bypass(self) -> int:
         """Pinned to the main table by a rule's `via = "main"`."""
         return 0xFE << self.shift
+
+    @property
+    def per_packet(self) -> int:
+        """Chosen by a `packet` policy: each packet takes a link of its own, so the
+        connection carries this value and every packet is decided again."""
+        return 0xFC << self.shift
 
     @property
     def last_resort(self) -> int:

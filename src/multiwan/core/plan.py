@@ -31,6 +31,8 @@ class Plan:
     rule_deletes: tuple[Rule, ...] = ()
     nft_script: str = ""
     nft_summary: str = ""
+    #: Sets whose elements the executor carries into the table `nft_script` replaces.
+    nft_kept_sets: tuple[str, ...] = ()
 
     def replaced(self, route: Route) -> bool:
         """A deleted route that an add replaces in place: no packet meets a table without a
@@ -43,8 +45,12 @@ class Plan:
     def split_nft(self) -> tuple["Plan", "Plan"]:
         """(the nft step alone, everything else): the daemon's fast path applies the step
         that moves forwarded traffic first."""
-        nft = Plan(nft_script=self.nft_script, nft_summary=self.nft_summary)
-        return nft, replace(self, nft_script="", nft_summary="")
+        nft = Plan(
+            nft_script=self.nft_script,
+            nft_summary=self.nft_summary,
+            nft_kept_sets=self.nft_kept_sets,
+        )
+        return nft, replace(self, nft_script="", nft_summary="", nft_kept_sets=())
 
     @property
     def empty(self) -> bool:
@@ -103,9 +109,11 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
     Sysctls whose key does not exist (interface absent) are skipped: there is nothing to set.
     """
     nft_script, summary = "", ""
+    kept: tuple[str, ...] = ()
     if actual.nft is None or actual.nft.static != desired.nft.digests.static:
         nft_script = full_script(desired.nft)
         summary = "create table" if actual.nft is None else "replace table (config changed)"
+        kept = desired.nft.kept_sets if actual.nft is not None else ()
     else:
         stale = sorted(
             chain
@@ -124,6 +132,7 @@ def diff(desired: DesiredState, actual: ActualState) -> Plan:
         rule_deletes=tuple(sorted(actual.rules - desired.rules)),
         nft_script=nft_script,
         nft_summary=summary,
+        nft_kept_sets=kept,
     )
 
 
@@ -134,13 +143,13 @@ def dynamic_plan(
     applied_fallback: frozenset[Route],
 ) -> tuple[Plan, dict[str, str]]:
     """The daemon's fast path: rewrite only the one-rule chains whose rule changed (by
-    digest, against `applied`) and the fallback table's routes; with the new digests."""
+    digest, against `applied`) and the dynamic default routes (the fallback table's and
+    route policies', against `applied_fallback`); with the new digests."""
     tagged, digests = {}, {}
     for chain, rule in rules.items():
         tagged[chain], digests[chain] = with_digest(rule)
     stale = sorted(chain for chain, tag in digests.items() if applied.get(chain) != tag)
-    old = frozenset(r for r in applied_fallback if r.table == TABLE_FALLBACK)
-    route_deletes, route_adds = route_changes(fallback, old)
+    route_deletes, route_adds = route_changes(fallback, applied_fallback)
     plan = Plan(
         route_deletes=route_deletes,
         route_adds=route_adds,

@@ -14,6 +14,7 @@ from multiwan.config.schema import Config
 from multiwan.core.links import Addressing, ResolvedLink
 from multiwan.core.model import Family, Nexthop, Route, Rule, Sysctl
 from multiwan.core.ownership import (
+    MAX_LINKS,
     PRIO_FALLBACK,
     PRIO_FWMARK,
     PRIO_MAIN_SPECIFIC,
@@ -21,6 +22,8 @@ from multiwan.core.ownership import (
     PRIO_SOURCE,
     PRIO_STEER,
     TABLE_FALLBACK,
+    MarkSpace,
+    link_table,
 )
 from multiwan.core.strategy import Choice
 
@@ -132,6 +135,30 @@ def local_sources(
     }
 
 
+def default_routes(
+    table: int,
+    links: Mapping[str, ResolvedLink],
+    choice: Choice,
+    family: Family,
+    src: str | None = None,
+) -> set[Route]:
+    """A default route in `table` over the links of `choice` that route `family` (weighted
+    multipath when several, none when there is none), with preferred source `src`."""
+    hops = [
+        (links[name], weight, addr)
+        for name, weight in choice.shares
+        if (addr := links[name].addressing(family)) is not None
+    ]
+    if len(hops) == 1:
+        link, _, addr = hops[0]
+        scope: Literal["universe", "link"] = "universe" if addr.gateway or family == 6 else "link"
+        return {Route(table, family, "default", link.interface, addr.gateway, src, scope)}
+    if hops:
+        nexthops = tuple(Nexthop(link.interface, addr.gateway, w) for link, w, addr in hops)
+        return {Route(table, family, "default", "", src=src, nexthops=nexthops)}
+    return set()
+
+
 def fallback_routes(
     links: Mapping[str, ResolvedLink],
     choices: Mapping[Family, Choice],
@@ -142,29 +169,45 @@ def fallback_routes(
     answers). It decides the source address of the router's own unbound sockets: the local
     source where there is one (their connections are then balanced like forwarded ones),
     else the address of the link it picks."""
-    routes = set()
+    routes: set[Route] = set()
     for family, choice in choices.items():
-        hops = [
-            (links[name], weight, addr)
-            for name, weight in choice.shares
-            if (addr := links[name].addressing(family)) is not None
-        ]
-        if len(hops) == 1:
-            link, _, addr = hops[0]
-            scope: Literal["universe", "link"] = (
-                "universe" if addr.gateway or family == 6 else "link"
-            )
-            routes.add(
-                Route(TABLE_FALLBACK, family, "default", link.interface, addr.gateway,
-                      local.get(family), scope)
-            )  # fmt: skip
-        elif hops:
-            nexthops = tuple(Nexthop(link.interface, addr.gateway, w) for link, w, addr in hops)
-            routes.add(
-                Route(TABLE_FALLBACK, family, "default", "", src=local.get(family),
-                      nexthops=nexthops)
-            )  # fmt: skip
+        routes |= default_routes(TABLE_FALLBACK, links, choice, family, local.get(family))
     return routes
+
+
+def route_policies(config: Config) -> dict[str, int]:
+    """Each `route` policy's index, the highest ones no link uses: its connections carry
+    that index's mark, which selects that index's table, where a multipath route over the
+    policy's live links lets the kernel hash each flow to one of them."""
+    taken = set(config.link_ids().values())
+    free = (index for index in range(MAX_LINKS, 0, -1) if index not in taken)
+    return {
+        name: next(free) for name, policy in config.policies.items() if policy.strategy == "route"
+    }
+
+
+def route_policy_rules(config: Config) -> set[Rule]:
+    """`fwmark <policy mark> lookup <policy table>` for each route policy and family."""
+    marks = MarkSpace(config.mark_mask)
+    return {
+        Rule(PRIO_FWMARK, family, link_table(index), fwmark=marks.link(index), fwmask=marks.mask)
+        for index in route_policies(config).values()
+        for family in (4, 6)
+    }
+
+
+#: fib_multipath_hash_policy: 0 hashes addresses, 1 addresses and ports.
+HASH_POLICIES = {"l3": "0", "l4": "1"}
+
+
+def route_sysctls(config: Config) -> set[Sysctl]:
+    """The namespace's multipath hash policy, when a route policy relies on it (the schema
+    makes every route policy agree)."""
+    routed = [p for p in config.policies.values() if p.strategy == "route"]
+    if not routed:
+        return set()
+    value = HASH_POLICIES[routed[0].hash_policy]
+    return {Sysctl(f"net/{ip}/fib_multipath_hash_policy", value) for ip in ("ipv4", "ipv6")}
 
 
 def link_sysctls(links: Iterable[ResolvedLink]) -> set[Sysctl]:

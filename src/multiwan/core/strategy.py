@@ -7,7 +7,8 @@ chain per policy, so a link going down or a weight change rewrites only those ch
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
-from multiwan.config.schema import Config, Policy
+from multiwan.config.schema import Config, Member, Policy
+from multiwan.core.buckets import assign
 from multiwan.core.links import ResolvedLink
 
 
@@ -45,12 +46,21 @@ def availability(config: Config, states: Mapping[str, str], drained: Set[str]) -
 
 @dataclass(frozen=True)
 class Choice:
-    """Links that take new connections, with integer weights; empty means last resort."""
+    """Links that take new connections, with integer weights; empty means last resort.
+
+    `strategy` says how the shares are drawn (see config.schema.Policy); `buckets` is the
+    link of each hash bucket for `destination` and `source` (core.buckets)."""
 
     shares: tuple[tuple[str, int], ...]
     last_resort: str = "main"  # main | unreachable | blackhole | policy:<name>
+    strategy: str = "balance"
+    buckets: tuple[str, ...] = ()
     #: least-loaded: (client address, link) of every seated client (core/pools.py).
     seats: tuple[tuple[str, str], ...] = ()
+
+
+#: Strategies that hash an address into buckets (core.buckets).
+HASHED = ("destination", "source")
 
 
 def choose(policy: Policy, links: Mapping[str, ResolvedLink], usable: Availability) -> Choice:
@@ -61,19 +71,27 @@ def choose(policy: Policy, links: Mapping[str, ResolvedLink], usable: Availabili
         members = [m for m in policy.members() if m.link in usable.reserve]
     candidates = []
     for order, member in enumerate(members):
-        link = links[member.link]
-        tier = member.priority if member.priority is not None else link.priority
-        weight = member.weight if member.weight is not None else link.weight
-        weight = usable.weights.get(member.link, weight)
-        candidates.append((tier, order, member.link, weight))
+        tier = member.priority if member.priority is not None else links[member.link].priority
+        candidates.append((tier, order, member.link, _weight(member, links, usable)))
     if not candidates:
-        return Choice((), policy.last_resort)
+        return Choice((), policy.last_resort, policy.strategy)
     best = min(tier for tier, *_ in candidates)
     tier_members = sorted(c for c in candidates if c[0] == best)
     if policy.strategy == "failover":
         _, _, name, _ = tier_members[0]
         return Choice(((name, 1),), policy.last_resort)
-    return Choice(tuple((name, weight) for _, _, name, weight in tier_members), policy.last_resort)
+    shares = tuple((name, weight) for _, _, name, weight in tier_members)
+    buckets: tuple[str, ...] = ()
+    if policy.strategy in HASHED:
+        # Every member, live or not, keeps its place in the table: only dead ones' buckets move.
+        every = [(m.link, _weight(m, links, usable)) for m in policy.members()]
+        buckets = assign(every, {name for name, _ in shares})
+    return Choice(shares, policy.last_resort, policy.strategy, buckets)
+
+
+def _weight(member: Member, links: Mapping[str, ResolvedLink], usable: Availability) -> int:
+    weight = member.weight if member.weight is not None else links[member.link].weight
+    return usable.weights.get(member.link, weight)
 
 
 def pin(link: str, usable: Availability, default_policy: str, config: Config) -> Choice:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from multiwan.config.load import ConfigError
 from multiwan.config.schema import Config
-from multiwan.core.ownership import TABLE_FALLBACK
+from multiwan.core.compile import dynamic_state
 from multiwan.core.pools import Seated
 from multiwan.core.strategy import Availability
 from multiwan.daemon.effects import (
@@ -190,7 +190,10 @@ class Executor:
                 links=tuple(found.links),
                 local=found.local,
                 digests=found.desired.nft.digests.dynamic,
-                fallback=frozenset(r for r in found.desired.routes if r.table == TABLE_FALLBACK),
+                # The routes the fast path rewrites (fallback table, route policies' tables).
+                fallback=dynamic_state(
+                    config, found.links, available, backends, found.local, seated
+                ).fallback,
                 summary=None
                 if found.plan.empty
                 else found.plan.nft_summary or "routes, rules or sysctls",

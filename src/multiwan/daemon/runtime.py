@@ -3,9 +3,8 @@ config file. They last until the next reload or restart, which start from the fi
 
 from dataclasses import dataclass, field, replace
 
-from multiwan.config.schema import Config
+from multiwan.config.schema import STRATEGIES, Config
 
-STRATEGIES = ("balance", "failover")
 CONFIG_MODE = "config"  # `mode config`: back to the config file's default policy and strategy
 
 

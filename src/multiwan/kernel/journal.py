@@ -3,8 +3,8 @@ them back exactly. Kept in the state directory (default /run/multiwan: gone at r
 the sysctls themselves).
 
 The file is trusted no more than it must be: its keys become paths under /proc/sys, so only
-`net/ipv4|ipv6/conf/<interface>/<name>` keys are taken; a corrupt file is moved aside and
-reported, never a traceback.
+`net/ipv4|ipv6/conf/<interface>/<name>` and `net/ipv4|ipv6/fib_multipath_hash_policy`
+keys are taken; a corrupt file is moved aside and reported, never a traceback.
 """
 
 import json
@@ -15,7 +15,11 @@ from pathlib import Path
 
 DEFAULT_STATE_DIR = Path(os.environ.get("MULTIWAN_STATE_DIR", "/run/multiwan"))
 #: An interface name as the kernel allows it (1-15 bytes, no '/', no whitespace, not . or ..).
-SYSCTL_KEY = re.compile(r"net/ipv[46]/conf/(?!\.\.?/)[^/\s:]{1,15}/[a-z0-9_]{1,64}", re.ASCII)
+#: Also the namespace-wide multipath hash policy (route policies).
+SYSCTL_KEY = re.compile(
+    r"net/ipv[46]/(conf/(?!\.\.?/)[^/\s:]{1,15}/[a-z0-9_]{1,64}|fib_multipath_hash_policy)",
+    re.ASCII,
+)
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from multiwan.core.links import InterfaceFacts
 from multiwan.core.model import ActualState, Family, NftDigests, Sysctl
-from multiwan.core.nft import DYNAMIC_TAG, STATIC_TAG, TABLE
+from multiwan.core.nft import DYNAMIC_TAG, STATIC_TAG, TABLE, add_elements_script
 from multiwan.core.plan import Plan, SysctlChange
 from multiwan.kernel import netlink
 from multiwan.kernel.errors import KernelError
@@ -115,11 +115,22 @@ class Kernel:
                 done.append(("rule-", rule))
             table = None
             if plan.nft_script:
-                self.nft.run(plan.nft_script)
+                self.nft.run(plan.nft_script + self._kept_elements(plan.nft_kept_sets))
         except KernelError as exc:
             undone = self._undo(done)
             state = "previous state restored" if undone else "ROLLBACK INCOMPLETE, see log"
             raise ApplyError(f"{exc} ({state}; nothing else was changed)", table) from exc
+
+    def _kept_elements(self, sets: Iterable[str]) -> str:
+        """Commands that put back what other programs put in `sets` (dnsmasq's `nftset=`):
+        read now, applied in the same transaction that replaces the table."""
+        script = ""
+        for name in sets:
+            listing = self.nft.list_json(f"set {TABLE} {name}") or []
+            for item in listing:
+                elements = item.get("set", {}).get("elem", [])
+                script += add_elements_script(name, (e for e in elements if isinstance(e, str)))
+        return script
 
     def _undo(self, done: list[tuple[str, Any]]) -> bool:
         """Revert steps in reverse order; returns False if any revert failed."""

@@ -74,11 +74,13 @@ async def count_sources(
     errors: Counter[str] = Counter()
     gate = asyncio.Semaphore(concurrency)
     targets = dst.split(",")  # several: taken in turn
+    binds = bind.split(",") if bind else [None]  # several: taken in turn
 
     async def one(index: int) -> None:
         async with gate:
+            local = binds[index % len(binds)]
             try:
-                sources[await once(targets[index % len(targets)], port, timeout, bind)] += 1
+                sources[await once(targets[index % len(targets)], port, timeout, local)] += 1
             except (OSError, TimeoutError) as exc:
                 errors[type(exc).__name__] += 1
 
@@ -121,7 +123,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=2.0)
     parser.add_argument("--interval", type=float, default=0.05)
-    parser.add_argument("--bind", default=None, help="local address of every flow's socket")
+    parser.add_argument(
+        "--bind",
+        default=None,
+        help="local address of the flows' sockets, or several comma-separated",
+    )
     args = parser.parse_args()
     if args.kind == "hold":
         hold(args.dst, args.port, args.interval, args.timeout)

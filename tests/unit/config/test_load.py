@@ -365,7 +365,7 @@ def test_every_problem_is_reported_in_one_pass() -> None:
         "m.toml:16: rules[0].via: 'x' is not a policy, a link or 'main'",
         "m.toml:21: rules[1].dport[0]: expected ports 1-65535 with LOW <= HIGH, got 0",
         "m.toml:25: rules[1].colour: unknown key; expected one of: "
-        "name, src, dst, proto, sport, dport, iif, via",
+        "name, src, dst, proto, sport, dport, iif, dst_set, via, log",
     ]
 
 
@@ -395,7 +395,12 @@ def test_shipped_example_is_valid() -> None:
     config = load_config(EXAMPLE)
     assert sorted(config.links) == ["lte1", "lte2", "wan1"]
     assert config.default_policy == "balanced"
-    assert {p.strategy for p in config.policies.values()} == {"balance", "failover", "least-loaded"}
+    assert {p.strategy for p in config.policies.values()} == {
+        "balance",
+        "failover",
+        "least-loaded",
+        "sticky",
+    }
 
 
 def test_shipped_example_is_valid_with_every_optional_setting() -> None:
@@ -463,3 +468,16 @@ def test_metrics_listen_takes_addresses_or_nothing(listen: str, kept: str) -> No
 def test_status_group_that_exists_is_taken() -> None:
     config = load_config_text(f'{GOOD}[daemon]\nstatus_group = "root"\n', "m.toml")
     assert config.daemon.status_group == "root"
+
+
+def test_route_policies_must_agree_on_the_kernels_one_hash_policy() -> None:
+    text = (
+        'default_policy = "a"\n[links.w1]\ninterface = "eth1"\n'
+        '[policies.a]\nstrategy = "route"\nlinks = ["w1"]\n'
+        '[policies.b]\nstrategy = "route"\nhash_policy = "l4"\nlinks = ["w1"]\n'
+    )
+    assert problems(text) == [
+        "m.toml:9: policies.b.hash_policy: 'l4' differs from 'l3' of policy 'a': the kernel "
+        "has one multipath hash setting"
+    ]
+    assert load_config_text(text.replace('hash_policy = "l4"\n', ""), "m.toml")

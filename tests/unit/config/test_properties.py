@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from multiwan.config.load import ConfigError, load_config_text
-from multiwan.config.schema import Config
+from multiwan.config.schema import STRATEGIES, Config
 from multiwan.core.compile import compile_state
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
 from multiwan.core.model import ActualState
@@ -84,7 +84,7 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
     for name in policy_names:
         members = draw(st.lists(st.sampled_from(link_names), min_size=1, unique=True))
         policies[name] = {
-            "strategy": draw(st.sampled_from(["balance", "failover"])),
+            "strategy": draw(st.sampled_from(STRATEGIES)),
             "links": [
                 m if draw(st.booleans()) else {"link": m, "weight": draw(st.integers(1, 9))}
                 for m in members
@@ -102,6 +102,10 @@ def valid_configs(draw: st.DrawFn) -> dict[str, Any]:
             rule["dport"] = draw(st.lists(PORTS, min_size=1, max_size=3))
         if draw(st.booleans()):
             rule["name"] = draw(RULE_NAMES)
+        if draw(st.booleans()):
+            rule["log"] = "mw: "
+        if "dst" not in rule and draw(st.booleans()):
+            rule["dst_set"] = draw(st.sampled_from(["wired", "vpn"]))
         if draw(st.booleans()):
             rule["iif"] = draw(st.sampled_from([link["interface"] for link in links.values()]))
         rules.append(rule)

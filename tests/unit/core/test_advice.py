@@ -88,3 +88,13 @@ def test_mark_bits_another_programs_rules_use() -> None:
     assert "wg-quick" in found.message
     moved = config.model_copy(update={"mark_mask": 0xFF000000})
     assert advise(moved, links, CLEAN, WANTED, [wg_quick, tailscale]) == []
+
+
+def test_packet_policy_over_links_with_different_far_ends() -> None:
+    fixed = ROUTER.replace("100.64.9.1", "100.64.2.1")
+    spread = fixed.replace('links = ["a", "b"]', 'strategy = "packet"\nlinks = ["a", "b"]')
+    (found,) = findings(spread)
+    assert found.field == "policies.p.strategy"
+    assert "different far ends (100.64.1.1, 100.64.2.1)" in found.message
+    tunnels = spread.replace('gateway = "100.64.1.1"\n', "").replace('gateway = "100.64.2.1"\n', "")
+    assert findings(tunnels) == []  # point-to-point links: tunnels to one far end

@@ -1,17 +1,19 @@
 """Rendering: exact weighted intervals, last resorts, and chain names that never collide."""
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import given
 
-from multiwan.config.load import load_config_text
+from multiwan.config.load import ConfigError, load_config_text
 from multiwan.core.compile import compile_state
 from multiwan.core.links import resolve_links
-from multiwan.core.model import NftState
-from multiwan.core.nft import dynamic_rule, full_script, with_digest
+from multiwan.core.model import ActualState, Family, NftState
+from multiwan.core.nft import add_elements_script, dynamic_rule, full_script, with_digest
 from multiwan.core.nftsyntax import COMMENT_MAX_BYTES
+from multiwan.core.plan import diff
 from multiwan.core.strategy import Choice
 from tests.unit.config.test_properties import FAST, facts_for, to_toml, valid_configs
 
@@ -85,3 +87,67 @@ def test_service_names_that_look_like_generated_chains_get_their_own() -> None:
     }
     chains = CHAIN.findall(render(data).static)
     assert len(chains) == len(set(chains)), sorted(chains)
+
+
+def test_round_robin_takes_the_links_in_turn_by_weight() -> None:
+    rule = dynamic_rule(Choice((("a", 1), ("b", 2)), strategy="round-robin"))
+    assert rule == "numgen inc mod 3 vmap { 0 : goto mark_a, 1-2 : goto mark_b }"
+
+
+@pytest.mark.parametrize(("family", "ip"), [(4, "ip"), (6, "ip6")])
+@pytest.mark.parametrize(("strategy", "key"), [("destination", "daddr"), ("source", "saddr")])
+def test_hashed_strategies_look_the_bucket_up_with_a_fixed_seed(
+    family: Family, ip: str, strategy: str, key: str
+) -> None:
+    buckets = ("a",) * 100 + ("b",) * 156
+    rule = dynamic_rule(Choice((("a", 1), ("b", 1)), strategy=strategy, buckets=buckets), family)
+    assert rule == (
+        f"jhash {ip} {key} mod 256 seed 0x6d77616e vmap {{ 0-99 : goto mark_a, "
+        "100-255 : goto mark_b }"
+    )
+
+
+@pytest.mark.parametrize("strategy", ["failover", "round-robin", "destination", "source"])
+def test_switching_to_a_strategy_without_sets_keeps_the_table(strategy: str) -> None:
+    """`multiwan mode <strategy>` then rewrites only the one-rule chains."""
+    text = (
+        'default_policy = "p"\n[links.a]\ninterface = "eth1"\ngateway = "192.0.0.1"\n'
+        '[links.b]\ninterface = "eth2"\ngateway = "192.0.1.1"\n[policies.p]\nlinks = ["a", "b"]\n'
+    )
+    before = load_config_text(text, "m.toml")
+    after = load_config_text(
+        text.replace("[policies.p]\n", f'[policies.p]\nstrategy = "{strategy}"\n'), "m.toml"
+    )
+    states = [
+        compile_state(c, resolve_links(c, facts_for(c)), set(c.links)).nft for c in (before, after)
+    ]
+    assert states[0].digests.static == states[1].digests.static
+    assert states[0].dynamic != states[1].dynamic
+
+
+def test_kept_set_elements_are_put_back_as_addresses_only() -> None:
+    assert add_elements_script("wired_v4", ["192.0.2.1", "192.0.2.9"]) == (
+        "add element inet multiwan wired_v4 { 192.0.2.1, 192.0.2.9 }\n"
+    )
+    assert add_elements_script("wired_v6", []) == ""
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
+        add_elements_script("wired_v4", ["1.2.3.4 } ; flush ruleset"])
+
+
+def test_dst_sets_are_kept_only_when_the_table_is_replaced() -> None:
+    text = (
+        'default_policy = "a"\n[links.a]\ninterface = "eth1"\ngateway = "192.0.0.1"\n'
+        '[[rules]]\ndst_set = "wired"\nvia = "a"\n'
+    )
+    config = load_config_text(text, "m.toml")
+    desired = compile_state(config, resolve_links(config, facts_for(config)), {"a"})
+    assert desired.nft.kept_sets == ("wired_v4", "wired_v6")
+    old = replace(desired.nft.digests, static="older")
+    actual = ActualState(old, desired.routes, desired.rules, desired.sysctls)
+    assert diff(desired, actual).nft_kept_sets == ("wired_v4", "wired_v6")
+    fresh = ActualState(None, desired.routes, desired.rules, desired.sysctls)
+    assert diff(desired, fresh).nft_kept_sets == ()
+    with pytest.raises(ConfigError, match="give dst or dst_set, not both"):
+        load_config_text(
+            text.replace('dst_set = "wired"', 'dst_set = "wired"\ndst = ["10.0.0.0/8"]'), "m.toml"
+        )

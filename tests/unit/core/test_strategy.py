@@ -116,3 +116,25 @@ def test_degraded_links_take_the_degraded_weight() -> None:
 def test_drained_and_disabled_links_take_no_new_connections() -> None:
     usable = availability(_config("keep"), {"a": "up", "b": "up", "c": "disabled"}, {"b"})
     assert usable == Availability(frozenset({"a"}))
+
+
+def test_hashed_strategies_keep_every_member_in_the_bucket_table() -> None:
+    """The backup tier's and a dead link's buckets go to the live links; nobody else's move."""
+    policy = Policy(strategy="destination", links=["a", "b", "c", "backup"])
+    every = choose(policy, LINKS, live({"a", "b", "c", "backup"}))
+    assert every.shares == (("a", 1), ("b", 2), ("c", 3))
+    assert set(every.buckets) == {"a", "b", "c"}
+    without_b = choose(policy, LINKS, live({"a", "c", "backup"}))
+    moved = [old for old, new in zip(every.buckets, without_b.buckets, strict=True) if old != new]
+    assert set(moved) == {"b"}
+    assert without_b.buckets.count("b") == 0
+
+
+def test_round_robin_has_the_shares_of_balance() -> None:
+    policy = Policy(strategy="round-robin", links=["a", "b", "backup"])
+    choice = choose(policy, LINKS, live({"a", "b", "backup"}))
+    assert (choice.shares, choice.strategy, choice.buckets) == (
+        (("a", 1), ("b", 2)),
+        "round-robin",
+        (),
+    )

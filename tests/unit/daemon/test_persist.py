@@ -75,6 +75,10 @@ def test_corrupt_files_are_reported_and_moved_aside(
         ("net/ipv4/conf/a-name-too-long-16/rp_filter", False),
         ("kernel/core_pattern", False),
         ("net/ipv4/conf/wan 1/rp_filter", False),
+        ("net/ipv4/fib_multipath_hash_policy", True),
+        ("net/ipv6/fib_multipath_hash_policy", True),
+        ("net/ipv4/fib_multipath_hash_policy/../../x", False),
+        ("net/ipv4/ip_forward", False),
     ],
 )
 def test_journal_keys_are_interface_sysctls(key: str, valid: bool) -> None:

@@ -11,10 +11,9 @@ from typing import Any
 
 from multiwan.config.load import load_config_text
 from multiwan.config.schema import Config
-from multiwan.core.compile import compile_state
+from multiwan.core.compile import compile_state, dynamic_state
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
 from multiwan.core.linkstate import ProbeRound, TargetResult
-from multiwan.core.ownership import TABLE_FALLBACK
 from multiwan.daemon.effects import (
     Answer,
     Apply,
@@ -125,7 +124,7 @@ class Play:
             case ApplyConfig(config, available, backends, seated):
                 links = resolve_links(config, self.facts)
                 desired = compile_state(config, links, available, backends, None, seated)
-                fallback = frozenset(r for r in desired.routes if r.table == TABLE_FALLBACK)
+                fallback = dynamic_state(config, links, available, backends, None, seated).fallback
                 dynamic = desired.nft.digests.dynamic
                 return Reconciled(tuple(links), {}, dynamic, fallback, None)
             case Apply(_, purpose):
