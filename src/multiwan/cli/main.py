@@ -199,18 +199,11 @@ def show(ctx: Context, as_json: bool) -> None:
 @pass_context
 def run(ctx: Context, verbose: bool) -> None:
     """Apply the config, then follow link health until stopped (for systemd)."""
-    import logging
-    import os
-
+    from multiwan.daemon.logs import setup
     from multiwan.daemon.run import run_daemon
 
     ctx.config()  # reject an invalid config with every problem listed, before starting
-    fmt = (
-        "%(levelname)s %(message)s"
-        if os.environ.get("JOURNAL_STREAM")
-        else ("%(asctime)s %(levelname)s %(message)s")
-    )
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
+    setup(verbose)
     run_daemon(ctx.config_path, ctx.state_dir)
 
 

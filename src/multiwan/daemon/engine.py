@@ -37,6 +37,7 @@ from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.daemon import report
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
+from multiwan.daemon.logs import fields, state_level
 from multiwan.daemon.persist import load_states, save_states
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
@@ -304,10 +305,12 @@ class Engine:
         started = time.perf_counter()
         changed = await self.update_policies()
         took = (time.perf_counter() - started) * 1000
-        log.info(
-            "service %s: backend %s %s -> %s (%s); %s in %.1f ms",
+        log.log(
+            state_level(transition.state), "service %s: backend %s %s -> %s (%s); %s in %.1f ms",
             service, key, transition.previous, transition.state, transition.reason,
             f"updated {', '.join(changed)}" if changed else "no change", took,
+            extra=fields(service=service, backend=key, state=transition.state,
+                         previous=transition.previous, reason=transition.reason),
         )  # fmt: skip
         if not self.backends_live().get(service):
             log.warning("service %s: no backend left; new connections are rejected", service)
@@ -333,10 +336,12 @@ class Engine:
         self.transitions[key] = self.transitions.get(key, 0) + 1
         self.apply_count += 1
         self.apply_seconds += took / 1000
-        log.info(
-            "link %s: %s -> %s (%s); %s in %.1f ms",
+        log.log(
+            state_level(transition.state), "link %s: %s -> %s (%s); %s in %.1f ms",
             name, transition.previous, transition.state, transition.reason,
             f"updated {', '.join(changed)}" if changed else "no policy changed", took,
+            extra=fields(link=name, state=transition.state, previous=transition.previous,
+                         reason=transition.reason),
         )  # fmt: skip
         check = self.config.health_of(name)
         link = self.links.get(name)
