@@ -327,6 +327,32 @@ def log_command(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.argument("proto", required=False, type=click.Choice(["tcp", "udp", "icmp", "icmpv6"]))
+@click.argument("dport", required=False, type=click.IntRange(1, 65535))
+@click.option("--sport", type=click.IntRange(1, 65535), help="Source port (rules with sport).")
+@click.option("--iif", help="Interface the connection arrives on (rules with iif, uplinks).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def explain(
+    ctx: Context,
+    src: str,
+    dst: str,
+    proto: str | None,
+    dport: int | None,
+    sport: int | None,
+    iif: str | None,
+    as_json: bool,
+) -> None:
+    """Which rule, policy, link, ip rule and table a new connection SRC -> DST would take
+    now, and why (link states from the running daemon; without one, all links up)."""
+    from multiwan.cli.explain import run_explain
+
+    run_explain(ctx, src, dst, proto, dport, sport, iif, as_json)
+
+
+@cli.command()
 def demo() -> None:
     """Balance a 3-ISP world in network namespaces (mwd-*), show who carried what, clean up."""
     from multiwan.lab.demo import run_demo
