@@ -352,6 +352,19 @@ def explain(
     run_explain(ctx, src, dst, proto, dport, sport, iif, as_json)
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("link")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_context
+def use(ctx: Context, link: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND with all its sockets bound to LINK's interface and marked for it, so its
+    traffic leaves by that link only: `multiwan use wan2 -- curl http://192.168.1.1/`.
+    Exits with the command's status."""
+    from multiwan.cli.use import run_use
+
+    run_use(ctx, link, command)
+
+
 @cli.command()
 def demo() -> None:
     """Balance a 3-ISP world in network namespaces (mwd-*), show who carried what, clean up."""
