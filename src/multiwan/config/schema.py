@@ -64,6 +64,8 @@ class Link(Strict):
     #: Masquerade IPv6 too (NAT66); off by default: IPv6 normally routes the LAN's prefix.
     masquerade6: bool = False
     enabled: bool = True
+    #: Paid by volume (LTE): `check` warns when its probes would send much in a month.
+    metered: bool = False
     #: How this link is probed; omitted: the top-level [health], else never probed (up
     #: while its interface is present with carrier).
     health: HealthCheck | None = None
