@@ -41,6 +41,15 @@ def test_install_verify_check_upgrade_uninstall(tmp_path: Path) -> None:
     where = _run(python, "-c", "import multiwan; print(multiwan.__file__)")
     assert where.stdout.startswith(f"{root}/opt/multiwan/lib/"), where
 
+    share = root / "usr/local/share"
+    assert (share / "man/man1/multiwan.1").read_text() == (REPO / "docs/multiwan.1").read_text()
+    for script, marker in (
+        ("bash-completion/completions/multiwan", "_MULTIWAN_COMPLETE=bash_complete"),
+        ("zsh/site-functions/_multiwan", "#compdef multiwan"),
+        ("fish/vendor_completions.d/multiwan.fish", "_MULTIWAN_COMPLETE=fish_complete"),
+    ):
+        assert marker in (share / script).read_text(), script
+
     # systemd's analyzer on the installed unit, its command paths pointed into the root
     # (the analyzer checks that ExecStart's program exists and is executable).
     unit = (root / "etc/systemd/system/multiwan.service").read_text()
@@ -61,6 +70,7 @@ def test_install_verify_check_upgrade_uninstall(tmp_path: Path) -> None:
     assert not command.is_symlink()
     assert not (root / "opt/multiwan").exists()
     assert not (root / "etc/systemd/system/multiwan.service").exists()
+    assert [p for p in share.rglob("*multiwan*") if not p.is_dir()] == []
     assert config.read_text().endswith("# edited\n")
     assert _run(REPO / "scripts/uninstall", "--root", root, "--purge").returncode == 0
     assert not (root / "etc/multiwan").exists()

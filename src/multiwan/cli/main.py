@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from multiwan.cli import complete
+
 if TYPE_CHECKING:
     from multiwan.config.schema import Config
     from multiwan.core.links import ResolvedLink
@@ -266,7 +268,7 @@ def watch(ctx: Context, interval: float) -> None:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete.modes)
 @pass_context
 def mode(ctx: Context, name: str) -> None:
     """Make policy NAME the default, or switch the default policy to balance/failover."""
@@ -275,7 +277,7 @@ def mode(ctx: Context, name: str) -> None:
 
 @cli.command()
 @click.argument("action", type=click.Choice(["disable", "enable", "drain", "undrain"]))
-@click.argument("name")
+@click.argument("name", shell_complete=complete.links)
 @pass_context
 def link(ctx: Context, action: str, name: str) -> None:
     """Take a link out (disable), let its connections finish (drain), or back in."""
@@ -284,8 +286,8 @@ def link(ctx: Context, action: str, name: str) -> None:
 
 @cli.command()
 @click.argument("action", type=click.Choice(["drain", "undrain"]))
-@click.argument("service")
-@click.argument("backend")
+@click.argument("service", shell_complete=complete.services)
+@click.argument("backend", shell_complete=complete.backends)
 @pass_context
 def backend(ctx: Context, action: str, service: str, backend: str) -> None:
     """Drain a service BACKEND (address:port): no new connections, existing ones finish."""
@@ -293,7 +295,7 @@ def backend(ctx: Context, action: str, service: str, backend: str) -> None:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete.links)
 @click.argument("weight", type=click.IntRange(1, 1000))
 @pass_context
 def weight(ctx: Context, name: str, weight: int) -> None:
@@ -353,7 +355,7 @@ def explain(
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("link")
+@click.argument("link", shell_complete=complete.links)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_context
 def use(ctx: Context, link: str, command: tuple[str, ...]) -> None:
