@@ -42,7 +42,11 @@ def test_install_verify_check_upgrade_uninstall(tmp_path: Path) -> None:
     assert where.stdout.startswith(f"{root}/opt/multiwan/lib/"), where
 
     share = root / "usr/local/share"
-    assert (share / "man/man1/multiwan.1").read_text() == (REPO / "docs/multiwan.1").read_text()
+    for installed, shipped in (
+        ("man/man1/multiwan.1", "multiwan.1"),
+        ("multiwan/multiwan.schema.json", "multiwan.schema.json"),
+    ):
+        assert (share / installed).read_text() == (REPO / "docs" / shipped).read_text()
     for script, marker in (
         ("bash-completion/completions/multiwan", "_MULTIWAN_COMPLETE=bash_complete"),
         ("zsh/site-functions/_multiwan", "#compdef multiwan"),
@@ -70,7 +74,7 @@ def test_install_verify_check_upgrade_uninstall(tmp_path: Path) -> None:
     assert not command.is_symlink()
     assert not (root / "opt/multiwan").exists()
     assert not (root / "etc/systemd/system/multiwan.service").exists()
-    assert [p for p in share.rglob("*multiwan*") if not p.is_dir()] == []
+    assert list(share.rglob("*multiwan*")) == []
     assert config.read_text().endswith("# edited\n")
     assert _run(REPO / "scripts/uninstall", "--root", root, "--purge").returncode == 0
     assert not (root / "etc/multiwan").exists()
