@@ -22,6 +22,7 @@ EXIT_CONFIG = 1
 EXIT_KERNEL = 3
 EXIT_NOT_RUNNING = 4
 EXIT_DAEMON_RUNNING = 5
+EXIT_CONFIRMATION = 6  # apply: a change awaits confirmation; confirm: none does
 
 
 class Context:
@@ -113,31 +114,80 @@ def plan(ctx: Context) -> None:
     click.echo(found.plan.render(), nl=False)
 
 
+CONFIRM = click.option(
+    "--confirm",
+    "confirm_seconds",
+    type=click.IntRange(1, 3600),
+    metavar="SECONDS",
+    help="Undo the change unless `multiwan confirm` comes within SECONDS (a change that "
+    "cuts you off a remote router comes back by itself).",
+)
+
+
 @cli.command()
+@CONFIRM
 @pass_context
-def apply(ctx: Context) -> None:
+def apply(ctx: Context, confirm_seconds: int | None) -> None:
     """Make the kernel match the config (atomic; a no-op when it already does). With the
     daemon running, it goes through the daemon (a reload), which keeps link health: a
     plain apply would put dead links back into the balance behind its back."""
+    from multiwan.cli import confirm as confirming
     from multiwan.kernel.reconcile import ApplyError
     from multiwan.operations import intent
 
     config = ctx.config()
     if _daemon_answers(ctx):
+        if confirm_seconds:
+            _reload_confirm(ctx, confirm_seconds)
+            return
         _print_status(_ask(ctx, "reload"))
         click.echo("Applied through the running daemon (it re-read its config file).")
         return
+    if confirming.pending(ctx.state_dir):
+        click.echo("apply refused: the last change awaits `multiwan confirm` (or its undoing "
+                   "when its time is up)", err=True)  # fmt: skip
+        sys.exit(EXIT_CONFIRMATION)
+    text = ctx.config_path.read_text(encoding="utf-8")
+    token = confirming.begin(ctx.state_dir, text, confirm_seconds, ctx.config_path) if (
+        confirm_seconds) else None  # fmt: skip
     kernel = ctx.kernel()
     try:
         found = intent(config, kernel)
         _warn_unroutable(found.links)
         kernel.execute(found.plan)
     except ApplyError as exc:
+        if token:
+            confirming.cancel(ctx.state_dir, token)
         click.echo(f"apply failed: {exc}", err=True)
         sys.exit(EXIT_KERNEL)
     finally:
         kernel.close()
     click.echo(found.plan.render() if not found.plan.empty else "Already applied: no changes.")
+    if token:
+        click.echo(f"Undone in {confirm_seconds} s unless `multiwan confirm` comes first.")
+    else:
+        confirming.record_applied(ctx.state_dir, text)
+
+
+def _reload_confirm(ctx: Context, seconds: int) -> None:
+    _print_status(_ask(ctx, "reload_confirm", seconds=seconds))
+    click.echo(f"Reloaded; the daemon goes back to the previous config in {seconds} s unless "
+               "`multiwan confirm` comes first.")  # fmt: skip
+
+
+@cli.command()
+@pass_context
+def confirm(ctx: Context) -> None:
+    """Keep the change made with `apply --confirm` or `reload --confirm`."""
+    from multiwan.cli import confirm as confirming
+
+    if _daemon_answers(ctx):
+        _ask(ctx, "confirm")
+    elif not confirming.confirm(ctx.state_dir):
+        click.echo("No change awaits confirmation (it was confirmed, or its time ran out and "
+                   "it was undone).", err=True)  # fmt: skip
+        sys.exit(EXIT_CONFIRMATION)
+    click.echo("Confirmed: the change stays.")
 
 
 def _daemon_answers(ctx: Context) -> bool:
@@ -304,9 +354,13 @@ def weight(ctx: Context, name: str, weight: int) -> None:
 
 
 @cli.command()
+@CONFIRM
 @pass_context
-def reload(ctx: Context) -> None:
+def reload(ctx: Context, confirm_seconds: int | None) -> None:
     """Make the daemon read its config again (drops runtime changes)."""
+    if confirm_seconds:
+        _reload_confirm(ctx, confirm_seconds)
+        return
     _print_status(_ask(ctx, "reload"))
 
 

@@ -35,6 +35,7 @@ from multiwan.core.plan import Plan, dynamic_plan
 from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.daemon import report
+from multiwan.daemon.confirm import Confirmation, Pending
 from multiwan.daemon.events import Control, DaemonEvent, ProbeDone, Reconcile, Reload
 from multiwan.daemon.hooks import HookEvent, run_hooks
 from multiwan.daemon.logs import fields, state_level
@@ -92,6 +93,7 @@ class Engine:
         self.published: report.Published | None = None  # read by the metrics thread
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
         self.connections: dict[int, int] = {}  # by mark; counted off the engine (run.py)
+        self.confirmation = Confirmation()  # a reload awaiting `multiwan confirm`
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -137,7 +139,8 @@ class Engine:
         self.published = report.published(self.snapshot(), new)
 
     def status(self) -> dict[str, object]:
-        return report.status(self.snapshot())
+        pending = self.confirmation.describe(time.monotonic())
+        return {**report.status(self.snapshot()), "awaiting_confirmation": pending}
 
     # --- start and reconcile -------------------------------------------------------------
     async def start(self) -> None:
@@ -228,6 +231,13 @@ class Engine:
             return list(self.history)
         if request.command == "reload":
             await self._reload()
+            return self.status()
+        if request.command == "reload_confirm":  # daemon/confirm.py
+            await self._reload_confirm(int(args["seconds"]))
+            return self.status()
+        if request.command == "confirm":
+            self.confirmation.confirm()
+            log.info("change confirmed: it stays")
             return self.status()
         if request.command == "mode":
             runtime = self.runtime.with_mode(config, str(args.get("mode")))
@@ -422,11 +432,28 @@ class Engine:
         if count:
             log.info("link %s: flushed %d connections so they reconnect elsewhere", name, count)
 
-    async def _reload(self) -> None:
+    async def _reload_confirm(self, seconds: int) -> None:
+        """Reload, and go back to the config running now unless confirmed in time."""
+        pending = self.confirmation.begin(self.file_config, time.monotonic(), seconds)
+        await self._reload()
+        if self.file_config is pending.previous:  # rejected: nothing changed
+            self.confirmation.cancel(pending)
+            raise RuntimeError_("the new config was rejected (see the log); nothing changed")
+        log.warning("reloaded; reverting in %d s unless confirmed (multiwan confirm)", seconds)
+        self.spawn(self._revert_when_due(pending), name="confirm-timer")
+
+    async def _revert_when_due(self, pending: Pending) -> None:
+        await asyncio.sleep(max(0.0, pending.deadline - time.monotonic()))
+        if self.confirmation.due(pending, time.monotonic()):
+            log.warning("change not confirmed in time: reverting to the previous config")
+            await self._reload(pending.previous)
+
+    async def _reload(self, config: Config | None = None) -> None:
+        """Re-read the config file, or take `config` (a revert)."""
         from multiwan.config.load import ConfigError
 
         try:
-            config = self.reload_config()
+            config = config or self.reload_config()
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s",
                       "; ".join(str(p) for p in exc.problems))  # fmt: skip
