@@ -92,6 +92,7 @@ class Engine:
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
         self.published: report.Published | None = None  # read by the metrics thread
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
+        self.backend_connections: dict[str, int] = {}  # backend counter -> new connections
         self.connections: dict[int, int] = {}  # by mark; counted off the engine (run.py)
         self.confirmation = Confirmation()  # a reload awaiting `multiwan confirm`
 
@@ -127,6 +128,7 @@ class Engine:
             transitions=dict(self.transitions),
             apply_count=self.apply_count,
             apply_seconds=self.apply_seconds,
+            backend_connections=dict(self.backend_connections),
         )
 
     async def publish(self) -> None:
@@ -135,7 +137,7 @@ class Engine:
             listing = await self.worker.call(lambda k: k.nft.list_json(f"counters table {TABLE}"))
         except KernelError:
             listing = None
-        new, self.rejected = report.counted(listing)
+        new, self.rejected, self.backend_connections = report.counted(listing)
         self.published = report.published(self.snapshot(), new)
 
     def status(self) -> dict[str, object]:

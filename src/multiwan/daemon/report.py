@@ -6,12 +6,13 @@ readers in other threads (the metrics server) and the control socket see a consi
 
 import time
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from multiwan.config.schema import Config
 from multiwan.core.links import ResolvedLink
 from multiwan.core.linkstate import LinkHealth
+from multiwan.core.services import backend_counter
 from multiwan.core.strategy import Availability
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime
@@ -32,6 +33,8 @@ class Snapshot:
     transitions: Mapping[tuple[str, str], int]
     apply_count: int
     apply_seconds: float
+    #: New connections sent to each backend, by its counter (core/services.backend_counter).
+    backend_connections: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def services_status(snap: Snapshot, offset: float) -> dict[str, object]:
     services: dict[str, object] = {}
     for name, service in snap.config.services.items():
         rows = []
-        for backend in service.backends:
+        for index, backend in enumerate(service.backends):
             key = backend.key(service.ports[0])
             health = snap.backends.get((name, key))
             rows.append({
@@ -117,6 +120,7 @@ def services_status(snap: Snapshot, offset: float) -> dict[str, object]:
                 "backup": backend.backup,
                 "drained": f"{name}/{key}" in snap.runtime.drained_backends,
                 "taking_new": key in live.get(name, set()),
+                "connections": snap.backend_connections.get(backend_counter(name, index), 0),
             })  # fmt: skip
         services[name] = {
             "listen": service.listen,
@@ -129,10 +133,12 @@ def services_status(snap: Snapshot, offset: float) -> dict[str, object]:
     return services
 
 
-def counted(counters: list[dict[str, Any]] | None) -> tuple[dict[str, int], dict[str, int]]:
-    """From the nft counter listing: new connections per link, and connections rejected
-    per service (no live backend)."""
-    new, rejected = {}, {}
+def counted(
+    counters: list[dict[str, Any]] | None,
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """From the nft counter listing: new connections per link, connections rejected per
+    service (no live backend), and new connections per backend (by counter name)."""
+    new, rejected, backends = {}, {}, {}
     for item in counters or []:
         counter = item.get("counter")
         if not counter:
@@ -142,7 +148,9 @@ def counted(counters: list[dict[str, Any]] | None) -> tuple[dict[str, int], dict
             new[name.removeprefix("new_")] = int(counter["packets"])
         elif name.startswith("svc_") and name.endswith("_rejected"):
             rejected[name[4 : -len("_rejected")]] = int(counter["packets"])
-    return new, rejected
+        elif name.startswith("be_"):
+            backends[name] = int(counter["packets"])
+    return new, rejected, backends
 
 
 def published(snap: Snapshot, new_connections: dict[str, int]) -> Published:
