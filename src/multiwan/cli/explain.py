@@ -75,11 +75,16 @@ def run_explain(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     config = ctx.config()
+    refused = None
     try:
         status = request(ctx.state_dir, "status")
-    except (NotRunning, Refused):
+    except NotRunning:
         status = None
+    except Refused as exc:  # a daemon runs, but will not tell this user
+        status, refused = None, str(exc)
     config, available, states, source = current_view(config, status)
+    if refused:
+        source = f"the daemon refused its link states ({refused}): all links up"
     kernel = ctx.kernel()
     try:
         facts = kernel.interface_facts(link.interface for link in config.links.values())

@@ -455,7 +455,7 @@ class Engine:
         from multiwan.config.load import ConfigError
 
         try:
-            config = config or self.reload_config()
+            config = config if config is not None else self.reload_config()
         except ConfigError as exc:
             log.error("reload rejected, keeping the running config: %s",
                       "; ".join(str(p) for p in exc.problems))  # fmt: skip
