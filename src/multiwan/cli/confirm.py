@@ -71,11 +71,15 @@ def begin(state_dir: Path, config_text: str, seconds: int, config_path: Path) ->
         "config_path": str(config_path),
     }
     write_atomic(state_dir / PENDING, json.dumps(record))
-    subprocess.Popen(
-        [sys.executable, "-m", "multiwan.cli.confirm", str(state_dir), token],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True,
-    )  # fmt: skip
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "multiwan.cli.confirm", str(state_dir), token],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True,
+        )  # fmt: skip
+    except OSError:
+        cancel(state_dir, token)  # no watchdog, no change: nothing may await confirmation
+        raise
     return token
 
 
