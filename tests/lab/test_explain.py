@@ -38,6 +38,12 @@ def test_explain_names_the_link_connections_take(lab3: Lab) -> None:
     assert answer["source"] == "no daemon: all links up"
     assert answer["link"] == "isp1", answer
     assert _taken(lab3, 80) == {"isp1"}
+    # The router's own socket bound to isp2's address: pinned to isp2, as explain says.
+    bound = lab3.isps[1].router_address
+    done = lab3.multiwan("explain", bound, lab3.server_ip, "tcp", "80", "--json", config=config)
+    assert json.loads(done.stdout)["link"] == "isp2"
+    result = lab3.flows(count=10, client=lab3.router, bind=bound)
+    assert (result.failed, result.per_isp["isp2"]) == (0, 10), result
 
     with LabDaemon(lab3, config) as daemon:
         lab3.isps[0].blackhole()

@@ -19,7 +19,7 @@ from multiwan.core.model import Family
 from multiwan.core.model import Rule as IpRule
 from multiwan.core.nft import pin_chain, policy_chain
 from multiwan.core.ownership import MarkSpace
-from multiwan.core.routing import routing_rules, steering_rules
+from multiwan.core.routing import routing_rules, steering_rules, unique_sources
 from multiwan.core.strategy import Availability, Choice
 
 MAIN_TABLE = 254
@@ -228,6 +228,12 @@ def explain(
     if not config.links or config.default_policy is None:
         reasons.append("no links: multiwan routes nothing")
         return Explanation(tuple(reasons), ())
+    pinned = unique_sources(routable).get(flow.src) if flow.iif is None else None
+    steered = any(r.via in config.links and r.dst and rule_matches(r, flow) for r in config.rules)
+    if pinned is not None and not steered:
+        reasons.append(f"from {flow.src}, link {pinned.name}'s own address: a socket of this "
+                       "router bound to it is pinned to that link before any rule")  # fmt: skip
+        return routed([(pinned.name, 1)])
     if flow.iif is None:
         reasons.append("no --iif: rules that name an input interface are skipped")
     index, rule = next(

@@ -100,3 +100,16 @@ def test_uplink_arrivals_and_main_routes() -> None:
                        Flow("10.10.0.2", "100.64.1.9"), main_specific="100.64.1.0/24")  # fmt: skip
     assert specific.link is None
     assert specific.routes[0].ip_rule.startswith("pref 7705 lookup main suppress_prefixlength 0")
+
+
+def test_the_routers_sockets_bound_to_a_link_address_are_pinned() -> None:
+    pinned = _explain(Flow("100.64.2.2", "203.0.113.10", "tcp", 80), UP)
+    assert pinned.link == "b"
+    assert pinned.reasons[0].startswith("from 100.64.2.2, link b's own address: a socket")
+    # A rule that sends the destination to a link decides first (output's steered dsts).
+    steering = Config.model_validate(
+        {**CONFIG.model_dump(), "rules": [{"dst": ["203.0.113.0/24"], "via": "c"}]}
+    )
+    flow = Flow("100.64.2.2", "203.0.113.10", "tcp", 80)
+    answer = explain(steering, _links(steering), availability(steering, UP, set()), UP, flow)
+    assert answer.link == "c"
