@@ -239,3 +239,27 @@ def test_services_only_box_balances_and_leaves_routing_alone(make_lab: LabFactor
     assert routing_state(lab) == before
     lab.multiwan("flush", config=config)
     assert lab.router.run("nft", "list", "tables").stdout.strip() == ""
+
+
+def test_backend_connections_are_counted_in_status_and_metrics(
+    world: tuple[Lab, list[BackendHost]],
+) -> None:
+    """Each backend's new connections (its nft counter), in `status` and on /metrics."""
+    lab, backends = world
+    with LabDaemon(lab, service_config(lab, backends)):
+        names, failed = greetings(lab.clients[0], 60)
+        assert failed == 0
+        time.sleep(1.2)  # counters are published once a second
+        status = json.loads(lab.multiwan("status", "--json").stdout)
+        rows = status["services"]["smtp"]["backends"]
+        assert {r["backend"]: r["connections"] for r in rows} == {
+            f"{b.address}:25": names[b.name] for b in backends
+        }
+        scrape = (
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9560/').read().decode())"
+        )
+        metrics = lab.router.run(sys.executable, "-c", scrape).stdout
+        for b in backends:
+            labels = f'backend="{b.address}:25",service="smtp"'
+            assert f"multiwan_backend_connections_total{{{labels}}} {names[b.name]:.1f}" in metrics
+            assert f'multiwan_backend_state{{{labels},state="up"}} 1.0' in metrics

@@ -144,6 +144,16 @@ def test_round_robin_takes_the_links_in_turn_by_weight(lab: Lab, daemon: LabDaem
     # The rule that sent them counted each new connection once (rules[0] in the config).
     listed = lab.router.run("nft", "-j", "list", "counter", "inet", "multiwan", "rule_0")
     assert json.loads(listed.stdout)["nftables"][1]["counter"]["packets"] == 300
+    # ... and `status` shows it (the counters are read once a second).
+    deadline = time.monotonic() + 5
+    while (hits := rule_hits(lab)) != 300 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert hits == 300
+
+
+def rule_hits(lab: Lab, index: int = 0) -> int:
+    status = json.loads(lab.multiwan("status", "--json").stdout)
+    return int(status["rules"][index]["connections"])
 
 
 def test_route_lets_the_kernel_hash_flows_over_the_live_links_by_weight(

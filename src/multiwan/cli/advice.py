@@ -1,6 +1,7 @@
 """Warnings of `check` and `plan`: read the sysctls `core.advice` needs (read-only), print
 its findings as `FILE:LINE: field: warning: ...` on stderr. They never change the exit code."""
 
+import socket
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from multiwan.config.locate import index_lines, line_of
 from multiwan.config.schema import Config
 from multiwan.core.advice import advise, sysctl_keys
 from multiwan.core.compile import compile_state
-from multiwan.core.links import ResolvedLink, resolve_links
+from multiwan.core.links import InterfaceFacts, ResolvedLink, resolve_links
 from multiwan.kernel import netlink
 from multiwan.kernel.sysctl import read_sysctl
 
@@ -21,7 +22,7 @@ def warn(
 ) -> int:
     """Print every warning; how many there were."""
     now = {key: read_sysctl(key) for key in sysctl_keys(config)}
-    findings = advise(config, links, now, wanted, _foreign_marks())
+    findings = advise(config, links, now, wanted, _foreign_marks(), _lan(config))
     lines = index_lines(path.read_text(encoding="utf-8")) if findings else {}
     problems = [
         Problem(str(path), line_of(lines, f.field), f.field, f"warning: {f.message}")
@@ -30,6 +31,21 @@ def warn(
     for problem in sorted(problems, key=lambda p: (p.line or 0, p.field)):
         click.echo(str(problem), err=True)
     return len(problems)
+
+
+def _lan(config: Config) -> dict[str, InterfaceFacts]:
+    """Facts of this machine's interfaces that are no uplink (none when netlink cannot be
+    read)."""
+    uplinks = {link.interface for link in config.links.values()}
+    names = [name for _, name in socket.if_nameindex() if name not in uplinks and name != "lo"]
+    try:
+        ipr = netlink.open_netlink()
+    except OSError:
+        return {}
+    try:
+        return netlink.interfaces_facts(ipr, names)
+    finally:
+        ipr.close()
 
 
 def _foreign_marks() -> list[tuple[str, int]]:

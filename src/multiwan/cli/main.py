@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from multiwan.cli import complete
+
 if TYPE_CHECKING:
     from multiwan.config.schema import Config
     from multiwan.core.links import ResolvedLink
@@ -20,6 +22,7 @@ EXIT_CONFIG = 1
 EXIT_KERNEL = 3
 EXIT_NOT_RUNNING = 4
 EXIT_DAEMON_RUNNING = 5
+EXIT_CONFIRMATION = 6  # apply: a change awaits confirmation; confirm: none does
 
 
 class Context:
@@ -111,31 +114,80 @@ def plan(ctx: Context) -> None:
     click.echo(found.plan.render(), nl=False)
 
 
+CONFIRM = click.option(
+    "--confirm",
+    "confirm_seconds",
+    type=click.IntRange(1, 3600),
+    metavar="SECONDS",
+    help="Undo the change unless `multiwan confirm` comes within SECONDS (a change that "
+    "cuts you off a remote router comes back by itself).",
+)
+
+
 @cli.command()
+@CONFIRM
 @pass_context
-def apply(ctx: Context) -> None:
+def apply(ctx: Context, confirm_seconds: int | None) -> None:
     """Make the kernel match the config (atomic; a no-op when it already does). With the
     daemon running, it goes through the daemon (a reload), which keeps link health: a
     plain apply would put dead links back into the balance behind its back."""
+    from multiwan.cli import confirm as confirming
     from multiwan.kernel.reconcile import ApplyError
     from multiwan.operations import intent
 
     config = ctx.config()
     if _daemon_answers(ctx):
+        if confirm_seconds:
+            _reload_confirm(ctx, confirm_seconds)
+            return
         _print_status(_ask(ctx, "reload"))
         click.echo("Applied through the running daemon (it re-read its config file).")
         return
+    if confirming.pending(ctx.state_dir):
+        click.echo("apply refused: the last change awaits `multiwan confirm` (or its undoing "
+                   "when its time is up)", err=True)  # fmt: skip
+        sys.exit(EXIT_CONFIRMATION)
+    text = ctx.config_path.read_text(encoding="utf-8")
+    token = confirming.begin(ctx.state_dir, text, confirm_seconds, ctx.config_path) if (
+        confirm_seconds) else None  # fmt: skip
     kernel = ctx.kernel()
     try:
         found = intent(config, kernel)
         _warn_unroutable(found.links)
         kernel.execute(found.plan)
     except ApplyError as exc:
+        if token:
+            confirming.cancel(ctx.state_dir, token)
         click.echo(f"apply failed: {exc}", err=True)
         sys.exit(EXIT_KERNEL)
     finally:
         kernel.close()
     click.echo(found.plan.render() if not found.plan.empty else "Already applied: no changes.")
+    if token:
+        click.echo(f"Undone in {confirm_seconds} s unless `multiwan confirm` comes first.")
+    else:
+        confirming.record_applied(ctx.state_dir, text)
+
+
+def _reload_confirm(ctx: Context, seconds: int) -> None:
+    _print_status(_ask(ctx, "reload_confirm", seconds=seconds))
+    click.echo(f"Reloaded; the daemon goes back to the previous config in {seconds} s unless "
+               "`multiwan confirm` comes first.")  # fmt: skip
+
+
+@cli.command()
+@pass_context
+def confirm(ctx: Context) -> None:
+    """Keep the change made with `apply --confirm` or `reload --confirm`."""
+    from multiwan.cli import confirm as confirming
+
+    if _daemon_answers(ctx):
+        _ask(ctx, "confirm")
+    elif not confirming.confirm(ctx.state_dir):
+        click.echo("No change awaits confirmation (it was confirmed, or its time ran out and "
+                   "it was undone).", err=True)  # fmt: skip
+        sys.exit(EXIT_CONFIRMATION)
+    click.echo("Confirmed: the change stays.")
 
 
 def _daemon_answers(ctx: Context) -> bool:
@@ -199,18 +251,11 @@ def show(ctx: Context, as_json: bool) -> None:
 @pass_context
 def run(ctx: Context, verbose: bool) -> None:
     """Apply the config, then follow link health until stopped (for systemd)."""
-    import logging
-    import os
-
+    from multiwan.daemon.logs import setup
     from multiwan.daemon.run import run_daemon
 
     ctx.config()  # reject an invalid config with every problem listed, before starting
-    fmt = (
-        "%(levelname)s %(message)s"
-        if os.environ.get("JOURNAL_STREAM")
-        else ("%(asctime)s %(levelname)s %(message)s")
-    )
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
+    setup(verbose)
     run_daemon(ctx.config_path, ctx.state_dir)
 
 
@@ -273,7 +318,7 @@ def watch(ctx: Context, interval: float) -> None:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete.modes)
 @click.option("--persist", is_flag=True, help="Keep this mode across reloads and restarts.")
 @pass_context
 def mode(ctx: Context, name: str, persist: bool) -> None:
@@ -291,7 +336,7 @@ def mode(ctx: Context, name: str, persist: bool) -> None:
 
 @cli.command()
 @click.argument("action", type=click.Choice(["disable", "enable", "drain", "undrain"]))
-@click.argument("name")
+@click.argument("name", shell_complete=complete.links)
 @pass_context
 def link(ctx: Context, action: str, name: str) -> None:
     """Take a link out (disable), let its connections finish (drain), or back in."""
@@ -300,8 +345,8 @@ def link(ctx: Context, action: str, name: str) -> None:
 
 @cli.command()
 @click.argument("action", type=click.Choice(["drain", "undrain"]))
-@click.argument("service")
-@click.argument("backend")
+@click.argument("service", shell_complete=complete.services)
+@click.argument("backend", shell_complete=complete.backends)
 @pass_context
 def backend(ctx: Context, action: str, service: str, backend: str) -> None:
     """Drain a service BACKEND (address:port): no new connections, existing ones finish."""
@@ -309,7 +354,7 @@ def backend(ctx: Context, action: str, service: str, backend: str) -> None:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete.links)
 @click.argument("weight", type=click.IntRange(1, 1000))
 @pass_context
 def weight(ctx: Context, name: str, weight: int) -> None:
@@ -318,9 +363,13 @@ def weight(ctx: Context, name: str, weight: int) -> None:
 
 
 @cli.command()
+@CONFIRM
 @pass_context
-def reload(ctx: Context) -> None:
+def reload(ctx: Context, confirm_seconds: int | None) -> None:
     """Make the daemon read its config again (drops runtime changes)."""
+    if confirm_seconds:
+        _reload_confirm(ctx, confirm_seconds)
+        return
     _print_status(_ask(ctx, "reload"))
 
 
@@ -340,6 +389,45 @@ def log_command(ctx: Context, as_json: bool) -> None:
         click.echo(
             f"{stamp} {entry['link']}: {entry['previous']} -> {entry['state']} ({entry['reason']})"
         )
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.argument("proto", required=False, type=click.Choice(["tcp", "udp", "icmp", "icmpv6"]))
+@click.argument("dport", required=False, type=click.IntRange(1, 65535))
+@click.option("--sport", type=click.IntRange(1, 65535), help="Source port (rules with sport).")
+@click.option("--iif", help="Interface the connection arrives on (rules with iif, uplinks).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def explain(
+    ctx: Context,
+    src: str,
+    dst: str,
+    proto: str | None,
+    dport: int | None,
+    sport: int | None,
+    iif: str | None,
+    as_json: bool,
+) -> None:
+    """Which rule, policy, link, ip rule and table a new connection SRC -> DST would take
+    now, and why (link states from the running daemon; without one, all links up)."""
+    from multiwan.cli.explain import run_explain
+
+    run_explain(ctx, src, dst, proto, dport, sport, iif, as_json)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("link", shell_complete=complete.links)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_context
+def use(ctx: Context, link: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND with all its sockets bound to LINK's interface and marked for it, so its
+    traffic leaves by that link only: `multiwan use wan2 -- curl http://192.168.1.1/`.
+    Exits with the command's status."""
+    from multiwan.cli.use import run_use
+
+    run_use(ctx, link, command)
 
 
 @cli.command()

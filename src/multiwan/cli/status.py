@@ -47,7 +47,7 @@ def status_table(status: dict[str, Any]) -> Table:
 def services_table(services: dict[str, Any]) -> Table:
     table = Table(title="Services")
     for column in ("service", "listen", "backend", "state", "reason", "latency", "weight",
-                   "new", "rejected"):  # fmt: skip
+                   "new", "conns", "rejected"):  # fmt: skip
         table.add_column(column)
     for name, service in services.items():
         listen = f"{','.join(service['listen'])}:{','.join(map(str, service['ports']))}"
@@ -63,6 +63,7 @@ def services_table(services: dict[str, Any]) -> Table:
                 _number(row["latency_ms"], " ms"),
                 str(row["weight"]),
                 "yes" if row["taking_new"] else "no",
+                str(row.get("connections", 0)),
                 str(service["rejected"]) if index == 0 else "",
             )
     return table

@@ -1,8 +1,19 @@
 """The base of every config section."""
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What error messages say a value of a type should look like (`expected ...`). Kept
+    apart from a field's `description`, which documents the field (config reference, JSON
+    Schema)."""
+
+    text: str
+
 
 #: Here because both links and services name interfaces.
 INTERFACE_NAME = (
@@ -26,7 +37,7 @@ def _interface_name(value: str) -> str:
     return value
 
 
-InterfaceName = Annotated[str, AfterValidator(_interface_name), Field(description=INTERFACE_NAME)]
+InterfaceName = Annotated[str, AfterValidator(_interface_name), Expected(INTERFACE_NAME)]
 
 
 class Strict(BaseModel):

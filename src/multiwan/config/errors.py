@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from multiwan.config.base import Expected
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -140,17 +142,16 @@ def _bounds(constraints: tuple[Any, ...], integer: bool) -> str:
     return " " + " and ".join(words) if words else ""
 
 
-def _expected(annotation: Any, constraints: tuple[Any, ...]) -> str:
+def expected(annotation: Any, constraints: tuple[Any, ...]) -> str:
     """What a value of this type looks like, in words."""
     annotation, constraints = _unwrap(annotation, constraints)
-    descriptions = (c.description for c in constraints if isinstance(c, FieldInfo))
-    description = next(filter(None, descriptions), None)
+    description = next((c.text for c in constraints if isinstance(c, Expected)), None)
     origin = get_origin(annotation)
     if description:
-        return str(description)
+        return description
     if _is_union(annotation):
         members = get_args(annotation)
-        return " or ".join(dict.fromkeys(_expected(a, ()) for a in members if a is not type(None)))
+        return " or ".join(dict.fromkeys(expected(a, ()) for a in members if a is not type(None)))
     if origin is Literal:
         return "one of " + ", ".join(repr(v) for v in get_args(annotation))
     if annotation is bool:
@@ -209,7 +210,7 @@ def _message(error: ErrorDetails, site: _Site) -> str:
         allowed = f"; expected one of: {', '.join(site.owner.model_fields)}" if site.owner else ""
         return f"unknown key{allowed}"
     if kind == "missing":
-        return f"required key is missing: expected {_expected(site.annotation, site.constraints)}"
+        return f"required key is missing: expected {expected(site.annotation, site.constraints)}"
     if kind in ("value_error", "assertion_error"):
         return str(context.get("error", error["msg"]))
     if kind in COMPARISONS:
@@ -226,7 +227,7 @@ def _message(error: ErrorDetails, site: _Site) -> str:
         name = context["discriminator"].strip("'")
         tags = ", ".join(repr(t) for t in _tags(site.annotation, name))
         return f"needs key {name!r}, one of: {tags}"
-    return f"expected {_expected(site.annotation, site.constraints)}{got}"
+    return f"expected {expected(site.annotation, site.constraints)}{got}"
 
 
 def problems_from_validation(
@@ -254,7 +255,7 @@ def problems_from_validation(
     for loc, error in unions.items():
         if loc not in relevant:
             union = _site(root, loc)
-            expected = _expected(union.annotation, union.constraints)
-            message = f"expected {expected}, got {_shown(error.get('input'))}"
+            wanted = expected(union.annotation, union.constraints)
+            message = f"expected {wanted}, got {_shown(error.get('input'))}"
             problems.append(Problem(file, where(union.path), union.path, message))
     return problems

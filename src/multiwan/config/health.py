@@ -7,18 +7,17 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from multiwan.config.addresses import IpAddress
-from multiwan.config.base import Strict
+from multiwan.config.base import Expected, Strict
 
 #: Probe intervals and timeouts. The lower bound is a floor for sane probing: rounds faster
 #: than 50 ms flood the links and the daemon's loop with probes (all links are probed at
 #: once), and a shorter timeout fails healthy paths on ordinary jitter.
 Seconds = Annotated[
     float,
-    Field(
-        ge=0.05,
-        le=3600,
-        description="seconds, 0.05-3600 (faster probing floods the links, shorter timeouts "
-        "fail on ordinary jitter)",
+    Field(ge=0.05, le=3600),
+    Expected(
+        "seconds, 0.05-3600 (faster probing floods the links, shorter timeouts fail on "
+        "ordinary jitter)"
     ),
 ]
 
@@ -33,18 +32,18 @@ LossPct = Annotated[Annotated[float, Field(ge=0, le=100)] | None, AfterValidator
 
 
 class IcmpTarget(Strict):
-    kind: Literal["icmp"]
-    host: IpAddress
+    kind: Literal["icmp"] = Field(description="An ICMP echo (ping).")
+    host: IpAddress = Field(description="The address pinged.")
 
 
 class TcpTarget(Strict):
     """A TCP connect; for a link a refused connection proves the path works too (for a
     service backend it is a failure: `refused_ok = false`)."""
 
-    kind: Literal["tcp"]
-    host: IpAddress
-    port: Annotated[int, Field(ge=1, le=65535)]
-    refused_ok: bool = True
+    kind: Literal["tcp"] = Field(description="A TCP connect.")
+    host: IpAddress = Field(description="The address connected to.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(description="The port connected to.")
+    refused_ok: bool = Field(True, description="A refused connection passes (the path works).")
 
 
 def hex_bytes(value: str | None) -> str | None:
@@ -59,13 +58,13 @@ class UdpTarget(Strict):
     `expect`) so does silence, else silence counts as alive (many UDP services never
     answer a datagram they do not understand)."""
 
-    kind: Literal["udp"]
-    host: IpAddress
-    port: Annotated[int, Field(ge=1, le=65535)]
-    payload: str = ""  # sent as UTF-8 text
-    payload_hex: str | None = None  # or as these bytes ("0a0b...")
-    expect: str | None = None  # the reply must contain this text
-    require_reply: bool = False
+    kind: Literal["udp"] = Field(description="A datagram.")
+    host: IpAddress = Field(description="The address sent to.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(description="The port sent to.")
+    payload: str = Field("", description="The datagram, as UTF-8 text.")
+    payload_hex: str | None = Field(None, description="The datagram, as hex bytes ('0a0b...').")
+    expect: str | None = Field(None, description="Text the reply must contain.")
+    require_reply: bool = Field(False, description="Silence fails too.")
 
     _payload_hex = field_validator("payload_hex")(hex_bytes)
 
@@ -81,11 +80,13 @@ class UdpTarget(Strict):
 
 
 class HttpTarget(Strict):
-    kind: Literal["http"]
-    url: str
-    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
-    body_contains: str | None = None
-    verify_tls: bool = True
+    kind: Literal["http"] = Field(description="An HTTP(S) request.")
+    url: str = Field(description="An http:// or https:// URL.")
+    expect_status: Annotated[int, Field(ge=100, le=599)] = Field(
+        200, description="The status the answer must have."
+    )
+    body_contains: str | None = Field(None, description="Text the body must contain.")
+    verify_tls: bool = Field(True, description="Verify the server's certificate (https).")
 
     @field_validator("url")
     @classmethod
@@ -118,11 +119,13 @@ class DnsTarget(Strict):
     for `2001:DB8::1`, `"text"` for `text`, names absolute).
     """
 
-    kind: Literal["dns"]
-    server: IpAddress
-    query: str
-    rdtype: Literal["A", "AAAA", "TXT", "NS", "MX", "SOA"] = "A"
-    expect: str | None = None
+    kind: Literal["dns"] = Field(description="A DNS query.")
+    server: IpAddress = Field(description="The DNS server asked.")
+    query: str = Field(description="The name asked for.")
+    rdtype: Literal["A", "AAAA", "TXT", "NS", "MX", "SOA"] = Field(
+        "A", description="The record type asked for."
+    )
+    expect: str | None = Field(None, description="A value the answer must contain.")
 
     @field_validator("query")
     @classmethod
@@ -166,9 +169,9 @@ class DnsTarget(Strict):
 class SmtpTarget(Strict):
     """An SMTP server: it must greet with a 220 banner (then gets QUIT)."""
 
-    kind: Literal["smtp"]
-    host: IpAddress
-    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    kind: Literal["smtp"] = Field(description="An SMTP greeting (220).")
+    host: IpAddress = Field(description="The SMTP server.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(25, description="Its port.")
 
 
 def exec_argument(value: str) -> str:
@@ -184,8 +187,10 @@ Argument = Annotated[str, AfterValidator(exec_argument)]
 class CommandTarget(Strict):
     """An external command: exit status 0 means healthy. Runs with the check's timeout."""
 
-    kind: Literal["command"]
-    argv: Annotated[list[Argument], Field(min_length=1)]
+    kind: Literal["command"] = Field(description="An external command: exit status 0 passes.")
+    argv: Annotated[list[Argument], Field(min_length=1)] = Field(
+        description="Program and arguments, run without a shell."
+    )
 
 
 Target = Annotated[
@@ -203,31 +208,58 @@ class HealthCheck(Strict):
     keeps the connections it carries. README's "Defaults" table says why each value.
     """
 
-    targets: Annotated[list[Target], Field(min_length=1)]
-    interval: Seconds = 0.5
-    #: Probe interval while a link is failing or recovering (defaults to `interval`).
-    fast_interval: Seconds | None = None
-    timeout: Seconds = 1.0
-    fall: Annotated[int, Field(ge=1, le=100)] = 3  # failed rounds in a row: down
-    rise: Annotated[int, Field(ge=1, le=100)] = 3  # good rounds in a row: up again
-    reliability: Annotated[int, Field(ge=1)] = 1  # targets that must answer in a round
-    window: Annotated[int, Field(ge=1, le=1000)] = 10  # rounds for latency and loss
-    degraded_latency_ms: LatencyMs = 500
-    degraded_loss_pct: LossPct = 20
-    down_latency_ms: LatencyMs = None
-    down_loss_pct: LossPct = None
-    #: What a degraded link does: keep its share, serve only when no other member of a
-    #: policy is up (last_resort), or take `degraded_weight` instead of its weight.
-    degraded_action: Literal["keep", "last_resort", "weight"] = "last_resort"
-    degraded_weight: Annotated[int, Field(gt=0, le=1000)] | None = None
-    #: At daemon start: "up" keeps traffic flowing until probes say otherwise.
-    initial_state: Literal["up", "down"] = "up"
-    #: Probe at `fast_interval` while the interface sends but receives nothing (a link that
-    #: carries traffic and gets no answers is suspect before any probe has failed).
-    traffic_signal: bool = False
-    #: Delete the conntrack entries of a link that goes down, so applications reconnect
-    #: through live links at once instead of waiting for their own timeouts.
-    flush_conntrack: bool = True
+    targets: Annotated[list[Target], Field(min_length=1)] = Field(
+        description="What a round probes (icmp, tcp, udp, http, dns, smtp, command)."
+    )
+    interval: Seconds = Field(0.5, description="Seconds between probe rounds.")
+    fast_interval: Seconds | None = Field(
+        None, description="Seconds between rounds while failing or recovering (default: interval)."
+    )
+    timeout: Seconds = Field(1.0, description="Seconds a probe may take.")
+    fall: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="Failed rounds in a row: down."
+    )
+    rise: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="Good rounds in a row: up again."
+    )
+    reliability: Annotated[int, Field(ge=1)] = Field(
+        1, description="Targets that must answer for a round to count as good."
+    )
+    window: Annotated[int, Field(ge=1, le=1000)] = Field(
+        10, description="Rounds of latency and loss history."
+    )
+    degraded_latency_ms: LatencyMs = Field(
+        500, description="Mean latency above which the link is degraded; 0 turns it off."
+    )
+    degraded_loss_pct: LossPct = Field(
+        20, description="Loss above which the link is degraded; 0 turns it off."
+    )
+    down_latency_ms: LatencyMs = Field(
+        None, description="Mean latency above which the link is down; 0 or omitted: off."
+    )
+    down_loss_pct: LossPct = Field(
+        None, description="Loss above which the link is down; 0 or omitted: off."
+    )
+    degraded_action: Literal["keep", "last_resort", "weight"] = Field(
+        "last_resort",
+        description="What a degraded link does: keep its share, serve only when no other "
+        "member of a policy is up (last_resort), or take degraded_weight instead.",
+    )
+    degraded_weight: Annotated[int, Field(gt=0, le=1000)] | None = Field(
+        None, description="Weight of a degraded link (degraded_action 'weight')."
+    )
+    initial_state: Literal["up", "down"] = Field(
+        "up", description="State at daemon start: 'up' keeps traffic flowing until probes say."
+    )
+    traffic_signal: bool = Field(
+        False,
+        description="Probe at fast_interval while the interface sends but receives nothing.",
+    )
+    flush_conntrack: bool = Field(
+        True,
+        description="Delete the connections of a link that goes down, so applications "
+        "reconnect through live links at once.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

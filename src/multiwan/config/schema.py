@@ -20,24 +20,23 @@ from pydantic import (
 )
 
 from multiwan.config.addresses import Network, ip_address
-from multiwan.config.base import InterfaceName, Strict
+from multiwan.config.base import Expected, InterfaceName, Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
 
-#: `description` is what error messages say was expected.
+#: `Expected` is what error messages say was expected.
 Name = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,30}$"),
-    Field(description="a name (a letter, then up to 30 letters, digits, '_' or '-')"),
+    Expected("a name (a letter, then up to 30 letters, digits, '_' or '-')"),
 ]
 #: Shown in nft rule comments (128 bytes at most there); no quotes or control characters
 #: (nft strings have no escapes) and no '=' (the digests' comments are `static=...`, `d=...`).
 RuleName = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"),
-    Field(
-        description="a rule name (a letter or digit, then up to 63 letters, digits, spaces, "
-        "'_', '-' or '.')"
+    Expected(
+        "a rule name (a letter or digit, then up to 63 letters, digits, spaces, '_', '-' or '.')"
     ),
 ]
 #: One routing table and one mark value per link (core/ownership.MAX_LINKS).
@@ -49,24 +48,49 @@ RESERVED_VIA = "main"
 class Link(Strict):
     """An uplink: an interface with a gateway, balanced into by policies."""
 
-    interface: InterfaceName
-    #: Routing-table and mark index (1-250). Omitted: the lowest free id in file order.
-    #: Set it to keep marks stable when links are inserted before this one.
-    id: Annotated[int, Field(ge=1, le=MAX_LINKS)] | None = None
-    gateway: str | None = None  # IPv4 gateway; discovered from the interface if omitted
-    source: str | None = None  # IPv4 source address; discovered if omitted
-    gateway6: str | None = None
-    source6: str | None = None
-    ipv6: bool = False  # route IPv6 through this link too (gateway6/source6 or discovered)
-    weight: Annotated[int, Field(gt=0, le=1000)] = 1
-    priority: Annotated[int, Field(ge=0, le=1000)] = 1  # failover tier: lower is preferred
-    masquerade: bool = True
-    #: Masquerade IPv6 too (NAT66); off by default: IPv6 normally routes the LAN's prefix.
-    masquerade6: bool = False
-    enabled: bool = True
-    #: How this link is probed; omitted: the top-level [health], else never probed (up
-    #: while its interface is present with carrier).
-    health: HealthCheck | None = None
+    interface: InterfaceName = Field(
+        description="The uplink's interface; each interface belongs to one link."
+    )
+    id: Annotated[int, Field(ge=1, le=MAX_LINKS)] | None = Field(
+        None,
+        description="Routing-table (7700 + id) and mark index. Omitted: the lowest free id in "
+        "file order; set it to keep marks stable when links are inserted before this one.",
+    )
+    gateway: str | None = Field(
+        None, description="IPv4 gateway. Omitted: the main table's default route via the interface."
+    )
+    source: str | None = Field(
+        None, description="IPv4 source address. Omitted: the interface's first global address."
+    )
+    gateway6: str | None = Field(
+        None, description="IPv6 gateway (with ipv6 = true). Omitted: discovered."
+    )
+    source6: str | None = Field(
+        None, description="IPv6 source address (with ipv6 = true). Omitted: discovered."
+    )
+    ipv6: bool = Field(False, description="Route IPv6 through this link too.")
+    weight: Annotated[int, Field(gt=0, le=1000)] = Field(
+        1, description="Share of new connections among the live links of its tier."
+    )
+    priority: Annotated[int, Field(ge=0, le=1000)] = Field(
+        1, description="Failover tier: lower is preferred; a tier is used while it has a live link."
+    )
+    masquerade: bool = Field(True, description="NAT what leaves by this link to its address.")
+    masquerade6: bool = Field(
+        False, description="Masquerade IPv6 too (NAT66); IPv6 normally routes the LAN's prefix."
+    )
+    enabled: bool = Field(
+        True, description="false: keep the link's routes but give it no new connections."
+    )
+    metered: bool = Field(
+        False,
+        description="Paid by volume (LTE): `check` warns when its probes would send much a month.",
+    )
+    health: HealthCheck | None = Field(
+        None,
+        description="How this link is probed. Omitted: the top-level [health], else never "
+        "probed (up while its interface is present with carrier).",
+    )
 
     @field_validator("gateway", "source")
     @classmethod
@@ -87,9 +111,13 @@ class Link(Strict):
 class Member(Strict):
     """A link inside a policy, optionally with its own weight and tier for that policy."""
 
-    link: Name
-    weight: Annotated[int, Field(gt=0, le=1000)] | None = None
-    priority: Annotated[int, Field(ge=0, le=1000)] | None = None
+    link: Name = Field(description="The link.")
+    weight: Annotated[int, Field(gt=0, le=1000)] | None = Field(
+        None, description="Its weight in this policy. Omitted: the link's weight."
+    )
+    priority: Annotated[int, Field(ge=0, le=1000)] | None = Field(
+        None, description="Its tier in this policy. Omitted: the link's priority."
+    )
 
 
 Strategy = Literal[
@@ -127,23 +155,43 @@ class Policy(Strict):
     the fewest clients for its weight and keeps it (core/pools.py).
     """
 
-    strategy: Strategy = "balance"
-    #: What `sticky` remembers: the client address, or the client and server pair.
-    sticky_key: Literal["source", "source-destination"] = "source"
-    #: Seconds a `sticky` choice is kept after the last new connection that used it.
-    sticky_timeout: Annotated[int, Field(ge=1, le=86400)] = 600
-    #: What `route` hashes: addresses (l3) or addresses and ports (l4). The kernel has one
-    #: setting per namespace, so every route policy must agree.
-    hash_policy: Literal["l3", "l4"] = "l3"
-    links: Annotated[list[Name | Member], Field(min_length=1)]
-    #: When no member is live: use the main table, reject new connections, or drop them.
-    last_resort: Literal["main", "unreachable", "blackhole"] = "main"
-    #: When a member returns, delete the connections that went to main meanwhile, so they
-    #: reconnect over the links at once (false: they stay on main until they end).
-    flush_last_resort: bool = True
-    #: least-loaded: clients moved off a dead link go back to it when it returns (false:
-    #: they stay, and newcomers even out the load).
-    return_home: bool = False
+    strategy: Strategy = Field(
+        "balance",
+        description="How new connections choose among the live links of the best tier: "
+        "balance, failover, round-robin, destination, source, sticky, packet, route or "
+        "least-loaded (see the README's strategies table).",
+    )
+    sticky_key: Literal["source", "source-destination"] = Field(
+        "source",
+        description="sticky: what is remembered, the client address or the client and server pair.",
+    )
+    sticky_timeout: Annotated[int, Field(ge=1, le=86400)] = Field(
+        600,
+        description="sticky: seconds a choice is kept after the last new connection that used it.",
+    )
+    hash_policy: Literal["l3", "l4"] = Field(
+        "l3",
+        description="route: what the kernel hashes, addresses (l3) or addresses and ports "
+        "(l4); one setting per namespace, so every route policy must agree.",
+    )
+    links: Annotated[list[Name | Member], Field(min_length=1)] = Field(
+        description="Member links: names, or tables with their own weight and priority."
+    )
+    last_resort: Literal["main", "unreachable", "blackhole"] = Field(
+        "main",
+        description="When no member is live: use the main table, reject new connections, or "
+        "drop them.",
+    )
+    flush_last_resort: bool = Field(
+        True,
+        description="When a member returns, delete the connections that went to main "
+        "meanwhile so they reconnect over the links (false: they stay until they end).",
+    )
+    return_home: bool = Field(
+        False,
+        description="least-loaded: clients moved off a dead link go back to it when it "
+        "returns (false: they stay, and newcomers even out the load).",
+    )
 
     def members(self) -> list[Member]:
         return [Member(link=m) if isinstance(m, str) else m for m in self.links]
@@ -162,7 +210,7 @@ def _port_spec(value: int | str) -> str:
 
 #: Validated one by one, so an error names the element (`rules[3].dport[1]`).
 PortSpec = Annotated[
-    int | str, AfterValidator(_port_spec), Field(description="a port (1-65535) or 'LOW-HIGH'")
+    int | str, AfterValidator(_port_spec), Expected("a port (1-65535) or 'LOW-HIGH'")
 ]
 
 
@@ -177,21 +225,32 @@ LogPrefix = Annotated[
 class Rule(Strict):
     """Traffic selector, first match wins. `via` is a policy, a link, or `main` (bypass)."""
 
-    name: RuleName | None = None
-    src: list[Network] = []
-    dst: list[Network] = []
-    proto: Literal["tcp", "udp", "icmp", "icmpv6"] | None = None
-    sport: list[PortSpec] = []  # each a port or "LOW-HIGH", normalised to a string
-    dport: list[PortSpec] = []
-    iif: InterfaceName | None = None
-    #: Match destinations in the nft sets `<name>_v4` and `<name>_v6` that multiwan creates
-    #: in its table and other programs fill (dnsmasq: `nftset=/example.com/4#inet#multiwan#
-    #: <name>_v4,6#inet#multiwan#<name>_v6`); their elements survive config changes.
-    dst_set: Name | None = None
-    via: Name
-    #: Log each new connection this rule sends (kernel log, nft `log prefix`), with this
-    #: prefix; omitted: no logging. Every rule also counts its new connections.
-    log: LogPrefix | None = None
+    name: RuleName | None = Field(None, description="Shown in nft comments and messages.")
+    src: list[Network] = Field(
+        [], description="Source networks (CIDR, IPv4 or IPv6); any if empty."
+    )
+    dst: list[Network] = Field([], description="Destination networks; any if empty.")
+    proto: Literal["tcp", "udp", "icmp", "icmpv6"] | None = Field(
+        None, description="Protocol. Omitted: any (with ports: tcp and udp)."
+    )
+    sport: list[PortSpec] = Field(
+        [], description="Source ports and 'LOW-HIGH' ranges (normalised to strings)."
+    )
+    dport: list[PortSpec] = Field([], description="Destination ports and 'LOW-HIGH' ranges.")
+    iif: InterfaceName | None = Field(None, description="Only connections arriving on it.")
+    dst_set: Name | None = Field(
+        None,
+        description="Match destinations in the nft sets <name>_v4 and <name>_v6 that multiwan "
+        "creates in its table and other programs fill (dnsmasq nftset=); their elements "
+        "survive config changes.",
+    )
+    via: Name = Field(description="A policy, a link (while live, else the default policy), or "
+                      "'main' (the normal routing table).")  # fmt: skip
+    log: LogPrefix | None = Field(
+        None,
+        description="Log each new connection this rule sends (kernel log, nft log prefix) "
+        "with this prefix; omitted: no logging. Every rule counts its new connections.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -275,44 +334,64 @@ def _listen(value: str) -> str:
 class Daemon(Strict):
     """Settings of `multiwan run`."""
 
-    #: Executables run on every link state change (LINK, STATE, PREVIOUS, INTERFACE, GATEWAY
-    #: in their environment).
-    hooks_dir: Annotated[str, AfterValidator(_hooks_dir)] = "/etc/multiwan/hooks.d"
-    hook_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
-    #: Delay before a full reconcile after address and route events (they come in bursts).
-    reconcile_delay: Annotated[float, Field(ge=0, le=10)] = 0.05
-    #: Members of this group may read status and log through the control socket (control
-    #: itself is root only).
-    status_group: Annotated[str, AfterValidator(_group)] | None = None
-    #: Prometheus metrics endpoint (host:port); "" turns it off.
-    metrics_listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9560"
+    hooks_dir: Annotated[str, AfterValidator(_hooks_dir)] = Field(
+        "/etc/multiwan/hooks.d",
+        description="Executables run on every link state change (LINK, STATE, PREVIOUS, "
+        "INTERFACE, GATEWAY in their environment).",
+    )
+    hook_timeout: Annotated[float, Field(gt=0, le=600)] = Field(
+        10.0, description="Seconds a hook may run before it is killed."
+    )
+    reconcile_delay: Annotated[float, Field(ge=0, le=10)] = Field(
+        0.05,
+        description="Seconds to wait before a full reconcile after address and route events "
+        "(they come in bursts).",
+    )
+    status_group: Annotated[str, AfterValidator(_group)] | None = Field(
+        None,
+        description="Members of this group may read status and log through the control socket "
+        "(control itself is root only).",
+    )
+    metrics_listen: Annotated[str, AfterValidator(_listen)] = Field(
+        "127.0.0.1:9560", description='Prometheus metrics endpoint (IP:PORT); "" turns it off.'
+    )
 
 
 class Config(Strict):
     """A whole multiwan config file: a multi-WAN router (links, a default policy), an
     inbound balancer (services only: no routing is touched), or both."""
 
-    default_policy: Name | None = None
-    links: dict[Name, Link] = {}
-    policies: dict[Name, Policy] = {}
-    rules: list[Rule] = []
-    #: Attach these conntrack helpers so the connections they announce (FTP data, ...) are
-    #: "related" and inherit the link of their control connection.
-    conntrack_helpers: list[Literal["ftp", "tftp", "sip", "irc", "pptp"]] = []
-    #: Source address of the router's own connections that bind none: "auto" (the first
-    #: global address of a non-uplink interface, e.g. the LAN's), "none", or an address. Such
-    #: connections are then balanced by the rules and masqueraded like forwarded ones, while
-    #: sockets bound to a link's address stay on that link. With "none" they take a link's
-    #: address, chosen per destination over the default policy's live links.
-    local_source: str = "auto"
-    #: The packet/conntrack mark bits multiwan owns (contiguous, at least 8). Bits outside
-    #: it are left to other software; move it when another program uses these bits.
-    mark_mask: int = 0xFF00
-    #: Health check of every link that has none of its own.
-    health: HealthCheck | None = None
-    #: Inbound services: virtual IP:port balanced over backends.
-    services: dict[Name, Service] = {}
-    daemon: Daemon = Daemon()
+    default_policy: Name | None = Field(
+        None,
+        description="The policy (or link) for traffic no rule matches; required with links.",
+    )
+    links: dict[Name, Link] = Field({}, description="Uplinks by name.")
+    policies: dict[Name, Policy] = Field({}, description="How connections choose among links.")
+    rules: list[Rule] = Field([], description="Traffic selectors; the first match wins.")
+    conntrack_helpers: list[Literal["ftp", "tftp", "sip", "irc", "pptp"]] = Field(
+        [],
+        description="Conntrack helpers to attach: the connections they announce (FTP data, "
+        "...) are related and stay on the link of their control connection.",
+    )
+    local_source: str = Field(
+        "auto",
+        description="Source address of the router's own connections that bind none: 'auto' "
+        "(the first global address of a non-uplink interface, e.g. the LAN's; then balanced "
+        "and masqueraded like forwarded traffic), 'none' (a link's address, per destination), "
+        "or an address. Sockets bound to a link's address always stay on that link.",
+    )
+    mark_mask: int = Field(
+        0xFF00,
+        description="The packet/conntrack mark bits multiwan owns (contiguous, at least 8); "
+        "move it when another program uses these bits.",
+    )
+    health: HealthCheck | None = Field(
+        None, description="Health check of every link that has none of its own."
+    )
+    services: dict[Name, Service] = Field(
+        {}, description="Inbound services: virtual IP:port balanced over backends."
+    )
+    daemon: Daemon = Field(default_factory=Daemon, description="Settings of `multiwan run`.")
 
     @field_validator("mark_mask")
     @classmethod

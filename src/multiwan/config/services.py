@@ -56,11 +56,14 @@ def _listed(value: object) -> object:
 
 
 class Backend(Strict):
-    address: IpAddress
-    port: Port | None = None  # omitted: the port the client connected to
-    weight: Annotated[int, Field(gt=0, le=1000)] = 1
-    #: Takes connections only while every primary backend is down.
-    backup: bool = False
+    address: IpAddress = Field(description="The backend's address.")
+    port: Port | None = Field(None, description="Omitted: the port the client connected to.")
+    weight: Annotated[int, Field(gt=0, le=1000)] = Field(
+        1, description="Share of new connections (scheduler 'weighted')."
+    )
+    backup: bool = Field(
+        False, description="Takes connections only while every primary backend is down."
+    )
 
     @property
     def family(self) -> int:
@@ -79,22 +82,43 @@ class ServiceCheck(Strict):
     """How each backend is checked. The kind defaults to the service's protocol: a TCP
     connect (refused or reset fails at once) or a UDP datagram (port unreachable fails)."""
 
-    kind: Literal["tcp", "udp", "smtp", "http", "https", "command"] | None = None
-    interval: Seconds = 1.0
-    timeout: Seconds = 1.0
-    rise: Annotated[int, Field(ge=1, le=100)] = 2
-    fall: Annotated[int, Field(ge=1, le=100)] = 2
-    path: Annotated[str, AfterValidator(_path)] = "/"
-    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
-    body_contains: str | None = None
-    #: For kind "command": {address} and {port} are replaced by the backend's.
-    command: list[Annotated[str, AfterValidator(_command_arg)]] | None = None
-    #: For kind "udp": the datagram sent (text, or bytes in hex), the text the reply must
-    #: contain, and whether silence fails (default: only an ICMP port unreachable does).
-    payload: str = ""
-    payload_hex: str | None = None
-    expect: str | None = None
-    require_reply: bool = False
+    kind: Literal["tcp", "udp", "smtp", "http", "https", "command"] | None = Field(
+        None, description="How a backend is checked. Omitted: the service's protocol."
+    )
+    interval: Seconds = Field(1.0, description="Seconds between checks.")
+    timeout: Seconds = Field(1.0, description="Seconds a check may take.")
+    rise: Annotated[int, Field(ge=1, le=100)] = Field(
+        2, description="Good checks in a row to take a backend back."
+    )
+    fall: Annotated[int, Field(ge=1, le=100)] = Field(
+        2, description="Failed checks in a row to take a backend out."
+    )
+    path: Annotated[str, AfterValidator(_path)] = Field(
+        "/", description="For http/https: the path requested."
+    )
+    expect_status: Annotated[int, Field(ge=100, le=599)] = Field(
+        200, description="For http/https: the status the answer must have."
+    )
+    body_contains: str | None = Field(
+        None, description="For http/https: text the answer's body must contain."
+    )
+    command: list[Annotated[str, AfterValidator(_command_arg)]] | None = Field(
+        None,
+        description="For kind 'command': argv run per backend ({address} and {port} replaced); "
+        "exit 0 passes.",
+    )
+    payload: str = Field("", description="For kind 'udp': the datagram sent, as text.")
+    payload_hex: str | None = Field(
+        None, description="For kind 'udp': the datagram sent, as hex bytes."
+    )
+    expect: str | None = Field(
+        None, description="For kind 'udp': text the reply must contain (a reply is required)."
+    )
+    require_reply: bool = Field(
+        False,
+        description="For kind 'udp': silence fails too (default: only an ICMP port "
+        "unreachable does).",
+    )
 
     _payload_hex = field_validator("payload_hex")(hex_bytes)
 
@@ -115,20 +139,37 @@ class Service(Strict):
     """Connections to any `listen` address and `ports` go to one backend, chosen per
     connection and kept by conntrack."""
 
-    listen: Annotated[list[IpAddress], Field(min_length=1)]
-    ports: Annotated[list[Port], Field(min_length=1)]
-    protocol: Literal["tcp", "udp"] = "tcp"
-    scheduler: Literal["weighted", "round-robin", "source-hash"] = "weighted"
-    backends: Annotated[list[Backend], Field(min_length=1)]
-    check: ServiceCheck = ServiceCheck()
-    #: Masquerade connections to the backends (when they do not route replies back
-    #: through this balancer).
-    snat: bool = False
-    #: Delete a failed backend's established connections (default: leave them alone).
-    flush_on_down: bool = False
-    #: Only clients arriving on these interfaces (a name or a list); empty: any, including
-    #: clients on the balancer itself.
-    iif: Annotated[list[InterfaceName], BeforeValidator(_listed)] = []
+    listen: Annotated[list[IpAddress], Field(min_length=1)] = Field(
+        description="The virtual addresses clients connect to."
+    )
+    ports: Annotated[list[Port], Field(min_length=1)] = Field(
+        description="The ports balanced at those addresses."
+    )
+    protocol: Literal["tcp", "udp"] = Field("tcp", description="The service's protocol.")
+    scheduler: Literal["weighted", "round-robin", "source-hash"] = Field(
+        "weighted",
+        description="How a backend is chosen per connection: weighted random, round-robin, or "
+        "a seeded hash of the client address (a client keeps its backend).",
+    )
+    backends: Annotated[list[Backend], Field(min_length=1)] = Field(
+        description="Where connections go."
+    )
+    check: ServiceCheck = Field(
+        default_factory=ServiceCheck, description="How each backend is checked."
+    )
+    snat: bool = Field(
+        False,
+        description="Masquerade connections to the backends (when they do not route replies "
+        "back through this balancer).",
+    )
+    flush_on_down: bool = Field(
+        False, description="Delete a failed backend's established connections."
+    )
+    iif: Annotated[list[InterfaceName], BeforeValidator(_listed)] = Field(
+        [],
+        description="Only clients arriving on these interfaces (a name or a list); empty: any, "
+        "including clients on the balancer itself.",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:

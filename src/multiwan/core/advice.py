@@ -8,10 +8,13 @@ problems, marked as warnings, and still exit 0.
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from multiwan.config.schema import Config
-from multiwan.core.links import ResolvedLink
+from multiwan.config.health import HealthCheck
+from multiwan.config.schema import RESERVED_VIA, Config
+from multiwan.core.links import InterfaceFacts, ResolvedLink
 from multiwan.core.ownership import KNOWN_MARKS
+from multiwan.core.shadow import shadowed_by
 
 IP_FORWARD = "net/ipv4/ip_forward"
 IP6_FORWARD = "net/ipv6/conf/all/forwarding"
@@ -187,16 +190,181 @@ def _far_ends(config: Config, links: Iterable[ResolvedLink]) -> list[Finding]:
     return found
 
 
+def _shadowed(config: Config) -> list[Finding]:
+    """A rule that can never match: an earlier one matches everything it does."""
+    found = []
+    for index, rule in enumerate(config.rules):
+        earlier = shadowed_by(config.rules[:index], rule)
+        if earlier is not None:
+            name = config.rules[earlier].name
+            label = f"rules[{earlier}]" + (f" ({name!r})" if name else "")
+            found.append(Finding(f"rules[{index}]", f"never matches: {label} before it matches "
+                                 "every connection it does (the first match wins)"))  # fmt: skip
+    return found
+
+
+def _lan_balanced(config: Config, lan: Mapping[str, InterfaceFacts]) -> list[Finding]:
+    """A rule that sends the LAN (a subnet of an interface that is no uplink) to a link or
+    policy: the LAN's own routes win over marks anyway, so its connections are marked and
+    counted as a link's for nothing, and a reader believes they are balanced."""
+    subnets = [
+        (name, ipaddress.ip_network(subnet))
+        for name, facts in sorted(lan.items())
+        for subnet in (*facts.v4.subnets, *facts.v6.subnets)
+    ]
+    found = []
+    for index, rule in enumerate(config.rules):
+        if rule.via == RESERVED_VIA:
+            continue
+        for cidr in rule.dst:
+            net = ipaddress.ip_network(cidr)
+            for interface, subnet in subnets:
+                if net.version == subnet.version and net.overlaps(subnet) and net.prefixlen:
+                    found.append(Finding(f"rules[{index}].dst", f"{cidr} covers the LAN "
+                        f"{subnet} ({interface}) and goes to {rule.via}: local routes win over "
+                        'links anyway; give the LAN a rule with via = "main" first'))  # fmt: skip
+    return found
+
+
+#: Ports an operator manages the router by: SSH, and the metrics port.
+def _management_ports(config: Config) -> dict[int, str]:
+    ports = {22: "SSH"}
+    if config.daemon.metrics_listen:
+        ports[int(config.daemon.metrics_listen.rpartition(":")[2])] = "multiwan's metrics"
+    return ports
+
+
+def _management_balanced(
+    config: Config, links: Iterable[ResolvedLink], lan: Mapping[str, InterfaceFacts]
+) -> list[Finding]:
+    """A service that takes over a management port of one of the router's own addresses:
+    the operator's SSH reaches a backend instead of the router."""
+    own = {f.source for facts in lan.values() for f in (facts.v4, facts.v6) if f.source}
+    own |= {a.source for link in links for a in (link.v4, link.v6) if a is not None}
+    ports = _management_ports(config)
+    found = []
+    for name, service in config.services.items():
+        for address in service.listen:
+            for port in service.ports:
+                if address in own and port in ports and service.protocol == "tcp":
+                    found.append(Finding(f"services.{name}.ports", f"{address}:{port} is this "
+                        f"router's own {ports[port]}: connections to it go to the backends, and "
+                        "the router can no longer be reached there"))  # fmt: skip
+    return found
+
+
+def _probed(check: HealthCheck) -> list[str] | None:
+    """The addresses a check probes; None when a target is a name or a command."""
+    hosts = []
+    for target in check.targets:
+        if target.kind == "http":
+            host = urlsplit(target.url).hostname
+        else:
+            host = getattr(target, "host", None) or getattr(target, "server", None)
+        try:
+            hosts.append(str(ipaddress.ip_address(host or "")))
+        except ValueError:
+            return None
+    return hosts
+
+
+#: Public resolvers people probe, whose addresses are in different networks.
+PROVIDERS = {
+    "Google": ("8.8.8.8", "8.8.4.4", "2001:4860:4860::8888", "2001:4860:4860::8844"),
+    "Cloudflare": ("1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001"),
+    "Quad9": ("9.9.9.9", "149.112.112.112", "2620:fe::fe", "2620:fe::9"),
+    "OpenDNS": ("208.67.222.222", "208.67.220.220"),
+}
+
+
+def _provider(host: str) -> str:
+    """Who runs `host`: a known resolver's provider, else its /24 (IPv6: /48)."""
+    for name, addresses in PROVIDERS.items():
+        if host in addresses:
+            return name
+    return str(ipaddress.ip_network(f"{host}/{24 if ':' not in host else 48}", strict=False))
+
+
+def _one_provider(config: Config, links: Iterable[ResolvedLink]) -> list[Finding]:
+    """Two or more targets of a check all at one provider (a known resolver's, or one /24,
+    one IPv6 /48), or only the link's own gateway: a modem answers while its line is dead,
+    and one provider's trouble (or its ICMP policy) takes every link down at once."""
+    resolved = {link.name: link.v4.gateway for link in links if link.v4 is not None}
+    checks = [
+        (f"links.{name}.health.targets", link.health, link.gateway or resolved.get(name))
+        for name, link in config.links.items()
+        if link.health is not None
+    ]
+    if config.health is not None and any(link.health is None for link in config.links.values()):
+        checks.append(("health.targets", config.health, None))
+    found = []
+    for field, check, gateway in checks:
+        hosts = _probed(check)
+        if not hosts:
+            continue
+        if gateway is not None and set(hosts) == {gateway}:
+            found.append(Finding(field, f"only the link's own gateway ({gateway}) is probed: "
+                                 "a modem answers while the line behind it is dead"))  # fmt: skip
+            continue
+        providers = {_provider(host) for host in hosts}
+        if len(hosts) > 1 and len(providers) == 1:
+            found.append(Finding(field, f"every target is at one provider ({providers.pop()}): its "
+                "trouble, or a change of its ICMP policy, takes every link it probes down at "
+                "once; add a target of another provider"))  # fmt: skip
+    return found
+
+
+#: IP bytes both ways of one check of each kind, about (IPv4; IPv6 adds 20 per packet):
+#: ICMP echo and reply of 42 bytes; a TCP handshake and close (6 packets); SMTP adds the
+#: banner and QUIT; DNS a query and answer; HTTP a small request and response, HTTPS its TLS
+#: handshake and certificates.
+CHECK_BYTES = {"icmp": 84, "tcp": 340, "smtp": 700, "dns": 220, "udp": 80, "http": 1500}
+HTTPS_BYTES = 6000
+#: Monthly probe traffic above which a metered link gets a warning.
+METERED_LIMIT = 100_000_000
+MONTH = 30 * 86400
+
+
+def probe_bytes_per_month(config: Config, link: str) -> int | None:
+    """Probe traffic of `link` in a month at its check's `interval` (None: no check)."""
+    check = config.health_of(link)
+    if check is None:
+        return None
+    per_round = 0
+    for target in check.targets:
+        if target.kind == "http" and target.url.startswith("https:"):
+            per_round += HTTPS_BYTES
+        else:
+            per_round += CHECK_BYTES.get(target.kind, 0)
+    return int(per_round * MONTH / check.interval)
+
+
+def _metered(config: Config) -> list[Finding]:
+    found = []
+    for name, link in config.links.items():
+        volume = probe_bytes_per_month(config, name)
+        if not link.metered or volume is None or volume < METERED_LIMIT:
+            continue
+        check = config.health_of(name)
+        assert check is not None
+        found.append(Finding(f"links.{name}.metered", f"probes send about {volume / 1e6:,.0f} MB "
+            f"a month on this metered link ({len(check.targets)} target(s) every "
+            f"{check.interval:g} s); a longer interval or fewer targets costs less"))  # fmt: skip
+    return found
+
+
 def advise(
     config: Config,
     links: Iterable[ResolvedLink],
     now: Mapping[str, str | None],
     wanted: Mapping[str, str],
     foreign_marks: Iterable[tuple[str, int]] = (),
+    lan: Mapping[str, InterfaceFacts] | None = None,
 ) -> list[Finding]:
     """Every warning, sorted. `links` as resolved from the interfaces, `now` the sysctls of
     `sysctl_keys` as read (None: absent), `wanted` the sysctls multiwan would set,
-    `foreign_marks` the marks other programs' `ip rule`s match (as shown, bits)."""
+    `foreign_marks` the marks other programs' `ip rule`s match (as shown, bits), `lan` the
+    facts of the interfaces that are no uplink."""
     links = list(links)
     return sorted(
         [
@@ -206,5 +374,10 @@ def advise(
             *_unchecked(config),
             *_mark_overlaps(config, foreign_marks),
             *_far_ends(config, links),
+            *_shadowed(config),
+            *_lan_balanced(config, lan or {}),
+            *_management_balanced(config, links, lan or {}),
+            *_one_provider(config, links),
+            *_metered(config),
         ]
     )

@@ -27,6 +27,11 @@ def backend_chain(name: str, index: int) -> str:
     return f"be_{name}_{index}"
 
 
+def backend_counter(name: str, index: int) -> str:
+    """The named counter of new connections sent to a backend (same name as its chain)."""
+    return backend_chain(name, index)
+
+
 def rejected_counter(name: str) -> str:
     return f"svc_{name}_rejected"
 
@@ -68,6 +73,11 @@ def static_lines(services: dict[str, Service]) -> list[str]:
     if not services:
         return []
     lines = [f"\tcounter {rejected_counter(name)} {{ }}" for name in services]
+    lines += [
+        f"\tcounter {backend_counter(name, index)} {{ }}"
+        for name, service in services.items()
+        for index in range(len(service.backends))
+    ]
     # Numeric priorities (-100 is dstnat; the name is refused for the output hook); the
     # guard runs right after DNAT.
     for hook in ("prerouting", "output"):
@@ -96,7 +106,8 @@ def static_lines(services: dict[str, Service]) -> list[str]:
     for name, service in services.items():
         for index, backend in enumerate(service.backends):
             dnat = _dnat(backend, service.protocol)
-            lines.append(f"\tchain {backend_chain(name, index)} {{ {dnat}; }}")
+            count = f"counter name {nft_string(backend_counter(name, index))}"
+            lines.append(f"\tchain {backend_chain(name, index)} {{ {count} {dnat}; }}")
     return lines
 
 

@@ -29,6 +29,8 @@ COMMANDS: dict[str, dict[str, type]] = {
     "status": {},
     "log": {},
     "reload": {},
+    "reload_confirm": {"seconds": int},
+    "confirm": {},
     "mode": {"mode": str, "persist": bool},
     "weight": {"link": str, "weight": int},
     "link": {"link": str, "action": str},

@@ -7,7 +7,7 @@ by the executor, never seen by the engine.
 """
 
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from multiwan.config.schema import Config
@@ -15,6 +15,7 @@ from multiwan.core.linkstate import State
 from multiwan.core.plan import Plan
 from multiwan.core.pools import Seat, Seated
 from multiwan.core.strategy import Availability
+from multiwan.daemon.confirm import Pending
 from multiwan.daemon.events import DaemonEvent, FallbackUpdate, PolicyUpdate, Reply
 from multiwan.daemon.hooks import HookEvent
 
@@ -104,6 +105,15 @@ class LoadConfig:
     """Read the config file again -> ConfigLoaded or ConfigRejected."""
 
     reply: Reply | None = None
+    pending: Pending | None = None  # `reload --confirm`
+
+
+@dataclass(frozen=True)
+class ScheduleRevert:
+    """Queue a RevertDue event when `pending`'s time is up."""
+
+    pending: Pending
+    delay: float
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class Answer:
 class Log:
     level: int
     text: str
+    fields: Mapping[str, str] = field(default_factory=dict)  # journal fields (LINK=...)
 
 
 @dataclass(frozen=True)
@@ -136,5 +147,5 @@ class Continue:
 Effect = (
     ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | SaveMode | SaveSeats
     | RunHooks
-    | ScheduleReconcile | LoadConfig | RestartProbes | Answer | Log | Continue
+    | ScheduleReconcile | ScheduleRevert | LoadConfig | RestartProbes | Answer | Log | Continue
 )  # fmt: skip

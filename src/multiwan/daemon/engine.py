@@ -37,6 +37,7 @@ from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.daemon import report
 from multiwan.daemon.clients import ClientPools
+from multiwan.daemon.confirm import Confirmation
 from multiwan.daemon.effects import (
     Answer,
     Apply,
@@ -54,8 +55,10 @@ from multiwan.daemon.effects import (
     SaveSeats,
     SaveStates,
     ScheduleReconcile,
+    ScheduleRevert,
 )
 from multiwan.daemon.events import (
+    Announce,
     Answered,
     Applied,
     ApplyFailed,
@@ -76,9 +79,11 @@ from multiwan.daemon.events import (
     Reload,
     Reloaded,
     Reply,
+    RevertDue,
     Start,
 )
 from multiwan.daemon.hooks import HookEvent
+from multiwan.daemon.logs import state_level
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
 from multiwan.kernel.events import AddressingChanged, InterfaceState, NeighbourChanged, Resync
@@ -123,6 +128,9 @@ class Engine:
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
         self.published: report.Published | None = None  # read by the metrics thread
         self.rejected: dict[str, int] = {}  # service -> connections refused (no backend)
+        self.backend_connections: dict[str, int] = {}  # backend counter -> new connections
+        self.rule_hits: dict[int, int] = {}  # rule index -> new connections it sent
+        self.confirmation = Confirmation()  # a reload awaiting `multiwan confirm`
         self.connections: Mapping[int, int] = {}  # by mark
         self.persisted: tuple[str, ...] = ()  # `mode --persist`: survives restarts, reloads
         self.pools = ClientPools()  # least-loaded policies' clients and their seats
@@ -161,10 +169,13 @@ class Engine:
             transitions=dict(self.transitions),
             apply_count=self.apply_count,
             apply_seconds=self.apply_seconds,
+            backend_connections=dict(self.backend_connections),
+            rule_hits=dict(self.rule_hits),
         )
 
-    def status(self) -> dict[str, object]:
-        return report.status(self.snapshot())
+    def status(self, now: Now) -> dict[str, object]:
+        pending = self.confirmation.describe(now.monotonic)
+        return {**report.status(self.snapshot()), "awaiting_confirmation": pending}
 
     # --- events --------------------------------------------------------------------------
     def handle(self, event: DaemonEvent, now: Now) -> list[Effect]:
@@ -187,7 +198,7 @@ class Engine:
             case NeighbourChanged():
                 uplinks = {link.ifindex for link in self.links.values() if link.ifindex}
                 if self._pools() and self.pools.learn(event, uplinks):
-                    return self._update_policies("clients changed")
+                    return self._update_policies(Announce("clients changed"))
             case Reconciled():
                 return self._reconciled(event)
             case ReconcileFailed(error):
@@ -218,11 +229,8 @@ class Engine:
             case ModeSaved(modes, error):
                 text = f"could not persist the mode {', '.join(modes) or 'none'}: {error}"
                 return [Log(ERROR, text)]
-            case ConfigLoaded(config, reply):
-                return self._reload(config, reply, now)
-            case ConfigRejected(problems, reply):
-                text = f"reload rejected, keeping the running config: {'; '.join(problems)}"
-                return [Log(ERROR, text), *self._error(reply, text)]
+            case ConfigLoaded() | ConfigRejected() | RevertDue():
+                return self._reloading(event, now)
             case Reloaded(reply):
                 config = self.config
                 text = (
@@ -231,16 +239,18 @@ class Engine:
                 )
                 if self.runtime.modes:
                     text += f"; persisted mode in force: {', '.join(self.runtime.modes)}"
-                return [RestartProbes(), Log(INFO, text), *self._answer(reply)]
+                return [RestartProbes(), Log(INFO, text), *self._answer(reply, now)]
             case Control():
                 return self._control(event, now)
             case Answered(reply):
-                return self._answer(reply)
+                return self._answer(reply, now)
             case ConnectionsCounted(by_mark):
                 self.connections = by_mark
             case CountersRead(listing):
-                new, self.rejected = report.counted(listing)
-                self.published = report.published(self.snapshot(), new)
+                counts = report.counted(listing)
+                self.rejected, self.backend_connections = counts.rejected, counts.backends
+                self.rule_hits = counts.rules
+                self.published = report.published(self.snapshot(), counts.new)
         return []
 
     # --- reconcile -----------------------------------------------------------------------
@@ -318,8 +328,13 @@ class Engine:
         self._remember(name, transition, now)
         key = (name, transition.state)
         self.transitions[key] = self.transitions.get(key, 0) + 1
-        announce = f"link {name}: {transition.previous} -> {transition.state} ({transition.reason})"
-        effects: list[Effect] = [Log(INFO, announce)]
+        announce = Announce(
+            f"link {name}: {transition.previous} -> {transition.state} ({transition.reason})",
+            state_level(transition.state),
+            {"link": name, "state": transition.state, "previous": transition.previous,
+             "reason": transition.reason},
+        )  # fmt: skip
+        effects: list[Effect] = [Log(announce.level, announce.text, announce.fields)]
         if update:
             effects = self._update_policies(announce)
         check = self.config.health_of(name)
@@ -346,10 +361,13 @@ class Engine:
         if transition is None:
             return []
         self._remember(f"{service}/{key}", transition, now)
-        announce = (
+        announce = Announce(
             f"service {service}: backend {key} {transition.previous} -> {transition.state} "
-            f"({transition.reason})"
-        )
+            f"({transition.reason})",
+            state_level(transition.state),
+            {"service": service, "backend": key, "state": transition.state,
+             "previous": transition.previous, "reason": transition.reason},
+        )  # fmt: skip
         effects = self._update_policies(announce)
         if not self.backends_live().get(service):
             text = f"service {service}: no backend left; new connections are rejected"
@@ -367,7 +385,7 @@ class Engine:
         })  # fmt: skip
 
     # --- the fast path -------------------------------------------------------------------
-    def _update_policies(self, announce: str) -> list[Effect]:
+    def _update_policies(self, announce: Announce) -> list[Effect]:
         """Rewrite the one-rule chains whose choice changed, then the fallback table: the
         same compile -> diff -> execute path as `apply`, limited to what health changes.
         The nft step (what moves forwarded traffic) goes first, as one transaction; the
@@ -383,7 +401,8 @@ class Engine:
         )
         plan, digests = dynamic_plan(dynamic.rules, dynamic.fallback, self.applied, self.fallback)
         if plan.empty:
-            return [*seating, Log(INFO, f"{announce}; no policy changed")]
+            text = f"{announce.text}; no policy changed"
+            return [*seating, Log(announce.level, text, announce.fields)]
         changed = tuple(sorted(c for c, tag in digests.items() if self.applied.get(c) != tag))
         chains, routes = plan.split_nft()
         update = PolicyUpdate(digests, changed, routes, dynamic.fallback, announce)
@@ -404,16 +423,21 @@ class Engine:
         changed = (*purpose.changed, "fallback route")
         return self._updated(purpose.announce, changed, purpose.seconds + seconds)
 
-    def _updated(self, announce: str, changed: tuple[str, ...], seconds: float) -> list[Effect]:
+    def _updated(
+        self, announce: Announce, changed: tuple[str, ...], seconds: float
+    ) -> list[Effect]:
         self.apply_count += 1
         self.apply_seconds += seconds
         what = f"updated {', '.join(changed)}" if changed else "no policy changed"
-        return [Log(INFO, f"{announce}; {what} in {seconds * 1000:.1f} ms")]
+        text = f"{announce.text}; {what} in {seconds * 1000:.1f} ms"
+        return [Log(announce.level, text, announce.fields)]
 
     def _apply_failed(self, purpose: PolicyUpdate | FallbackUpdate, error: str) -> list[Effect]:
         """The kernel refused a fast-path step: it keeps what it had (each step is atomic);
         a full reconcile puts it right."""
-        effects: list[Effect] = [Log(INFO, f"{purpose.announce}; update not applied")]
+        announce = purpose.announce
+        text = f"{announce.text}; update not applied"
+        effects: list[Effect] = [Log(announce.level, text, announce.fields)]
         if isinstance(purpose, FallbackUpdate):
             effects = self._updated(purpose.announce, purpose.changed, purpose.seconds)
         text = f"policy update failed ({error}); reconciling in full"
@@ -466,6 +490,29 @@ class Engine:
         self.config = runtime.effective(self.file_config)
         return effects
 
+    def _reloading(
+        self, event: ConfigLoaded | ConfigRejected | RevertDue, now: Now
+    ) -> list[Effect]:
+        """A config read for a reload (maybe one to confirm), or a confirm window's end."""
+        match event:
+            case ConfigLoaded(config, reply, pending):
+                effects = self._reload(config, reply, now)
+                if pending is None:
+                    return effects
+                delay = pending.deadline - now.monotonic
+                text = f"reloaded; reverting in {delay:.0f} s unless confirmed (multiwan confirm)"
+                return [*effects[:-1], Log(WARNING, text), ScheduleRevert(pending, delay),
+                        effects[-1]]  # fmt: skip
+            case ConfigRejected(problems, reply, pending):
+                if pending is not None:
+                    self.confirmation.cancel(pending)
+                text = f"reload rejected, keeping the running config: {'; '.join(problems)}"
+                return [Log(ERROR, text), *self._error(reply, text)]
+            case RevertDue(pending) if self.confirmation.due(pending, now.monotonic):
+                text = "change not confirmed in time: reverting to the previous config"
+                return [Log(WARNING, text), *self._reload(pending.previous, None, now)]
+        return []
+
     def _reload(self, config: Config, reply: Reply | None, now: Now) -> list[Effect]:
         """A valid new config: runtime changes end (the persisted mode stays), probes
         restart, a full reconcile."""
@@ -486,11 +533,19 @@ class Engine:
         try:
             match request.command:
                 case "status":
-                    return self._answer(reply)
+                    return self._answer(reply, now)
                 case "log":
                     return [Answer(reply, {"ok": True, "result": list(self.history)})]
                 case "reload":
                     return [LoadConfig(reply)]
+                case "reload_confirm":  # daemon/confirm.py
+                    seconds = int(args["seconds"])
+                    return [
+                        LoadConfig(reply, self.confirmation.begin(config, now.monotonic, seconds))
+                    ]
+                case "confirm":
+                    self.confirmation.confirm()
+                    return [Log(INFO, "change confirmed: it stays"), *self._answer(reply, now)]
                 case "mode":
                     runtime = self.runtime.with_mode(config, str(args.get("mode")))
                     if args.get("persist"):
@@ -522,10 +577,10 @@ class Engine:
                 effects += self._step(name, OperatorChange(now.monotonic, disabled), now)
         return [*effects, *self._reconcile(), Log(INFO, f"runtime change: {runtime.describe()}")]
 
-    def _answer(self, reply: Reply | None) -> list[Effect]:
+    def _answer(self, reply: Reply | None, now: Now) -> list[Effect]:
         if reply is None:
             return []
-        result = report.with_connections(self.status(), self.links, self.connections)
+        result = report.with_connections(self.status(now), self.links, self.connections)
         return [Answer(reply, {"ok": True, "result": result})]
 
     @staticmethod

@@ -2,6 +2,7 @@
 outcomes of the engine's own effects, handed back to it before the next queued event."""
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from multiwan.core.linkstate import ProbeRound, State
 from multiwan.core.model import Family, Route
 from multiwan.core.plan import Plan
 from multiwan.core.pools import Seat
+from multiwan.daemon.confirm import Pending
 from multiwan.kernel.events import KernelEvent, NeighbourChanged
 
 #: Where a control request's answer goes.
@@ -94,6 +96,16 @@ class ReconcileFailed:
 
 
 @dataclass(frozen=True)
+class Announce:
+    """What caused a policy update, logged with its result: the line, its level (trouble
+    warns) and its journal fields (LINK=, STATE=, ...)."""
+
+    text: str
+    level: int = logging.INFO
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PolicyUpdate:
     """Why an `Apply` of one-rule chains runs: the digests it loads, and the fallback
     routes that follow it once it worked (the router's own sockets come second)."""
@@ -102,7 +114,7 @@ class PolicyUpdate:
     changed: tuple[str, ...]
     routes: Plan
     fallback: frozenset[Route]
-    announce: str  # what caused it, for the log line written when it is done
+    announce: Announce  # what caused it, logged when it is done
 
 
 @dataclass(frozen=True)
@@ -111,7 +123,7 @@ class FallbackUpdate:
 
     fallback: frozenset[Route]
     changed: tuple[str, ...]
-    announce: str
+    announce: Announce
     seconds: float  # the nft step before it
 
 
@@ -139,12 +151,21 @@ class ModeSaved:
 class ConfigLoaded:
     config: Config
     reply: Reply | None
+    pending: Pending | None = None  # `reload --confirm`: reverted unless confirmed
 
 
 @dataclass(frozen=True)
 class ConfigRejected:
     problems: tuple[str, ...]
     reply: Reply | None
+    pending: Pending | None = None
+
+
+@dataclass(frozen=True)
+class RevertDue:
+    """The time of a `reload --confirm` is up: revert unless it was confirmed."""
+
+    pending: Pending
 
 
 @dataclass(frozen=True)
@@ -164,5 +185,5 @@ class Answered:
 DaemonEvent = (
     Start | ProbeDone | Reload | Reconcile | Control | ConnectionsCounted | CountersRead
     | FactsRead | Reconciled | ReconcileFailed | Applied | ApplyFailed | ModeSaved | ConfigLoaded
-    | ConfigRejected | Reloaded | Answered | KernelEvent
+    | ConfigRejected | RevertDue | Reloaded | Answered | KernelEvent
 )  # fmt: skip

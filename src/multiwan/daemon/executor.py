@@ -37,6 +37,7 @@ from multiwan.daemon.effects import (
     SaveSeats,
     SaveStates,
     ScheduleReconcile,
+    ScheduleRevert,
 )
 from multiwan.daemon.engine import Engine, Now
 from multiwan.daemon.events import (
@@ -50,8 +51,10 @@ from multiwan.daemon.events import (
     Reconcile,
     Reconciled,
     ReconcileFailed,
+    RevertDue,
 )
 from multiwan.daemon.hooks import run_hooks
+from multiwan.daemon.logs import fields
 from multiwan.daemon.persist import (
     MODE_FILE,
     SEATS_FILE,
@@ -158,19 +161,21 @@ class Executor:
             case RunHooks(event, directory, timeout):
                 self.spawn(run_hooks(Path(directory), event, timeout), "hooks")
             case ScheduleReconcile(delay):
-                self.spawn(self._later(delay), "reconcile")
-            case LoadConfig(reply):
+                self.spawn(self._later(delay, Reconcile()), "reconcile")
+            case ScheduleRevert(pending, delay):
+                self.spawn(self._later(delay, RevertDue(pending)), "confirm-timer")
+            case LoadConfig(reply, pending):
                 try:
-                    return ConfigLoaded(self.load_config(), reply)
+                    return ConfigLoaded(self.load_config(), reply, pending)
                 except ConfigError as exc:
-                    return ConfigRejected(tuple(str(p) for p in exc.problems), reply)
+                    return ConfigRejected(tuple(str(p) for p in exc.problems), reply, pending)
             case RestartProbes():
                 self.restart_probes()
             case Answer(reply, payload):
                 if not reply.done():  # the client may have gone
                     reply.set_result(payload)
-            case Log(level, text):
-                log.log(level, "%s", text)
+            case Log(level, text, journal):
+                log.log(level, "%s", text, extra=fields(**journal) if journal else None)
             case Continue(event):
                 return event
         return None
@@ -204,9 +209,9 @@ class Executor:
         except (ApplyError, KernelError) as exc:
             return ReconcileFailed(str(exc))
 
-    async def _later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self.enqueue(Reconcile())
+    async def _later(self, delay: float, event: DaemonEvent) -> None:
+        await asyncio.sleep(max(0.0, delay))
+        self.enqueue(event)
 
 
 async def _flush(label: str, mark: int, mask: int) -> None:

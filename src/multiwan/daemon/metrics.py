@@ -68,7 +68,52 @@ class EngineCollector(Collector):
         )  # fmt: skip
         for what, count in sorted((self.errors() if self.errors else {}).items()):
             failures.add_metric([what], count)
-        yield from (state, latency, loss, weight, rx, tx, changes, connections, applies, failures)
+        rules = CounterMetricFamily(
+            "multiwan_rule_connections", "New connections a rule sent (first match)",
+            labels=["rule", "via"],
+        )  # fmt: skip
+        for row in view.status.get("rules") or []:  # type: ignore[attr-defined]
+            label = row["name"] or f"rules[{row['index']}]"
+            rules.add_metric([label, row["via"]], row["connections"])
+        yield from (state, latency, loss, weight, rx, tx, changes, connections, applies, failures,
+                    rules)  # fmt: skip
+        yield from service_metrics(view.status.get("services") or {})  # type: ignore[arg-type]
+
+
+#: A backend's states (the check's verdicts, and before its first check).
+BACKEND_STATES = ("up", "degraded", "down", "unknown")
+
+
+def service_metrics(services: Mapping[str, dict[str, Any]]) -> Iterator[Any]:
+    """Per backend: state, check latency, new connections, whether it takes new ones; per
+    service: connections rejected for want of a live backend."""
+    labels = ["service", "backend"]
+    state = GaugeMetricFamily(
+        "multiwan_backend_state", "1 for the backend's current state", labels=[*labels, "state"]
+    )
+    latency = GaugeMetricFamily(
+        "multiwan_backend_check_latency_seconds", "Latency of its checks", labels=labels
+    )
+    taking = GaugeMetricFamily(
+        "multiwan_backend_taking_new", "1 while it gets new connections", labels=labels
+    )
+    connections = CounterMetricFamily(
+        "multiwan_backend_connections", "New connections sent to the backend", labels=labels
+    )
+    rejected = CounterMetricFamily(
+        "multiwan_service_rejected", "New connections refused: no backend", labels=["service"]
+    )
+    for name, service in sorted(services.items()):
+        rejected.add_metric([name], service.get("rejected", 0))
+        for row in service.get("backends", []):
+            key = [name, row["backend"]]
+            for candidate in dict.fromkeys([*BACKEND_STATES, row["state"]]):
+                state.add_metric([*key, candidate], float(row["state"] == candidate))
+            if row.get("latency_ms") is not None:
+                latency.add_metric(key, row["latency_ms"] / 1000)
+            taking.add_metric(key, float(bool(row.get("taking_new"))))
+            connections.add_metric(key, row.get("connections", 0))
+    yield from (state, latency, taking, connections, rejected)
 
 
 def serve_metrics(

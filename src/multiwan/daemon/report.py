@@ -6,12 +6,13 @@ readers in other threads (the metrics server) and the control socket see a consi
 
 import time
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from multiwan.config.schema import Config
 from multiwan.core.links import ResolvedLink
 from multiwan.core.linkstate import LinkHealth
+from multiwan.core.services import backend_counter
 from multiwan.core.strategy import Availability
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime
@@ -34,6 +35,10 @@ class Snapshot:
     transitions: Mapping[tuple[str, str], int]
     apply_count: int
     apply_seconds: float
+    #: New connections sent to each backend, by its counter (core/services.backend_counter).
+    backend_connections: Mapping[str, int] = field(default_factory=dict)
+    #: New connections each rule sent, by its index in the config.
+    rule_hits: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,15 @@ def status(snap: Snapshot) -> dict[str, object]:
         "persisted_mode": list(snap.persisted),
         "pools": {policy: dict(links) for policy, links in snap.pools.items()},
         "links": links,
+        "rules": [
+            {
+                "index": index,
+                "name": rule.name,
+                "via": rule.via,
+                "connections": snap.rule_hits.get(index, 0),
+            }
+            for index, rule in enumerate(snap.config.rules)
+        ],
         "services": services_status(snap, offset),
     }
 
@@ -108,7 +122,7 @@ def services_status(snap: Snapshot, offset: float) -> dict[str, object]:
     services: dict[str, object] = {}
     for name, service in snap.config.services.items():
         rows = []
-        for backend in service.backends:
+        for index, backend in enumerate(service.backends):
             key = backend.key(service.ports[0])
             health = snap.backends.get((name, key))
             rows.append({
@@ -121,6 +135,7 @@ def services_status(snap: Snapshot, offset: float) -> dict[str, object]:
                 "backup": backend.backup,
                 "drained": f"{name}/{key}" in snap.runtime.drained_backends,
                 "taking_new": key in live.get(name, set()),
+                "connections": snap.backend_connections.get(backend_counter(name, index), 0),
             })  # fmt: skip
         services[name] = {
             "listen": service.listen,
@@ -133,20 +148,33 @@ def services_status(snap: Snapshot, offset: float) -> dict[str, object]:
     return services
 
 
-def counted(counters: list[dict[str, Any]] | None) -> tuple[dict[str, int], dict[str, int]]:
-    """From the nft counter listing: new connections per link, and connections rejected
-    per service (no live backend)."""
-    new, rejected = {}, {}
+@dataclass(frozen=True)
+class Counted:
+    """multiwan's nft counters, by what they count."""
+
+    new: dict[str, int]  # new connections per link
+    rejected: dict[str, int]  # connections refused per service (no live backend)
+    backends: dict[str, int]  # new connections per backend, by counter name
+    rules: dict[int, int]  # new connections each rule sent, by its index
+
+
+def counted(counters: list[dict[str, Any]] | None) -> Counted:
+    """Read the nft counter listing (None: it failed, so nothing is known)."""
+    found = Counted({}, {}, {}, {})
     for item in counters or []:
         counter = item.get("counter")
         if not counter:
             continue
-        name = counter["name"]
+        name, packets = counter["name"], int(counter["packets"])
         if name.startswith("new_"):
-            new[name.removeprefix("new_")] = int(counter["packets"])
+            found.new[name.removeprefix("new_")] = packets
         elif name.startswith("svc_") and name.endswith("_rejected"):
-            rejected[name[4 : -len("_rejected")]] = int(counter["packets"])
-    return new, rejected
+            found.rejected[name[4 : -len("_rejected")]] = packets
+        elif name.startswith("be_"):
+            found.backends[name] = packets
+        elif name.startswith("rule_") and name[5:].isdigit():
+            found.rules[int(name[5:])] = packets
+    return found
 
 
 def published(snap: Snapshot, new_connections: dict[str, int]) -> Published:

@@ -20,9 +20,29 @@ LINK = {
 }  # fmt: skip
 
 
+SERVICES = {
+    "smtp": {
+        "rejected": 3,
+        "backends": [
+            {"backend": "10.20.0.11:25", "state": "up", "latency_ms": 1.5, "taking_new": True,
+             "connections": 17},
+            {"backend": "10.20.0.12:25", "state": "down", "latency_ms": None,
+             "taking_new": False, "connections": 4},
+        ],
+    }
+}  # fmt: skip
+
+
 class FakeEngine:
     published = Published(
-        status={"links": [LINK]},
+        status={
+            "links": [LINK],
+            "services": SERVICES,
+            "rules": [
+                {"index": 0, "name": "ssh-wired", "via": "wan1", "connections": 7},
+                {"index": 1, "name": None, "via": "main", "connections": 0},
+            ],
+        },
         transitions={("wan1", "down"): 2, ("wan1", "up"): 2},
         new_connections={"wan1": 41},
         apply_count=4,
@@ -45,6 +65,8 @@ def test_metrics_render_the_published_view() -> None:
     assert 'multiwan_link_transitions_total{link="wan1",state="down"} 2.0' in text
     assert 'multiwan_link_connections_total{link="wan1"} 41.0' in text
     assert "multiwan_policy_update_seconds_count 4.0" in text
+    assert 'multiwan_rule_connections_total{rule="ssh-wired",via="wan1"} 7.0' in text
+    assert 'multiwan_rule_connections_total{rule="rules[1]",via="main"} 0.0' in text
 
 
 def test_dashboard_queries_only_existing_metrics() -> None:
@@ -62,3 +84,17 @@ def test_the_daemons_survived_failures_are_counted() -> None:
     text = generate_latest(registry).decode()
     assert 'multiwan_daemon_errors_total{what="probe"} 2.0' in text
     assert 'multiwan_daemon_errors_total{what="hooks"} 1.0' in text
+
+
+def test_services_export_backend_state_latency_connections_and_rejections() -> None:
+    text = exposition()
+    up = 'backend="10.20.0.11:25",service="smtp"'
+    down = 'backend="10.20.0.12:25",service="smtp"'
+    assert f'multiwan_backend_state{{{up},state="up"}} 1.0' in text
+    assert f'multiwan_backend_state{{{down},state="down"}} 1.0' in text
+    assert f'multiwan_backend_state{{{down},state="up"}} 0.0' in text
+    assert f"multiwan_backend_check_latency_seconds{{{up}}} 0.0015" in text
+    assert f"multiwan_backend_check_latency_seconds{{{down}}}" not in text
+    assert f"multiwan_backend_connections_total{{{up}}} 17.0" in text
+    assert f"multiwan_backend_taking_new{{{down}}} 0.0" in text
+    assert 'multiwan_service_rejected_total{service="smtp"} 3.0' in text

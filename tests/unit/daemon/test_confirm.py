@@ -1,0 +1,43 @@
+"""The daemon's pending confirmation, with time as an argument: due only at its deadline,
+never after a confirmation, one change at a time."""
+
+import pytest
+
+from multiwan.config.schema import Config
+from multiwan.daemon.confirm import Confirmation
+from multiwan.daemon.runtime import RuntimeError_
+
+CONFIG = Config.model_validate(
+    {
+        "default_policy": "all",
+        "links": {"a": {"interface": "eth1"}},
+        "policies": {"all": {"links": ["a"]}},
+    }
+)
+
+
+def test_a_change_is_reverted_at_its_deadline_unless_confirmed() -> None:
+    state = Confirmation()
+    pending = state.begin(CONFIG, now=100.0, seconds=60)
+    assert state.describe(130.0) == {"revert_in": 30.0}
+    assert not state.due(pending, 159.9)
+    assert state.due(pending, 160.0)
+    assert state.pending is None
+    assert not state.due(pending, 161.0)  # once
+
+    confirmed = state.begin(CONFIG, now=200.0, seconds=10)
+    state.confirm()
+    assert not state.due(confirmed, 300.0)
+    with pytest.raises(RuntimeError_, match="no change awaits confirmation"):
+        state.confirm()
+
+
+def test_one_change_at_a_time_and_sane_windows() -> None:
+    state = Confirmation()
+    first = state.begin(CONFIG, now=0.0, seconds=60)
+    with pytest.raises(RuntimeError_, match=r"awaits confirmation .* its revert in 50 s"):
+        state.begin(CONFIG, now=10.0, seconds=60)
+    state.cancel(first)
+    assert state.pending is None
+    with pytest.raises(RuntimeError_, match="confirm within 1-3600 seconds, got 0"):
+        state.begin(CONFIG, now=0.0, seconds=0)
