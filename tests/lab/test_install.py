@@ -16,7 +16,11 @@ LINK = "../../../opt/multiwan/bin/multiwan"
 
 
 def _run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=300)
+    """Run without the caller's PYTHONPATH: the installed command must stand on its own."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=300, env=env
+    )
 
 
 def _install(root: Path) -> None:
