@@ -16,7 +16,7 @@ TEST_PREFIX = os.environ.get("MULTIWAN_TEST_PREFIX", "mwt-")
 #: `MULTIWAN_HYPOTHESIS=mutation` (set by scripts/mutate): few examples, always the same ones,
 #: so each of thousands of mutant runs takes seconds and a mutant's verdict never depends on luck.
 settings.register_profile(
-    "mutation", max_examples=20, derandomize=True, database=None, deadline=None
+    "mutation", max_examples=5, derandomize=True, database=None, deadline=None
 )
 HYPOTHESIS_PROFILE = os.environ.get("MULTIWAN_HYPOTHESIS")
 if HYPOTHESIS_PROFILE:
