@@ -132,3 +132,17 @@ def test_fallback_routes_are_added_after_the_link_tables() -> None:
     desired = DesiredState(nft, frozenset({VIA_A, LINK_TABLE}), frozenset(), frozenset())
     actual = ActualState(NftDigests("s"), frozenset(), frozenset(), frozenset())
     assert diff(desired, actual).route_adds == (LINK_TABLE, VIA_A)
+
+
+def test_diff_names_what_it_does_to_the_table_and_deletes_stale_rules() -> None:
+    nft = NftState("table", NftDigests("new"), {"pol4_all": "goto mark_a"})
+    stale = Rule(7730, 4, 7701, oif="wan9")
+    desired = DesiredState(nft, frozenset(), frozenset(), frozenset())
+    changed = ActualState(NftDigests("old"), frozenset(), frozenset({stale}), frozenset())
+    plan = diff(desired, changed)
+    assert (plan.nft_summary, plan.rule_deletes) == ("replace table (config changed)", (stale,))
+    fresh = ActualState(None, frozenset(), frozenset(), frozenset())
+    assert diff(desired, fresh).nft_summary == "create table"
+    same = ActualState(NftDigests("new", {"pol4_all": with_digest("goto mark_a")[1]}),
+                       frozenset(), frozenset(), frozenset())  # fmt: skip
+    assert diff(desired, same) == Plan()
