@@ -3,7 +3,7 @@ as they would write them, the kinds a table may take), for every shape of mistak
 
 import pytest
 
-from multiwan.config.load import ConfigError, load_config_text
+from multiwan.config.load import ConfigError, Problem, format_problems, load_config_text
 
 BASE = """\
 default_policy = "p"
@@ -24,6 +24,14 @@ MISTAKES = {
     "number range": (
         '[daemon]\nhook_timeout = "x"\n',
         "m.toml:9: daemon.hook_timeout: expected a number > 0 and <= 600, got 'x'",
+    ),
+    "a table for a number": (
+        "[daemon]\nhook_timeout = {}\n",
+        "m.toml:9: daemon.hook_timeout: expected a number > 0 and <= 600, got a table",
+    ),
+    "an array for a number": (
+        "[daemon]\nhook_timeout = [1]\n",
+        "m.toml:9: daemon.hook_timeout: expected a number > 0 and <= 600, got an array",
     ),
     "number too small": (
         "[daemon]\nhook_timeout = 0\n",
@@ -87,3 +95,11 @@ def test_a_value_of_a_union_is_judged_as_the_member_it_looks_like(
         load_config_text(text, "m.toml")
     # (A bad name is also an unknown link: that check of references is not about the union.)
     assert [str(p) for p in caught.value.problems if "unknown link" not in str(p)] == [expected]
+
+
+def test_problems_are_listed_one_a_line() -> None:
+    problems = [
+        Problem("a.toml", 3, "links.x.weight", "must be > 0"),
+        Problem("a.toml", None, "", "bad"),
+    ]
+    assert format_problems(problems) == "a.toml:3: links.x.weight: must be > 0\na.toml: bad"
