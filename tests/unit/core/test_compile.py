@@ -6,7 +6,7 @@ import tomllib
 from multiwan.config.schema import Config
 from multiwan.core.compile import choices_for
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
-from multiwan.core.nft import policy_chain
+from multiwan.core.nft import dynamic_rule, pin_chain, policy_chain
 from multiwan.core.strategy import Availability, Choice
 
 CONFIG = """
@@ -49,3 +49,12 @@ def test_reserve_links_serve_only_when_no_member_is_live() -> None:
 def test_reduced_weights_reach_the_choice() -> None:
     v4, _ = _choices(Availability(frozenset({"a", "b"}), weights={"b": 7}))
     assert v4.shares == (("a", 1), ("b", 7))
+
+
+def test_a_rule_via_a_dead_link_falls_to_main_when_the_default_is_a_link() -> None:
+    text = CONFIG.replace('default_policy = "p"', 'default_policy = "a"')
+    text += '[[rules]]\ndst = ["192.0.2.0/24"]\nvia = "b"\n'
+    config = Config.model_validate(tomllib.loads(text))
+    choices = choices_for(config, resolve_links(config, FACTS), Availability(frozenset({"a"})))
+    assert choices[pin_chain("b", 4)] == Choice((), "main")
+    assert dynamic_rule(choices[pin_chain("b", 4)]) == "goto mark_resort_main"
