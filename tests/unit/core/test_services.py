@@ -8,7 +8,7 @@ from multiwan.config.load import load_config_text
 from multiwan.config.schema import Config
 from multiwan.config.services import Service
 from multiwan.core.compile import compile_state
-from multiwan.core.services import backend_chain, live_backends, service_rule
+from multiwan.core.services import backend_chain, live_backends, service_chain, service_rule
 
 SERVICES = """
 [services.web]
@@ -93,3 +93,26 @@ def test_backups_serve_only_when_no_primary_is_live() -> None:
     backups = service_rule("web", service, {"10.0.0.3:80", "10.0.0.4:80"})
     assert backups == f"numgen random mod 2 vmap {{ 0 : goto {B[2]}, 1 : goto {B[3]} }}"
     assert service_rule("web", service, set()) == "return"
+
+
+def test_backends_are_named_by_address_and_port() -> None:
+    service = _service("weighted")
+    v6 = Service.model_validate(
+        {
+            "listen": ["2001:db8::80"],
+            "ports": [80],
+            "backends": [{"address": "fd00::2", "port": 8080}],
+        }
+    )
+    assert service.backends[0].key(80) == "10.0.0.1:80"
+    assert v6.backends[0].key(80) == "[fd00::2]:8080"
+
+
+def test_compile_takes_the_live_backends_of_each_service() -> None:
+    with_links = 'default_policy = "a"\n[links.a]\ninterface = "eth1"\n' + SERVICES
+    for text in (SERVICES, with_links):
+        config = Config.model_validate(tomllib.loads(text))
+        backends = {"web": {"10.0.0.2:80"}, "dns": set()}
+        dynamic = compile_state(config, [], set(), backends=backends).nft.dynamic
+        assert dynamic[service_chain("web")].startswith(f"goto {backend_chain('web', 1)} ")
+        assert dynamic[service_chain("dns")].startswith("return ")
