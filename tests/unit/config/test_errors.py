@@ -103,3 +103,31 @@ def test_problems_are_listed_one_a_line() -> None:
         Problem("a.toml", None, "", "bad"),
     ]
     assert format_problems(problems) == "a.toml:3: links.x.weight: must be > 0\na.toml: bad"
+
+
+def _problems(text: str) -> list[Problem]:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "m.toml")
+    return caught.value.problems
+
+
+def test_upper_bounds_ports_and_toml_syntax_in_full() -> None:
+    heavy = BASE.replace('interface = "eth2"', 'interface = "eth2"\nweight = 1001')
+    assert [str(p) for p in _problems(heavy)] == [
+        "m.toml:6: links.b.weight: must be <= 1000, got 1001"
+    ]
+    for port, message in (
+        ('"8o"', "expected a port (1-65535) or range 'LOW-HIGH', got '8o'"),
+        ("65536", "expected ports 1-65535 with LOW <= HIGH, got 65536"),
+    ):
+        rule = f'[[rules]]\ndport = [{port}]\nvia = "a"\n'
+        assert [str(p) for p in _problems(BASE + rule)] == [
+            f"m.toml:9: rules[0].dport[0]: {message}"
+        ]
+    assert _problems("a = 1\nb = = 2\n") == [
+        Problem("m.toml", 2, "", "invalid TOML: Invalid value")
+    ]
+
+
+def test_problems_without_a_line_come_first() -> None:
+    assert [p.field for p in _problems("colour = 1\n")] == ["links", "colour"]

@@ -122,7 +122,7 @@ def test_operator_disable_wins_and_enable_returns_to_what_probes_say() -> None:
         [round_(3, False, False), round_(4, False, False), OperatorChange(5, disabled=False)],
         start=health,
     )
-    assert [m.state for m in moves] == ["down"]
+    assert [(m.state, m.reason) for m in moves] == [("down", "enabled by operator")]
 
 
 LOSSY = HealthCheck.model_validate(
