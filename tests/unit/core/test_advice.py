@@ -3,7 +3,7 @@
 import tomllib
 
 from multiwan.config.schema import Config
-from multiwan.core.advice import Finding, advise, probe_bytes_per_month
+from multiwan.core.advice import Finding, advise, probe_bytes_per_month, sysctl_keys
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
 
 ROUTER = """
@@ -199,3 +199,176 @@ def test_probe_bytes_per_month_on_metered_links() -> None:
                                     "(2 target(s) every 0.5 s)")  # fmt: skip
     slow = metered.replace("[links.a]", "interval = 10\n[links.a]")
     assert findings(slow) == []  # 44 MB a month
+
+
+def test_advice_reads_forwarding_and_every_uplinks_rp_filter() -> None:
+    config = Config.model_validate(tomllib.loads(ROUTER))
+    assert sysctl_keys(config) == [
+        "net/ipv4/ip_forward",
+        "net/ipv6/conf/all/forwarding",
+        "net/ipv4/conf/all/rp_filter",
+        "net/ipv4/conf/wan1/rp_filter",
+        "net/ipv4/conf/wan2/rp_filter",
+    ]
+
+
+# Each warning in full, as `check` prints it: what is wrong, what it breaks, what to do.
+
+
+def test_a_gateway_outside_its_subnets_in_full() -> None:
+    v6 = ROUTER.replace(
+        'gateway = "100.64.1.1"', 'gateway = "100.64.1.1"\nipv6 = true\ngateway6 = "fd00:9::1"'
+    )
+    facts = {
+        **FACTS,
+        "wan1": InterfaceFacts(
+            True,
+            FamilyFacts(None, "100.64.1.2", ("100.64.1.0/24", "100.64.5.0/24")),
+            FamilyFacts(None, "fd00:1::2", ("fd00:1::/64",)),
+        ),
+    }
+    config = Config.model_validate(tomllib.loads(v6))
+    assert advise(config, resolve_links(config, facts), CLEAN, WANTED) == [
+        Finding(
+            "links.a.gateway6",
+            "fd00:9::1 is outside the subnets of wan1 (fd00:1::/64): the kernel refuses a route "
+            "through it",
+        ),
+        Finding(
+            "links.b.gateway",
+            "100.64.9.1 is outside the subnets of wan2 (100.64.2.0/24): the kernel refuses a "
+            "route through it",
+        ),
+    ]
+    # A router reached by its link-local address is outside every subnet, and fine.
+    link_local = v6.replace("fd00:9::1", "fe80::1")
+    config = Config.model_validate(tomllib.loads(link_local))
+    found = advise(config, resolve_links(config, facts), CLEAN, WANTED)
+    assert [f.field for f in found] == ["links.b.gateway"]
+
+
+STRICT_WAN2 = (
+    "reverse-path filtering is strict on wan2 (net.ipv4.conf.wan2.rp_filter = 1): replies that "
+    "arrive on a link the main table would not choose are dropped; "
+)
+
+
+def _rp(now: dict[str, str | None], wanted: dict[str, str]) -> list[Finding]:
+    config = Config.model_validate(tomllib.loads(FIXED))
+    return advise(config, resolve_links(config, FACTS), {**CLEAN, **now}, wanted)
+
+
+def test_strict_rp_filter_in_full_with_who_fixes_it() -> None:
+    wan2 = "net/ipv4/conf/wan2/rp_filter"
+    assert _rp({wan2: "1"}, WANTED) == [
+        Finding(
+            "links.b.interface",
+            STRICT_WAN2 + "multiwan sets net.ipv4.conf.wan2.rp_filter = 2 when applying, but "
+            "whatever set 1 (sysctl.d, NetworkManager, systemd-networkd) may set it again",
+        )
+    ]
+    assert _rp({wan2: "1"}, {}) == [
+        Finding("links.b.interface", STRICT_WAN2 + "set it to 2 (loose) or 0")
+    ]
+
+
+def test_what_multiwan_will_set_decides_the_advice() -> None:
+    wan2, every = "net/ipv4/conf/wan2/rp_filter", "net/ipv4/conf/all/rp_filter"
+    # `all` = 1 stays strict when multiwan only lowers the interface's value to 0.
+    (found,) = _rp({every: "1"}, {wan2: "0", "net/ipv4/conf/wan1/rp_filter": "2"})
+    assert found.field == "links.b.interface"
+    assert found.message.endswith("; set it to 2 (loose) or 0")
+    # ... but multiwan setting `all` loose as well fixes it.
+    (found,) = _rp({wan2: "1"}, {every: "2", wan2: "0"})
+    assert "; multiwan sets net.ipv4.conf.wan2.rp_filter = 0 when applying" in found.message
+    # `all` set loose with the interface left alone: still the interface's own 1.
+    (found,) = _rp({wan2: "1"}, {every: "2"})
+    assert found.message.endswith("; set it to 2 (loose) or 0")
+
+
+def test_absent_interfaces_and_unreadable_values_are_not_strict() -> None:
+    wan1, wan2 = "net/ipv4/conf/wan1/rp_filter", "net/ipv4/conf/wan2/rp_filter"
+    # wan1 absent (read as None) is skipped; wan2 after it is still checked.
+    assert [f.field for f in _rp({wan1: None, wan2: "1"}, WANTED)] == ["links.b.interface"]
+    now = {k: v for k, v in {**CLEAN, wan2: "1"}.items() if k != wan1}
+    config = Config.model_validate(tomllib.loads(FIXED))
+    assert [f.field for f in advise(config, resolve_links(config, FACTS), now, WANTED)] == [
+        "links.b.interface"
+    ]
+    # No `all` value read: it counts as 0, not as strict.
+    del now["net/ipv4/conf/all/rp_filter"]
+    now[wan2] = "0"
+    assert advise(config, resolve_links(config, FACTS), now, WANTED) == []
+    assert _rp({wan2: "strict"}, WANTED) == []
+
+
+def test_forwarding_off_in_full() -> None:
+    config = Config.model_validate(tomllib.loads(FIXED))
+    off = {**CLEAN, "net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0"}
+    # No link routes IPv6: its forwarding does not matter.
+    assert advise(config, resolve_links(config, FACTS), off, WANTED) == [
+        Finding(
+            "links",
+            "net.ipv4.ip_forward is 0: LAN clients' connections are not forwarded (fine only if "
+            "this machine balances its own traffic alone)",
+        )
+    ]
+
+
+SERVICES = """
+[services.web]
+listen = ["198.51.100.1", "2001:db8::1"]
+ports = [80]
+backends = [{ address = "10.0.0.1" }]
+"""
+
+
+def test_forwarding_off_for_services_in_full() -> None:
+    config = Config.model_validate(tomllib.loads(SERVICES))
+    off = {"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0"}
+    assert advise(config, [], off, {}) == [
+        Finding(
+            "services",
+            "net.ipv4.ip_forward is 0: connections to the backends are not forwarded (fine only "
+            "if this machine balances its own traffic alone)",
+        ),
+        Finding(
+            "services", "net.ipv6.conf.all.forwarding is 0: IPv6 connections are not forwarded"
+        ),
+    ]
+    v4_only = Config.model_validate(tomllib.loads(SERVICES.replace(', "2001:db8::1"', "")))
+    assert [f.message[:19] for f in advise(v4_only, [], off, {})] == ["net.ipv4.ip_forward"]
+    assert advise(config, [], {"net/ipv4/ip_forward": "1"}, {}) == []
+
+
+def test_an_unchecked_link_in_full() -> None:
+    unchecked = FIXED.replace('[health]\ntargets = [{ kind = "icmp", host = "192.0.2.1" }]', "")
+    config = Config.model_validate(tomllib.loads(unchecked))
+    message = (
+        "no health check (no [health], no [links.NAME.health]): only a lost carrier takes it "
+        "out, so a dead ISP behind a live modem keeps its share of new connections"
+    )
+    assert advise(config, resolve_links(config, FACTS), CLEAN, WANTED) == [
+        Finding("links.a", message),
+        Finding("links.b", message),
+    ]
+
+
+def test_overlapping_marks_in_full() -> None:
+    config = Config.model_validate(tomllib.loads(FIXED))
+    links = resolve_links(config, FACTS)
+    kube = ("ip -4 rule pref 100 fwmark 0x4000/0x4000", 0x4000)
+    odd = ("ip -4 rule pref 200 fwmark 0x1000/0x1000", 0x1000)
+    assert advise(config, links, CLEAN, WANTED, [kube, odd]) == [
+        Finding(
+            "mark_mask",
+            "0xff00 overlaps `ip -4 rule pref 100 fwmark 0x4000/0x4000` (like kube-proxy (0x4000 "
+            "masquerade, 0x8000 drop), wg-quick (fwmark 51820 = 0xca6c)): another program uses "
+            "these mark bits; set mark_mask to bits it leaves alone",
+        ),
+        Finding(
+            "mark_mask",
+            "0xff00 overlaps `ip -4 rule pref 200 fwmark 0x1000/0x1000`: another program uses "
+            "these mark bits; set mark_mask to bits it leaves alone",
+        ),
+    ]

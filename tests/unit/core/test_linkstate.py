@@ -122,7 +122,7 @@ def test_operator_disable_wins_and_enable_returns_to_what_probes_say() -> None:
         [round_(3, False, False), round_(4, False, False), OperatorChange(5, disabled=False)],
         start=health,
     )
-    assert [m.state for m in moves] == ["down"]
+    assert [(m.state, m.reason) for m in moves] == [("down", "enabled by operator")]
 
 
 LOSSY = HealthCheck.model_validate(
@@ -231,3 +231,178 @@ def test_zero_turns_a_default_threshold_off() -> None:
         {"targets": [{"kind": "icmp", "host": "192.0.2.1"}], "degraded_loss_pct": 0}
     )
     assert (check.degraded_loss_pct, check.degraded_latency_ms) == (None, 500)
+
+
+# Start-up, counters and exact thresholds.
+
+
+def test_a_link_starts_optimistic_unless_told_or_left_otherwise() -> None:
+    assert initial(CHECK, 5.0, present=True, carrier=True) == LinkHealth(
+        "up", 5.0, "starting", "up"
+    )
+    assert initial(None, 5.0, True, True, previous="down") == LinkHealth(
+        "up", 5.0, "not probed", "up"
+    )
+    told = CHECK.model_copy(update={"initial_state": "down"})
+    assert initial(told, 5.0, True, True) == LinkHealth("down", 5.0, "starting", "down")
+    for previous in ("up", "degraded", "down"):
+        health = initial(CHECK, 5.0, True, True, previous=previous)
+        assert (health.state, health.verdict) == (previous, previous)
+        assert health.reason == f"resuming as {previous}"
+    absent = initial(CHECK, 5.0, present=False, carrier=True)
+    assert (absent.state, absent.present, absent.carrier) == ("absent", False, True)
+    no_carrier = initial(CHECK, 5.0, present=True, carrier=False)
+    assert (no_carrier.state, no_carrier.present, no_carrier.carrier) == ("down", True, False)
+
+
+def test_a_failed_target_without_an_error_says_failed() -> None:
+    failed = ProbeRound(1, (TargetResult("t0", False), TargetResult("t1", False, None, "refused")))
+    _, moves = play([failed, failed, failed])
+    assert moves[0].reason == "3 rounds failed: t0 failed, t1 refused"
+
+
+def test_probing_is_fast_only_while_failing_or_recovering() -> None:
+    assert next_interval(initial(CHECK, 0, True, True), CHECK) == 1.0
+    down, _ = play([round_(t, False, False) for t in range(3)])
+    assert (down.verdict, next_interval(down, CHECK)) == ("down", 1.0)
+    one_bad, _ = play([round_(1, False, False)])
+    assert next_interval(one_bad, CHECK) == 0.2
+    recovering, _ = play([round_(4, True, True)], start=down)
+    assert next_interval(recovering, CHECK) == 0.2
+    steady, _ = play([round_(1, True, True)])
+    assert next_interval(steady, CHECK) == 1.0
+
+
+def test_a_link_that_returns_starts_counting_again() -> None:
+    failing, _ = play([round_(1, False, False), round_(2, False, False)])
+    gone, moves = play([InterfaceChange(3, present=False)], start=failing)
+    assert (gone.present, [m.state for m in moves]) == (False, ["absent"])
+    # Back without carrier: present again, still down.
+    back, moves = play([InterfaceChange(4, present=True, carrier=False)], start=gone)
+    assert [(m.state, m.reason) for m in moves] == [("down", "carrier lost")]
+    assert (back.present, back.carrier) == (True, False)
+    back, moves = play(
+        [InterfaceChange(5, present=False), InterfaceChange(6, present=True)], start=back
+    )
+    assert back.reason == "interface back, waiting for 2 good rounds"
+    assert (back.state, back.good, back.bad) == ("down", 0, 0)
+    still, moves = play([round_(7, True, True)], start=back)
+    assert (moves, still.state) == ([], "down")
+    _, moves = play([round_(8, True, True)], start=still)
+    assert [(m.state, m.reason) for m in moves] == [("up", "2 good rounds")]
+
+
+#: Ten targets, so each round loses a chosen tenth; every quality threshold on, at values
+#: whose boundaries are exact in binary (0.25 loss, 62.5 ms), so `>` and `>=` differ.
+QUALITY = HealthCheck.model_validate(
+    {
+        "targets": [{"kind": "icmp", "host": f"192.0.2.{i}"} for i in range(1, 11)],
+        "window": 4,
+        "fall": 100,
+        "rise": 2,
+        "degraded_loss_pct": 50,
+        "down_loss_pct": 75,
+        "degraded_latency_ms": 125,
+        "down_latency_ms": 250,
+    }
+)
+
+
+def lossy(at: float, lost: int, rtt: float = 0.015625) -> ProbeRound:
+    """A round of QUALITY's ten targets with `lost` of them unanswered."""
+    return round_(at, *([True] * (10 - lost) + [False] * lost), rtt=rtt)
+
+
+def test_loss_thresholds_are_exceeded_only_above_them() -> None:
+    at_degraded = [lossy(t, 5) for t in range(4)]  # 50 %
+    assert play(at_degraded, QUALITY)[1] == []
+    above = [*at_degraded[:3], lossy(3, 7)]  # 55 %
+    assert [(m.state, m.reason) for m in play(above, QUALITY)[1]] == [
+        ("degraded", "loss 55% > 50% over the last 4 rounds")
+    ]
+    at_down = [lossy(t, lost) for t, lost in enumerate((7, 8, 7, 8))]  # 75 %: not down
+    assert [m.state for m in play(at_down, QUALITY)[1]] == ["degraded"]
+    above = [lossy(t, 8) for t in range(4)]  # 80 %: down at once, from up
+    assert [(m.previous, m.state, m.reason) for m in play(above, QUALITY)[1]] == [
+        ("up", "down", "loss 80% > 75% over the last 4 rounds")
+    ]
+
+
+def test_quality_is_judged_only_on_a_full_enough_window() -> None:
+    assert play([lossy(t, 9) for t in range(3)], QUALITY)[1] == []
+    assert [m.at for m in play([lossy(t, 9) for t in range(4)], QUALITY)[1]] == [3]
+
+
+def test_latency_thresholds_are_exceeded_only_above_them() -> None:
+    def slow(ms: float) -> list[Event]:
+        return [lossy(t, 0, rtt=ms / 1000) for t in range(4)]
+
+    assert play(slow(125), QUALITY)[1] == []
+    assert [(m.state, m.reason) for m in play(slow(126), QUALITY)[1]] == [
+        ("degraded", "latency 126ms > 125ms over the last 4 rounds")
+    ]
+    assert [m.state for m in play(slow(250), QUALITY)[1]] == ["degraded"]
+    assert [(m.state, m.reason) for m in play(slow(251), QUALITY)[1]] == [
+        ("down", "latency 251ms > 250ms over the last 4 rounds")
+    ]
+
+
+def test_answers_without_a_round_trip_time_judge_loss_only() -> None:
+    no_rtt = ProbeRound(0, tuple(TargetResult(f"t{i}", True) for i in range(10)))
+    health, moves = play([no_rtt] * 4, QUALITY)
+    assert (moves, health.latency) == ([], None)
+    loss_only = QUALITY.model_copy(update={"degraded_latency_ms": None, "down_latency_ms": None})
+    assert play([lossy(t, 0, rtt=2.0) for t in range(4)], loss_only)[1] == []
+
+
+def _degraded() -> LinkHealth:
+    health, moves = play([lossy(t, 6) for t in range(4)], QUALITY)  # 60 %
+    assert [(m.state, m.at) for m in moves] == [("degraded", 3)]
+    return health
+
+
+def test_degraded_recovers_after_rise_calm_rounds_at_half_the_thresholds() -> None:
+    # 25 % loss and 62.5 ms are calm (half of 50 % and 125 ms), once the window holds only
+    # such rounds: from round 7, so up at round 8 (rise = 2).
+    calm = [lossy(t, 3 if t % 2 == 0 else 2, rtt=0.0625) for t in range(4, 12)]
+    _, moves = play(calm, QUALITY, _degraded())
+    assert [(m.state, m.at, m.reason) for m in moves] == [
+        ("up", 8, "quality recovered for 2 rounds")
+    ]
+
+
+def test_degraded_stays_while_quality_is_between_calm_and_the_threshold() -> None:
+    lossy_30 = [lossy(t, 3, rtt=0.0625) for t in range(4, 30)]
+    slow_78 = [lossy(t, 0, rtt=0.078125) for t in range(4, 30)]
+    for events in (lossy_30, slow_78):
+        health, moves = play(events, QUALITY, _degraded())
+        assert (moves, health.state) == ([], "degraded")
+
+
+def test_a_good_round_keeps_the_reason_of_the_last_change() -> None:
+    health, _ = play([round_(1, True, True)])
+    assert health.reason == "starting"
+
+
+def _down(check: HealthCheck) -> LinkHealth:
+    health, moves = play([round_(0, *[False] * 10)], check)
+    assert [m.state for m in moves] == ["down"]
+    return health
+
+
+def test_a_down_link_returns_judged_on_its_good_rounds_only() -> None:
+    check = QUALITY.model_copy(update={"window": 4, "rise": 3, "fall": 1})
+    # The failed round is still in the window (55 % lost in all), not in the good rounds'.
+    back, moves = play([lossy(t, 4) for t in (1, 2, 3)], check, _down(check))
+    assert [(m.state, m.reason) for m in moves] == [("up", "3 good rounds")]
+    assert len(back.window) == 3
+
+
+def test_a_down_link_returns_as_its_good_rounds_say() -> None:
+    check = QUALITY.model_copy(update={"window": 3, "rise": 3, "fall": 1})
+    _, moves = play([lossy(t, 6) for t in (1, 2, 3)], check, _down(check))
+    assert [(m.state, m.reason) for m in moves] == [
+        ("degraded", "loss 60% > 50% over the last 3 rounds")
+    ]
+    stays, moves = play([lossy(t, 8) for t in (1, 2, 3)], check, _down(check))
+    assert (moves, stays.state) == ([], "down")

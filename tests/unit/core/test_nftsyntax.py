@@ -11,7 +11,7 @@ def test_plain_text_is_quoted() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ['x" drop', "x\nchain evil { }", "x\rz", "nul\0", "tab\t", "", "é" * 128]
+    "text", ['x" drop', "x\nchain evil { }", "x\rz", "nul\0", "tab\t", "del\x7f", "", "é" * 128]
 )
 def test_text_that_would_change_the_script_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="nft strings"):
