@@ -33,8 +33,9 @@ def measure_loss(seconds: float = 20.0, percent: int = 20) -> LossResult:
                 connections += result.total + result.failed
                 failed += result.failed
                 time.sleep(0.2)
-            transitions = [line.split("INFO ", 1)[1] for _, line in daemon.lines
-                           if "link isp2:" in line]  # fmt: skip
+            # The line after its level (INFO, or WARNING for a change into trouble).
+            lines = [line for _, line in daemon.lines if "link isp2:" in line]
+            transitions = [line[line.index("link isp2:") :] for line in lines]
             settled = None
             with contextlib.suppress(TimeoutError):
                 settled = daemon.wait_log("isp2: up -> ", timeout=0.1, after=start) - start

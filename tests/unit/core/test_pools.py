@@ -5,7 +5,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from multiwan.core.pools import Seat, assign, per_link
+from multiwan.core.pools import Seat, assign, per_link, pool_chain, seat_rule, seats_of
 
 CLIENTS = [f"10.0.0.{n}" for n in range(1, 13)]
 
@@ -67,3 +67,34 @@ def test_every_link_gets_at_least_its_whole_share(n: int, weights: list[int], ho
     for link, weight in shares:
         assert counts(seats)[link] >= n * weight // sum(weights)
     assert assign(clients, shares, seats, return_home=home) == seats
+
+
+def mark(link: str) -> str:
+    return f"mark_{link}"
+
+
+def test_the_seat_rule_covers_the_whole_address_space_in_order() -> None:
+    seats = [("10.0.0.5", "a"), ("10.0.0.2", "b"), ("10.0.0.3", "a")]
+    assert seat_rule(seats, 4, "pool4_p", mark) == (
+        "ip saddr vmap { 0.0.0.0-10.0.0.1 : goto pool4_p, 10.0.0.2 : goto mark_b, "
+        "10.0.0.3 : goto mark_a, 10.0.0.4 : goto pool4_p, 10.0.0.5 : goto mark_a, "
+        "10.0.0.6-255.255.255.255 : goto pool4_p }"
+    )
+    edges = [("0.0.0.0", "a"), ("0.0.0.2", "a"), ("255.255.255.254", "b")]
+    assert seat_rule(edges, 4, "pool4_p", mark) == (
+        "ip saddr vmap { 0.0.0.0 : goto mark_a, 0.0.0.1 : goto pool4_p, 0.0.0.2 : goto mark_a, "
+        "0.0.0.3-255.255.255.253 : goto pool4_p, 255.255.255.254 : goto mark_b, "
+        "255.255.255.255 : goto pool4_p }"
+    )
+    assert seat_rule([("fd00::2", "a")], 6, "pool6_p", mark) == (
+        "ip6 saddr vmap { ::-fd00::1 : goto pool6_p, fd00::2 : goto mark_a, "
+        "fd00::3-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff : goto pool6_p }"
+    )
+    assert seat_rule([], 4, "pool4_p", mark) == "goto pool4_p"
+
+
+def test_a_chain_holds_the_seats_of_its_family_on_live_links() -> None:
+    seated = {"10.0.0.2": "a", "fd00::2": "a", "10.0.0.3": "b", "10.0.0.4": "c"}
+    assert seats_of(seated, [("a", 1), ("b", 2)], 4) == (("10.0.0.2", "a"), ("10.0.0.3", "b"))
+    assert seats_of(seated, [("a", 1)], 6) == (("fd00::2", "a"),)
+    assert pool_chain("p", 6) == "pool6_p"

@@ -41,3 +41,16 @@ def test_one_change_at_a_time_and_sane_windows() -> None:
     assert state.pending is None
     with pytest.raises(RuntimeError_, match="confirm within 1-3600 seconds, got 0"):
         state.begin(CONFIG, now=0.0, seconds=0)
+
+
+def test_the_window_bounds_are_one_second_and_an_hour() -> None:
+    state = Confirmation()
+    for seconds in (0, 3601):
+        with pytest.raises(RuntimeError_, match=r"^confirm within 1-3600 seconds, got "):
+            state.begin(CONFIG, now=0.0, seconds=seconds)
+    assert state.begin(CONFIG, now=0.0, seconds=3600).deadline == 3600.0
+    state.confirm()
+    assert state.begin(CONFIG, now=5.0, seconds=1).deadline == 6.0
+    assert state.describe(5.46) == {"revert_in": 0.5}
+    assert state.describe(7.0) == {"revert_in": 0.0}
+    assert Confirmation().describe(0.0) is None

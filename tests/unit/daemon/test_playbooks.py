@@ -31,6 +31,7 @@ from multiwan.daemon.effects import (
     SaveSeats,
     SaveStates,
     ScheduleReconcile,
+    ScheduleRevert,
 )
 from multiwan.daemon.engine import WARNING, Engine, Now
 from multiwan.daemon.events import (
@@ -38,7 +39,9 @@ from multiwan.daemon.events import (
     ApplyFailed,
     ConfigLoaded,
     ConfigRejected,
+    ConnectionsCounted,
     Control,
+    CountersRead,
     DaemonEvent,
     FactsRead,
     ModeSaved,
@@ -47,6 +50,7 @@ from multiwan.daemon.events import (
     Reconciled,
     ReconcileFailed,
     Reload,
+    RevertDue,
     Start,
 )
 from multiwan.kernel.events import AddressingChanged, InterfaceState, NeighbourChanged
@@ -129,10 +133,10 @@ class Play:
                 return Reconciled(tuple(links), {}, dynamic, fallback, None)
             case Apply(_, purpose):
                 return Applied(purpose, 0.001)
-            case LoadConfig(reply):
+            case LoadConfig(reply, pending):
                 if isinstance(self.next_config, str):
-                    return ConfigRejected((self.next_config,), reply)
-                return ConfigLoaded(self.next_config or self.config, reply)
+                    return ConfigRejected((self.next_config,), reply, pending)
+                return ConfigLoaded(self.next_config or self.config, reply, pending)
             case Answer(reply, payload):
                 reply.set_result(payload)
             case SaveMode(modes):
@@ -485,3 +489,76 @@ def test_seats_survive_a_restart_and_the_neighbour_table_is_read_at_start() -> N
     restarted = Play(config, neighbours=(host(3), host(2), host(1)))
     restarted.send(Start({}, (), saved))
     assert seats(restarted) == seats(play)
+
+
+def test_reload_confirm_reverts_to_the_previous_config_unless_confirmed() -> None:
+    old, new = load_config_text(LINKS, "m.toml"), load_config_text(POLICIES, "m.toml")
+    play = Play(old, next_config=new).start()
+    done = len(play.effects)
+    answer = play.control("reload_confirm", seconds=30)
+    assert answer["ok"]
+    assert answer["result"]["awaiting_confirmation"] == {"revert_in": 30.0}
+    effects = play.effects[done:]
+    (revert,) = of(ScheduleRevert, effects)
+    assert (revert.delay, revert.pending.previous) == (30.0, old)
+    assert "reloaded; reverting in 30 s unless confirmed (multiwan confirm)" in logged(effects)
+    kinds = [type(e) for e in effects]
+    assert kinds.index(ApplyConfig) < kinds.index(ScheduleRevert) < kinds.index(Answer)
+    assert play.engine.file_config is new
+    assert play.send(RevertDue(revert.pending), after=10) == []  # not yet
+    reverted = play.send(RevertDue(revert.pending), after=25)
+    assert play.engine.file_config is old
+    assert logged(reverted).startswith("change not confirmed in time: reverting")
+    assert of(ApplyConfig, reverted)
+
+
+def test_a_confirmed_reload_stays_and_a_rejected_one_leaves_nothing_pending() -> None:
+    old, new = load_config_text(LINKS, "m.toml"), load_config_text(POLICIES, "m.toml")
+    play = Play(old, next_config=new).start()
+    play.control("reload_confirm", seconds=30)
+    pending = of(ScheduleRevert, play.effects)[-1].pending
+    assert play.control("confirm")["ok"]
+    assert "change confirmed: it stays" in logged(play.effects)
+    assert play.send(RevertDue(pending), after=60) == []
+    assert play.engine.file_config is new
+    assert play.control("confirm") == {"ok": False, "error": "no change awaits confirmation"}
+    play.next_config = "links.isp1: bad"
+    answer = play.control("reload_confirm", seconds=30)
+    assert answer == {
+        "ok": False,
+        "error": "reload rejected, keeping the running config: links.isp1: bad",
+    }
+    assert play.engine.confirmation.pending is None
+    assert play.control("reload_confirm", seconds=0)["error"].startswith("confirm within 1-")
+
+
+def test_the_log_lists_state_changes_with_their_time_and_reason() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    play.probe("isp1", ok=False, rounds=2)
+    (change,) = play.control("log")["result"]
+    assert change == {
+        "time": 1e9 + 2.0, "link": "isp1", "previous": "up", "state": "down",
+        "reason": "2 rounds failed: 192.0.2.53 failed",
+    }  # fmt: skip
+
+
+def test_counters_feed_status_and_the_metrics_view() -> None:
+    play = Play(load_config_text(LINKS + '[[rules]]\nname = "web"\nvia = "isp2"\n', "m.toml"))
+    play.start()
+    listing: list[dict[str, Any]] = [
+        {"counter": {"name": "new_isp1", "packets": 5}},
+        {"counter": {"name": "rule_0", "packets": 7}},
+        {"counter": {"name": "svc_web_rejected", "packets": 2}},
+        {"metainfo": {}},
+    ]
+    assert play.send(CountersRead(listing)) == []
+    assert play.engine.rejected == {"web": 2}
+    assert play.engine.rule_hits == {0: 7}
+    published = play.engine.published
+    assert published is not None
+    assert published.new_connections == {"isp1": 5}
+    rules = play.control("status")["result"]["rules"]
+    assert rules == [{"index": 0, "name": "web", "via": "isp2", "connections": 7}]
+    play.send(ConnectionsCounted({play.engine.links["isp1"].mark: 3}))
+    rows = {row["name"]: row for row in play.control("status")["result"]["links"]}
+    assert (rows["isp1"]["connections"], rows["isp1"]["share_pct"]) == (3, 100.0)
