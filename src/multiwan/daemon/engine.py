@@ -37,7 +37,7 @@ from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.daemon import report
 from multiwan.daemon.clients import ClientPools
-from multiwan.daemon.confirm import Confirmation
+from multiwan.daemon.confirm import Confirmation, Pending
 from multiwan.daemon.effects import (
     Answer,
     Apply,
@@ -496,13 +496,7 @@ class Engine:
         """A config read for a reload (maybe one to confirm), or a confirm window's end."""
         match event:
             case ConfigLoaded(config, reply, pending):
-                effects = self._reload(config, reply, now)
-                if pending is None:
-                    return effects
-                delay = pending.deadline - now.monotonic
-                text = f"reloaded; reverting in {delay:.0f} s unless confirmed (multiwan confirm)"
-                return [*effects[:-1], Log(WARNING, text), ScheduleRevert(pending, delay),
-                        effects[-1]]  # fmt: skip
+                return self._reload(config, reply, now, pending)
             case ConfigRejected(problems, reply, pending):
                 if pending is not None:
                     self.confirmation.cancel(pending)
@@ -513,9 +507,12 @@ class Engine:
                 return [Log(WARNING, text), *self._reload(pending.previous, None, now)]
         return []
 
-    def _reload(self, config: Config, reply: Reply | None, now: Now) -> list[Effect]:
+    def _reload(
+        self, config: Config, reply: Reply | None, now: Now, pending: Pending | None = None
+    ) -> list[Effect]:
         """A valid new config: runtime changes end (the persisted mode stays), probes
-        restart, a full reconcile."""
+        restart, a full reconcile; with `pending` (`reload --confirm`), a revert timer set
+        before the answer."""
         self.file_config = config
         effects = self._resume(self.persisted)
         self.interfaces.clear()
@@ -525,7 +522,12 @@ class Engine:
             if health.disabled:
                 effects += self._step(name, OperatorChange(now.monotonic, disabled=False), now)
         self.generation += 1
-        return [*effects, *self._reconcile(), Continue(Reloaded(reply))]
+        effects += self._reconcile()
+        if pending is not None:
+            delay = pending.deadline - now.monotonic
+            text = f"reloaded; reverting in {delay:.0f} s unless confirmed (multiwan confirm)"
+            effects += [Log(WARNING, text), ScheduleRevert(pending, delay)]
+        return [*effects, Continue(Reloaded(reply))]
 
     def _control(self, request: Control, now: Now) -> list[Effect]:
         """Operator requests through the control socket; changes last until reload."""
