@@ -14,16 +14,15 @@ from multiwan.core.model import DesiredState, Family, Route, Rule, Sysctl
 from multiwan.core.nft import (
     FAMILIES,
     build_nft,
+    default_rule,
     dynamic_rule,
-    mark_chain,
     pin_chain,
-    pinned_links,
     policy_chain,
     source_pin_rules,
     strategy_rules,
 )
 from multiwan.core.ownership import link_table
-from multiwan.core.pools import Seated, pool_chain, seat_rule, seats_of
+from multiwan.core.pools import Seated, seats_of
 from multiwan.core.routing import (
     default_routes,
     fallback_routes,
@@ -63,7 +62,7 @@ def choices_for(
         if seated and name in seated:
             choice = replace(choice, seats=seats_of(seated[name], choice.shares, family))
         choices[policy_chain(name, family)] = choice
-    for link in pinned_links(config):  # only with links, so with a default policy
+    for link in config.links:  # only with links, so with a default policy
         default = config.default_policy or "main"
         choices[pin_chain(link, family)] = pin(link, usable, default, config)
     return choices
@@ -114,15 +113,7 @@ def dynamic_state(
         for chain, choice in choices[family].items()
     }
     rules.update(strategy_rules(config, links, choices))
-    for name, policy in config.policies.items():
-        if policy.strategy == "least-loaded":
-            for family in FAMILIES:
-                choice = choices[family][policy_chain(name, family)]
-                newcomers = pool_chain(name, family)
-                rules[newcomers] = dynamic_rule(replace(choice, seats=()), family)
-                rules[policy_chain(name, family)] = seat_rule(
-                    choice.seats, family, newcomers, mark_chain
-                )
+    rules.update(default_rule(config))
     rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))
     by_name = {link.name: link for link in links}

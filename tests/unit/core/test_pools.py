@@ -5,7 +5,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from multiwan.core.pools import Seat, assign, per_link, pool_chain, seat_rule, seats_of
+from multiwan.core.pools import Seat, assign, per_link, seat_rule, seats_of
 
 CLIENTS = [f"10.0.0.{n}" for n in range(1, 13)]
 
@@ -97,4 +97,3 @@ def test_a_chain_holds_the_seats_of_its_family_on_live_links() -> None:
     seated = {"10.0.0.2": "a", "fd00::2": "a", "10.0.0.3": "b", "10.0.0.4": "c"}
     assert seats_of(seated, [("a", 1), ("b", 2)], 4) == (("10.0.0.2", "a"), ("10.0.0.3", "b"))
     assert seats_of(seated, [("a", 1)], 6) == (("fd00::2", "a"),)
-    assert pool_chain("p", 6) == "pool6_p"
