@@ -15,7 +15,8 @@ Chain names never collide: a chain named from the config is a prefix and a confi
 (`mark_`, `pin_`, `spread_` for links, `pol_` and `draw` for policies, `stick`/`keep` for
 sticky ones, see core/sticky.py, `svc_` and `be_` for services, see core/services.py; 'main'
 is no link's or policy's name, so `mark_main` is free), and the fixed chains (prerouting,
-output, decide, default_via, postrouting, repick, nat_*, guard_*) start with none of these.
+output, decide, default_via, postrouting, repick, settle, nat_*, guard_*) start with none of
+these.
 Config names are at most 31 characters, so every name is far below nft's 255 bytes.
 
 Over 500 lines: the skeleton and each strategy's one-rule chain share the chain names and
@@ -95,6 +96,8 @@ def spread_chain(link: str) -> str:
 
 #: Where each packet of a `packet` policy's connection is decided again.
 REPICK_CHAIN = "repick"
+#: Where a `route` policy's connection is pinned to the link the kernel picked.
+SETTLE_CHAIN = "settle"
 
 
 def new_counter(link: str) -> str:
@@ -452,6 +455,25 @@ def _per_packet_lines(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
     ]
 
 
+def _settle_lines(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+    """A connection a `route` policy sent (it carries the policy's mark) is marked for the
+    link its first packet leaves by. The kernel's multipath hash picks that link once; a
+    changed group (a link drained or dead) re-partitions the hash space, and without the pin
+    established flows of healthy links would move to another link and NAT address, while
+    the dead link's flows would keep a mark no flush looks for."""
+    policy_marks = [f"{marks.link(index):#x}" for index in policy_indexes(config).values()]
+    if not policy_marks:
+        return []
+    uplinks = [f"{_ifname(link.interface)} : goto {mark_chain(link.name)}" for link in links]
+    return [
+        f"\tchain {SETTLE_CHAIN} {{",
+        "\t\ttype filter hook postrouting priority mangle; policy accept;",
+        f"\t\tct mark & {marks.mask:#x} {nft_set(policy_marks)} "
+        f"oifname vmap {{ {', '.join(uplinks)} }}",
+        "\t}",
+    ]
+
+
 def _dispatch(name: str, chain: Callable[[str, Family | None], str]) -> str:
     """A static chain that sends each family to its own one-rule chain."""
     targets = ", ".join(f"ipv{family} : goto {chain(name, family)}" for family in FAMILIES)
@@ -500,6 +522,7 @@ def render_static(
     for label, mark in _marks(config, links, marks):
         lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
     lines += _per_packet_lines(links, marks)
+    lines += _settle_lines(config, links, marks)
     lines += _policy_lines(config, links, marks)
     lines += [_dispatch(name, pin_chain) for name in config.links]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
