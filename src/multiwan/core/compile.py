@@ -154,4 +154,5 @@ def compile_state(
         routes=frozenset(routes),
         rules=frozenset(rules),
         sysctls=frozenset(sysctls),
+        dynamic_routes=dynamic.fallback,
     )
