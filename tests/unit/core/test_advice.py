@@ -552,3 +552,12 @@ def test_probe_bytes_by_kind() -> None:
     assert month(icmp, https) == (84 + 6000) * rounds
     assert month('{ kind = "http", url = "http://x/" }') == 1500 * rounds
     assert month('{ kind = "command", argv = ["true"] }') == 0  # not network traffic
+
+
+def test_a_check_that_cannot_be_judged_does_not_end_the_others() -> None:
+    text = FIXED.replace(
+        '[{ kind = "icmp", host = "192.0.2.1" }]',
+        _targets('{ kind = "icmp", host = "192.0.2.1" }', '{ kind = "icmp", host = "192.0.2.9" }'),
+    )
+    text += '[links.a.health]\ntargets = [{ kind = "command", argv = ["true"] }]\n'
+    assert findings(text) == [Finding("health.targets", ONE_PROVIDER.format("192.0.2.0/24"))]

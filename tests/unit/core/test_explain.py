@@ -444,3 +444,28 @@ def test_a_link_with_a_reduced_weight_is_live_not_reserve() -> None:
 def test_a_pinned_link_without_a_state_is_unknown() -> None:
     answer = _explain(Flow("192.168.5.2", "198.51.100.1", iif="guest0"), {"a": "up", "b": "up"})
     assert "link c takes no new connections (unknown): the default decides" in answer.reasons
+
+
+def test_a_link_disabled_in_the_config_sets_no_tier() -> None:
+    # The daemon's health knows nothing of `enabled = false`: b may be "up" and live; it
+    # still takes nothing, and its better priority does not hide tier 2's failover order.
+    config = Config.model_validate(
+        {
+            **FAILOVER.model_dump(),
+            "links": {
+                "a": {"interface": "eth1", "priority": 2},
+                "b": {"interface": "eth2", "enabled": False},
+                "c": {"interface": "eth3", "priority": 2},
+                "d": {"interface": "eth4", "priority": 2},
+            },
+        }
+    )
+    up = dict.fromkeys("abcd", "up")
+    answer = explain(config, _links(config), Availability(frozenset(up)), up,
+                     Flow("10.0.0.1", "198.51.100.1"))  # fmt: skip
+    assert answer.reasons[3:] == (
+        "  a [up, tier 2]: weight 1, 100% of new connections",
+        "  b [up, tier 1]: enabled = false in the config",
+        "  c [up, tier 2]: failover: a comes first",
+        "  d [up, tier 2]: failover: a comes first",
+    )

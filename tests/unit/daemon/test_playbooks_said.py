@@ -186,3 +186,9 @@ def test_runtime_changes_are_logged_as_information() -> None:
     play.control("weight", link="isp1", weight=5)
     (line,) = [e for e in of(Log, play.effects[done:]) if e.text.startswith("runtime change")]
     assert line.level == INFO
+
+
+def test_an_unknown_link_is_answered_with_the_known_ones() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    answer = play.control("link", link="nope", action="drain")
+    assert answer == {"ok": False, "error": "unknown link 'nope': expected one of isp1, isp2"}
