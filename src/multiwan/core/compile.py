@@ -16,7 +16,9 @@ from multiwan.core.nft import (
     build_nft,
     default_rule,
     dynamic_rule,
+    idle_pin_rules,
     pin_chain,
+    pinned_links,
     policy_chain,
     source_pin_rules,
     strategy_rules,
@@ -62,7 +64,7 @@ def choices_for(
         if seated and name in seated:
             choice = replace(choice, seats=seats_of(seated[name], choice.shares, family))
         choices[policy_chain(name, family)] = choice
-    for link in config.links:  # only with links, so with a default policy
+    for link in pinned_links(config):  # only with links, so with a default policy
         default = config.default_policy or "main"
         choices[pin_chain(link, family)] = pin(link, usable, default, config)
     return choices
@@ -112,7 +114,8 @@ def dynamic_state(
         for family in FAMILIES
         for chain, choice in choices[family].items()
     }
-    rules.update(strategy_rules(config, links, choices))
+    rules.update(strategy_rules(config, choices))
+    rules.update(idle_pin_rules(config))
     rules.update(default_rule(config))
     rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))

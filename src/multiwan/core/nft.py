@@ -138,6 +138,26 @@ def _marks(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[
     ]
 
 
+def pinned_links(config: Config) -> list[str]:
+    """Links that a rule's `via` (or the default policy in force) names directly."""
+    pinned = {rule.via for rule in config.rules if rule.via in config.links}
+    if config.default_policy in config.links:
+        pinned.add(config.default_policy)
+    return sorted(pinned)
+
+
+def idle_pin_rules(config: Config) -> dict[str, str]:
+    """The inert rule of each pin chain nothing goes to now; `mode <link>` gives one its
+    choice by rewriting it, and health changes leave the others alone."""
+    pinned = set(pinned_links(config))
+    return {
+        pin_chain(link, family): "return"
+        for link in config.links
+        if link not in pinned
+        for family in FAMILIES
+    }
+
+
 def via_target(via: str, config: Config) -> str:
     """The chain a rule's `via` (or the default policy) jumps to."""
     if via == RESERVED_VIA:
@@ -261,7 +281,7 @@ def dynamic_rule(
 
 
 def strategy_rules(
-    config: Config, links: Iterable[ResolvedLink], choices: Mapping[Family, Mapping[str, Choice]]
+    config: Config, choices: Mapping[Family, Mapping[str, Choice]]
 ) -> dict[str, str]:
     """The one-rule chains of every policy whose choice does more than mark a connection for
     a link, and the inert `return` of every strategy chain a policy does not use now.
@@ -270,7 +290,7 @@ def strategy_rules(
     its sets up first (stick chains), then draws through its keep chains, which remember the
     choice (core/sticky.py); `least-loaded` sends seated clients to their link and the others
     to a weighted draw (core/pools.py)."""
-    index = {link.name: link.index for link in links}
+    index = config.link_ids()
     rules = {}
     for name, policy in config.policies.items():
         for family in FAMILIES:
@@ -300,9 +320,9 @@ def strategy_rules(
     return rules
 
 
-def _policy_lines(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+def _policy_lines(config: Config, marks: MarkSpace) -> list[str]:
     """Each policy's dispatch by family, and the sets and lookup chains `sticky` needs."""
-    index = {link.name: link.index for link in links}
+    index = config.link_ids()
     lines = []
     for name, policy in config.policies.items():
         lines.append(_dispatch(name, policy_chain))
@@ -523,7 +543,7 @@ def render_static(
         lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
     lines += _per_packet_lines(links, marks)
     lines += _settle_lines(config, links, marks)
-    lines += _policy_lines(config, links, marks)
+    lines += _policy_lines(config, marks)
     lines += [_dispatch(name, pin_chain) for name in config.links]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
     lines += services.static_lines(config.services)

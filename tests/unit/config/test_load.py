@@ -346,7 +346,7 @@ def test_interface_names_the_kernel_or_nft_would_refuse(name: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("name", ["eé1", "eth0.100", "x" * 15, "wg-home_1", "..."])
+@pytest.mark.parametrize("name", ["eé1", "eth0.100", "x" * 15, "wg-home_1", "...", "WAN-X"])
 def test_interface_names_the_kernel_takes(name: str) -> None:
     config = load_config_text(GOOD.replace('"eth2"', json.dumps(name)), "m.toml")
     assert config.links["wan2"].interface == name
