@@ -255,6 +255,27 @@ class HealthCheck(Strict):
         False,
         description="Probe at fast_interval while the interface sends but receives nothing.",
     )
+    passive: bool = Field(
+        False,
+        description="Watch the users' new TCP connections through the link (conntrack "
+        "events): when connections to passive_destinations distinct destinations went "
+        "unanswered since the link last answered one, probe it at once at fast_interval.",
+    )
+    passive_timeout: Seconds = Field(
+        1.0,
+        description="Seconds a new TCP connection may wait for its answer (SYN-ACK or "
+        "reset) before it counts as unanswered (passive).",
+    )
+    passive_destinations: Annotated[int, Field(ge=2, le=100)] = Field(
+        3,
+        description="Distinct destinations with unanswered connections that raise the "
+        "passive alarm (at least 2: one dead far server never trips a link).",
+    )
+    passive_down: bool = Field(
+        False,
+        description="Take the link down on the passive alarm alone (needs passive); probes "
+        "must then pass rise rounds before it returns.",
+    )
     flush_conntrack: bool = Field(
         True,
         description="Delete the connections of a link that goes down, so applications "
@@ -269,6 +290,8 @@ class HealthCheck(Strict):
             )
         if self.degraded_action == "weight" and self.degraded_weight is None:
             raise ValueError("degraded_action 'weight' needs degraded_weight")
+        if self.passive_down and not self.passive:
+            raise ValueError("passive_down needs passive = true (the connections it judges)")
         return self
 
     @property

@@ -24,6 +24,7 @@ from multiwan.core.linkstate import (
     InterfaceChange,
     LinkHealth,
     OperatorChange,
+    PassiveAlarm,
     State,
     Transition,
     initial,
@@ -32,6 +33,7 @@ from multiwan.core.linkstate import (
 from multiwan.core.model import Family, Route
 from multiwan.core.nft import FAMILIES, dynamic_rule, policy_chain, with_digest
 from multiwan.core.ownership import MarkSpace
+from multiwan.core.passive import Handshake, Passive, observe
 from multiwan.core.plan import dynamic_plan
 from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
@@ -48,6 +50,7 @@ from multiwan.daemon.effects import (
     FlushBackend,
     LoadConfig,
     Log,
+    ProbeNow,
     ReadFacts,
     RestartProbes,
     RunHooks,
@@ -70,6 +73,7 @@ from multiwan.daemon.events import (
     DaemonEvent,
     FactsRead,
     FallbackUpdate,
+    HandshakesSeen,
     ModeSaved,
     PolicyUpdate,
     ProbeDone,
@@ -134,11 +138,22 @@ class Engine:
         self.connections: Mapping[int, int] = {}  # by mark
         self.persisted: tuple[str, ...] = ()  # `mode --persist`: survives restarts, reloads
         self.pools = ClientPools()  # least-loaded policies' clients and their seats
+        self.passive: dict[str, Passive] = {}  # what users' connections say, per link
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
         states = {name: health.state for name, health in self.health.items()}
         return availability(self.config, states, self.runtime.drained)
+
+    def passive_watch(self) -> dict[int, float]:
+        """The marks of the links whose users' connections are watched (health `passive`),
+        with each link's passive_timeout: what the watcher (kernel/ctwatch.py) reports."""
+        watched: dict[int, float] = {}
+        for name, link in self.links.items():
+            check = self.config.health_of(name) if name in self.config.links else None
+            if check is not None and check.passive:
+                watched[link.mark] = check.passive_timeout
+        return watched
 
     def backend_checks(self) -> dict[tuple[str, str], HealthCheck]:
         """The health check of every service backend, by (service, address:port)."""
@@ -171,6 +186,7 @@ class Engine:
             apply_seconds=self.apply_seconds,
             backend_connections=dict(self.backend_connections),
             rule_hits=dict(self.rule_hits),
+            passive=dict(self.passive),
         )
 
     def status(self, now: Now) -> dict[str, object]:
@@ -244,6 +260,8 @@ class Engine:
                 return self._control(event, now)
             case Answered(reply):
                 return self._answer(reply, now)
+            case HandshakesSeen(by_mark):
+                return self._handshakes(by_mark, now)
             case ConnectionsCounted(by_mark):
                 self.connections = by_mark
             case CountersRead(listing):
@@ -313,6 +331,30 @@ class Engine:
                 effects += self._step(name, change, now)
         if event.present:
             effects += self._schedule_reconcile()
+        return effects
+
+    def _handshakes(self, by_mark: Mapping[int, tuple[Handshake, ...]], now: Now) -> list[Effect]:
+        """Fold the users' handshakes into each watched link's evidence (core/passive.py);
+        on an alarm the link is probed at once, and with passive_down it goes down first."""
+        effects: list[Effect] = []
+        names = {link.mark: name for name, link in self.links.items()}
+        for mark, handshakes in by_mark.items():
+            name = names.get(mark)
+            check = self.config.health_of(name) if name in self.config.links else None
+            if name is None or check is None or not check.passive or name not in self.health:
+                continue
+            evidence = self.passive.get(name, Passive())
+            passive, alarm = observe(
+                evidence, handshakes, now.monotonic, check.passive_destinations
+            )
+            self.passive[name] = passive
+            if alarm is None or self.health[name].verdict == "down":
+                continue
+            then = "taking it down" if check.passive_down else "probing it at once"
+            text = f"link {name}: passive alarm: {alarm}; {then}"
+            effects.append(Log(WARNING, text, {"link": name, "passive": alarm}))
+            effects += self._step(name, PassiveAlarm(now.monotonic, alarm, check.passive_down), now)
+            effects.append(ProbeNow(name))
         return effects
 
     def _step(self, name: str, event: Event, now: Now, update: bool = True) -> list[Effect]:
@@ -518,6 +560,7 @@ class Engine:
         self.interfaces.clear()
         self.interfaces.update({n: link.interface for n, link in config.links.items()})
         self.health = {n: h for n, h in self.health.items() if n in config.links}
+        self.passive = {n: p for n, p in self.passive.items() if n in config.links}
         for name, health in list(self.health.items()):
             if health.disabled:
                 effects += self._step(name, OperatorChange(now.monotonic, disabled=False), now)
