@@ -93,6 +93,9 @@ def test_blackhole_under_users_traffic_is_caught_by_their_connections_first(lab3
             alarm = daemon.wait_log(r"link isp1: passive alarm: ", after=fault)
             down = daemon.wait_log(r"link isp1: up -> down \(passive: new connections", after=fault)
             time.sleep(1.5)
+            passive = link_status(lab3, "isp1")["passive"]
+            assert passive["alarms"] == 1, passive  # type: ignore[index]
+            assert "isp1" in lab3.multiwan("status").stdout
         finally:
             users.stop()
     assert fault < alarm <= down, daemon.log()

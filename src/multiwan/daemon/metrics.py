@@ -78,6 +78,32 @@ class EngineCollector(Collector):
         yield from (state, latency, loss, weight, rx, tx, changes, connections, applies, failures,
                     rules)  # fmt: skip
         yield from service_metrics(view.status.get("services") or {})  # type: ignore[arg-type]
+        yield from passive_metrics(links)
+
+
+def passive_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
+    """Per watched link (health `passive`): the users' handshakes by outcome, the distinct
+    destinations unanswered since the link last answered, and the alarms raised."""
+    handshakes = CounterMetricFamily(
+        "multiwan_link_passive_handshakes", "Users' new TCP connections seen, by outcome",
+        labels=["link", "outcome"],
+    )  # fmt: skip
+    suspect = GaugeMetricFamily(
+        "multiwan_link_passive_suspect_destinations",
+        "Distinct destinations unanswered since the link last answered", labels=["link"],
+    )  # fmt: skip
+    alarms = CounterMetricFamily(
+        "multiwan_link_passive_alarms", "Passive alarms raised", labels=["link"]
+    )
+    for link in links:
+        if (passive := link.get("passive")) is None:
+            continue
+        name = link["name"]
+        handshakes.add_metric([name, "answered"], passive["answered"])
+        handshakes.add_metric([name, "unanswered"], passive["unanswered"])
+        suspect.add_metric([name], passive["suspect_destinations"])
+        alarms.add_metric([name], passive["alarms"])
+    yield from (handshakes, suspect, alarms)
 
 
 #: A backend's states (the check's verdicts, and before its first check).
