@@ -52,3 +52,22 @@ def test_a_reset_answers_too() -> None:
     shakes.feed(line(NEW, 1), 1.0, WATCHED)
     shakes.feed(line(UPDATE, 1, state=b"CLOSE"), 1.1, WATCHED)
     assert shakes.take() == {0x100: (Handshake(1.0, "203.0.113.10", True),)}
+
+
+def test_links_with_different_timeouts_each_expire_on_time() -> None:
+    shakes = Handshakes()
+    watched = (0xFF00, {0x100: 2.0, 0x200: 0.5})
+    assert shakes.next_due() == float("inf")
+    shakes.feed(line(NEW, 1, mark=0x100), 1.0, watched)
+    shakes.feed(line(NEW, 2, mark=0x200), 1.1, watched)
+    shakes.feed(line(NEW, 3, mark=0x200), 1.2, watched)
+    shakes.feed(line(UPDATE, 2, mark=0x200), 1.3, watched)  # answered: no longer due
+    assert shakes.next_due() == 1.7
+    assert not shakes.expire(1.6)
+    assert shakes.expire(1.7)
+    assert shakes.take() == {
+        0x200: (Handshake(1.1, "203.0.113.10", True), Handshake(1.2, "203.0.113.10", False))
+    }
+    assert shakes.next_due() == 3.0
+    assert shakes.expire(3.0)
+    assert shakes.take() == {0x100: (Handshake(1.0, "203.0.113.10", False),)}
