@@ -33,7 +33,7 @@ def test_blackhole_under_users_traffic_is_caught_by_their_connections_first(lab3
     with the passive reason), and new connections soon stop failing."""
     far_servers(lab3)
     config = lab_config(lab3, health=passive_health(lab3, "passive_down = true\n"))
-    with LabDaemon(lab3, config) as daemon, Users(lab3, FAR, interval=0.02) as users:
+    with LabDaemon(lab3, config) as daemon, Users(lab3, FAR[:4], interval=0.02) as users:
         time.sleep(1.0)
         assert not users.failed_after(0), users.attempts[-10:]
         fault = time.monotonic()
@@ -75,3 +75,26 @@ def test_one_dead_far_server_does_not_take_a_link_down(lab3: Lab) -> None:
     assert {s["state"] for s in statuses} == {"up"}, statuses
     unanswered = [s["passive"]["unanswered"] for s in statuses]  # type: ignore[index]
     assert all(n > 5 for n in unanswered), statuses  # the watcher saw them all fail
+
+
+def test_a_link_that_sends_but_hardly_receives_is_probed_at_once(lab3: Lab) -> None:
+    """Probing every 5 s (15 s to fall), but the users' traffic into a blackholed ISP (SYNs
+    out, nothing back) stays under the traffic floor for 2 s: the link is probed at once, at
+    fast_interval, and goes down on the probes' verdict long before the regular rounds."""
+    far_servers(lab3)
+    health = probe_health(
+        lab3, interval=5.0,
+        extra="fast_interval = 0.1\ntraffic_floor_kbit = 8\ntraffic_floor_seconds = 2\n",
+    ).replace("timeout = 5.0", "timeout = 0.1")  # fmt: skip
+    with LabDaemon(lab3, lab_config(lab3, health=health)) as daemon, Users(lab3, FAR, 0.01):
+        time.sleep(2.0)
+        fault = time.monotonic()
+        lab3.isps[1].blackhole()
+        floor = daemon.wait_log(r"link isp2: traffic floor: received \d+ kbit/s < 8", after=fault)
+        down = daemon.wait_log(r"link isp2: up -> down \(3 rounds failed", after=fault, timeout=20)
+        peak = link_status(lab3, "isp1")["peak_rx_kbit_s"]
+    assert fault < floor < down, daemon.log()
+    assert down - fault < 10, daemon.log()  # the regular rounds alone: 3 x 5 s
+    assert not re.search(r"link isp[13]: traffic floor", daemon.log()), daemon.log()
+    assert isinstance(peak, float)
+    assert peak > 8  # the capacity a healthy link has shown

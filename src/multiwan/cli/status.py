@@ -32,7 +32,7 @@ def status_table(status: dict[str, Any]) -> Table:
     table = Table(title=title)
     for column in ("link", "state", "since", "reason", "latency", "loss", "weight", "new",
                    "conns (share)", "kbit/s rx/tx", "pps rx/tx",
-                   "passive ok/failed (alarms)"):  # fmt: skip
+                   "peak kbit/s rx/tx", "passive ok/failed (alarms)"):  # fmt: skip
         table.add_column(column, justify="right" if column not in ("link", "reason") else "left")
     for link in status["links"]:
         since = datetime.datetime.fromtimestamp(link["since"]).strftime("%H:%M:%S")
@@ -49,6 +49,7 @@ def status_table(status: dict[str, Any]) -> Table:
             f"{link.get('connections', '-')} ({_number(link.get('share_pct'), '%')})",
             f"{_number(link.get('rx_kbit_s'))}/{_number(link.get('tx_kbit_s'))}",
             f"{_number(link.get('rx_pps'))}/{_number(link.get('tx_pps'))}",
+            f"{_number(link.get('peak_rx_kbit_s'))}/{_number(link.get('peak_tx_kbit_s'))}",
             _passive(link.get("passive")),
         )
     return table

@@ -255,6 +255,16 @@ class HealthCheck(Strict):
         False,
         description="Probe at fast_interval while the interface sends but receives nothing.",
     )
+    traffic_floor_kbit: Annotated[float, Field(ge=0, le=10_000_000)] = Field(
+        0,
+        description="A link that sends at least this many kbit/s but receives less for "
+        "traffic_floor_seconds is suspect: probed at once and at fast_interval; 0 turns it off.",
+    )
+    traffic_floor_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(
+        3,
+        description="Seconds the receive rate must stay below traffic_floor_kbit (rates are "
+        "sampled every second).",
+    )
     passive: bool = Field(
         False,
         description="Watch the users' new TCP connections through the link (conntrack "

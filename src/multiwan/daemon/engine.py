@@ -37,6 +37,7 @@ from multiwan.core.passive import Handshake, Passive, observe
 from multiwan.core.plan import dynamic_plan
 from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
+from multiwan.core.traffic import Traffic, sample
 from multiwan.daemon import report
 from multiwan.daemon.clients import ClientPools
 from multiwan.daemon.confirm import Confirmation, Pending
@@ -77,6 +78,7 @@ from multiwan.daemon.events import (
     ModeSaved,
     PolicyUpdate,
     ProbeDone,
+    RatesSampled,
     Reconcile,
     Reconciled,
     ReconcileFailed,
@@ -126,7 +128,8 @@ class Engine:
         self.reconcile_error: str | None = "not applied yet"  # None once the last one worked
         self.reconcile_failures = 0  # in a row: the retry backs off
         self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
-        self.rates: dict[str, Rates] = {}  # written by the rate sampler (run.py)
+        self.rates: dict[str, Rates] = {}  # from the rate sampler (RatesSampled)
+        self.traffic: dict[str, Traffic] = {}  # the traffic floor and capacity, per link
         self.interfaces: dict[str, str] = {n: link.interface for n, link in config.links.items()}
         self.transitions: dict[tuple[str, str], int] = {}  # (link, new state) -> count
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
@@ -187,6 +190,7 @@ class Engine:
             backend_connections=dict(self.backend_connections),
             rule_hits=dict(self.rule_hits),
             passive=dict(self.passive),
+            traffic=dict(self.traffic),
         )
 
     def status(self, now: Now) -> dict[str, object]:
@@ -260,8 +264,8 @@ class Engine:
                 return self._control(event, now)
             case Answered(reply):
                 return self._answer(reply, now)
-            case HandshakesSeen(by_mark):
-                return self._handshakes(by_mark, now)
+            case HandshakesSeen() | RatesSampled():
+                return self._traffic(event, now)
             case ConnectionsCounted(by_mark):
                 self.connections = by_mark
             case CountersRead(listing):
@@ -354,6 +358,32 @@ class Engine:
             text = f"link {name}: passive alarm: {alarm}; {then}"
             effects.append(Log(WARNING, text, {"link": name, "passive": alarm}))
             effects += self._step(name, PassiveAlarm(now.monotonic, alarm, check.passive_down), now)
+            effects.append(ProbeNow(name))
+        return effects
+
+    def _traffic(self, event: HandshakesSeen | RatesSampled, now: Now) -> list[Effect]:
+        """What the links' traffic says: the users' handshakes (the passive signal), or
+        each link's rates (core/traffic.py: a link that sends at its traffic floor but
+        receives less is suspect and probed at once; the capacity it has shown)."""
+        if isinstance(event, HandshakesSeen):
+            return self._handshakes(event.by_mark, now)
+        self.rates = dict(event.rates)
+        effects: list[Effect] = []
+        for name, rates in self.rates.items():
+            check = self.config.health_of(name) if name in self.config.links else None
+            floor, seconds = (
+                (check.traffic_floor_kbit, check.traffic_floor_seconds) if check else (0, 1)
+            )
+            traffic, alarm = sample(
+                self.traffic.get(name, Traffic()), now.monotonic, rates.rx_kbit, rates.tx_kbit,
+                floor, seconds,
+            )  # fmt: skip
+            self.traffic[name] = traffic
+            if alarm is None or name not in self.health or self.health[name].verdict == "down":
+                continue
+            text = f"link {name}: traffic floor: {alarm}; probing it at once"
+            effects.append(Log(WARNING, text, {"link": name, "traffic": alarm}))
+            effects += self._step(name, PassiveAlarm(now.monotonic, alarm, down=False), now)
             effects.append(ProbeNow(name))
         return effects
 
@@ -561,6 +591,7 @@ class Engine:
         self.interfaces.update({n: link.interface for n, link in config.links.items()})
         self.health = {n: h for n, h in self.health.items() if n in config.links}
         self.passive = {n: p for n, p in self.passive.items() if n in config.links}
+        self.traffic = {n: t for n, t in self.traffic.items() if n in config.links}
         for name, health in list(self.health.items()):
             if health.disabled:
                 effects += self._step(name, OperatorChange(now.monotonic, disabled=False), now)

@@ -15,6 +15,7 @@ from multiwan.core.passive import Handshake
 from multiwan.core.plan import Plan
 from multiwan.core.pools import Seat
 from multiwan.daemon.confirm import Pending
+from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import KernelEvent, NeighbourChanged
 
 #: Where a control request's answer goes.
@@ -72,6 +73,13 @@ class HandshakesSeen:
     passive_timeout), by the link mark they carry (kernel/ctwatch.py)."""
 
     by_mark: Mapping[int, tuple[Handshake, ...]]
+
+
+@dataclass(frozen=True)
+class RatesSampled:
+    """Each link's traffic rates, sampled once a second (daemon/rates.py)."""
+
+    rates: Mapping[str, Rates]
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,7 @@ class Answered:
 
 DaemonEvent = (
     Start | ProbeDone | Reload | Reconcile | Control | ConnectionsCounted | CountersRead
-    | HandshakesSeen
+    | HandshakesSeen | RatesSampled
     | FactsRead | Reconciled | ReconcileFailed | Applied | ApplyFailed | ModeSaved | ConfigLoaded
     | ConfigRejected | RevertDue | Reloaded | Answered | KernelEvent
 )  # fmt: skip

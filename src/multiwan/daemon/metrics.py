@@ -79,6 +79,7 @@ class EngineCollector(Collector):
                     rules)  # fmt: skip
         yield from service_metrics(view.status.get("services") or {})  # type: ignore[arg-type]
         yield from passive_metrics(links)
+        yield from capacity_metrics(links)
 
 
 def passive_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
@@ -104,6 +105,25 @@ def passive_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
         suspect.add_metric([name], passive["suspect_destinations"])
         alarms.add_metric([name], passive["alarms"])
     yield from (handshakes, suspect, alarms)
+
+
+def capacity_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
+    """Per link: the capacity it has shown, its peak rates over the last ten minutes."""
+    peaks = {
+        "receive": GaugeMetricFamily(
+            "multiwan_link_peak_receive_bits_per_second",
+            "Peak receive rate over the last 10 minutes (capacity shown)", labels=["link"],
+        ),
+        "transmit": GaugeMetricFamily(
+            "multiwan_link_peak_transmit_bits_per_second",
+            "Peak transmit rate over the last 10 minutes (capacity shown)", labels=["link"],
+        ),
+    }  # fmt: skip
+    for link in links:
+        for way, key in (("receive", "peak_rx_kbit_s"), ("transmit", "peak_tx_kbit_s")):
+            if link.get(key) is not None:
+                peaks[way].add_metric([link["name"]], link[key] * 1000)
+    yield from peaks.values()
 
 
 #: A backend's states (the check's verdicts, and before its first check).

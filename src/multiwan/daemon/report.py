@@ -15,6 +15,7 @@ from multiwan.core.linkstate import LinkHealth
 from multiwan.core.passive import Passive
 from multiwan.core.services import backend_counter
 from multiwan.core.strategy import Availability
+from multiwan.core.traffic import Traffic
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime
 
@@ -42,6 +43,8 @@ class Snapshot:
     rule_hits: Mapping[int, int] = field(default_factory=dict)
     #: What the users' connections say, per link watched (health `passive`).
     passive: Mapping[str, Passive] = field(default_factory=dict)
+    #: Capacity shown (peak rates over core.traffic.CAPACITY_WINDOW), per link sampled.
+    traffic: Mapping[str, Traffic] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ def status(snap: Snapshot) -> dict[str, object]:
             "drained": view.name in snap.runtime.drained,
             "taking_new": view.name in available.live | available.reserve,
             **(rates.as_dict() if rates else {}),
+            **(snap.traffic[view.name].as_dict() if view.name in snap.traffic else {}),
             **({"passive": snap.passive[view.name].as_dict()} if view.name in snap.passive else {}),
         })  # fmt: skip
     return {

@@ -40,6 +40,7 @@ from multiwan.daemon.events import (
     DaemonEvent,
     HandshakesSeen,
     ProbeDone,
+    RatesSampled,
     Reload,
     Start,
 )
@@ -126,7 +127,9 @@ class Daemon:
                     self.state_dir, daemon.status_group, self.queue.put_nowait,
                     lambda: self.daemon_status(engine), lambda: self.count_connections(engine),
                 ), name="control")  # fmt: skip
-                self.keep(lambda: sample_rates(engine.interfaces, engine.rates), name="rates")
+                self.keep(lambda: sample_rates(
+                    engine.interfaces, lambda rates: self.queue.put_nowait(RatesSampled(rates)),
+                ), name="rates")  # fmt: skip
                 if daemon.metrics_listen:
                     listen = daemon.metrics_listen
                     self.keep(lambda: self._metrics(listen, engine, lambda: self.errors),

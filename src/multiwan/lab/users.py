@@ -12,8 +12,8 @@ from multiwan.lab.topology import Lab
 
 #: Far servers behind every ISP (the lab's whoami servers listen on every address of the
 #: internet host), so the users' connections go to several destinations as real users' do.
-FAR = ("203.0.113.11", "203.0.113.12", "203.0.113.13", "203.0.113.14")
-DEAD = "203.0.113.20"  # a far server that never answers
+FAR = tuple(f"203.0.113.{host}" for host in range(11, 23))  # 12
+DEAD = "203.0.113.30"  # a far server that never answers
 
 
 def far_servers(lab: Lab) -> None:

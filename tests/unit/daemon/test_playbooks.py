@@ -49,6 +49,7 @@ from multiwan.daemon.events import (
     HandshakesSeen,
     ModeSaved,
     ProbeDone,
+    RatesSampled,
     Reconcile,
     Reconciled,
     ReconcileFailed,
@@ -56,6 +57,7 @@ from multiwan.daemon.events import (
     RevertDue,
     Start,
 )
+from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import AddressingChanged, InterfaceState, NeighbourChanged
 
 LINKS = """\
@@ -624,3 +626,24 @@ def test_one_dead_server_and_unwatched_links_change_nothing() -> None:
     isp1 = plain.engine.links["isp1"].mark
     assert not plain.send(HandshakesSeen({isp1: unanswered(1.0, "a", "b", "c")}))
     assert plain.state("isp1") == "up"
+
+
+def rates(rx_kbit: float, tx_kbit: float) -> Rates:
+    return Rates(rx_kbit, tx_kbit, 0.0, 0.0, 0, 0)
+
+
+def test_a_link_that_sends_but_hardly_receives_is_probed_at_once() -> None:
+    text = LINKS.replace("rise = 2", "rise = 2\ntraffic_floor_kbit = 64\ntraffic_floor_seconds = 2")
+    play = Play(load_config_text(text, "m.toml")).start()
+    quiet = RatesSampled({"isp1": rates(1, 100), "isp2": rates(900, 100)})
+    assert not play.send(quiet, after=1.0)
+    effects = play.send(quiet, after=1.0)
+    assert logged(effects) == (
+        "link isp1: traffic floor: received 1 kbit/s < 64 while sending 100 kbit/s for 2 s; "
+        "probing it at once"
+    )
+    assert [e.link for e in of(ProbeNow, effects)] == ["isp1"]
+    assert play.engine.health["isp1"].suspect
+    assert play.state("isp1") == "up"
+    links: list[dict[str, Any]] = play.engine.status(Now(play.t, 1e9))["links"]  # type: ignore[assignment]
+    assert [link["peak_rx_kbit_s"] for link in links] == [1.0, 900.0]
