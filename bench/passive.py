@@ -104,6 +104,11 @@ def section(settings: list[Setting]) -> list[str]:
         "`passive_timeout = 0.1`, `passive_down = true`, `passive_destinations` as shown.",
         "'failing' is until the start of the last new connection that failed.",
         "",
+        "The alarm needs connections to `passive_destinations` distinct destinations",
+        "unanswered: at ~17 new connections a second per link, to 4 servers in turn, that is",
+        "~4 connections (~0.25 s) plus passive_timeout. Users with more destinations, or",
+        "more connections, are protected sooner.",
+        "",
         "| probes | link down, median / max ms | new connections failing, median / max ms "
         "| failed connections per blackhole (median) | trials |",
         "| --- | ---: | ---: | ---: | ---: |",

@@ -16,9 +16,11 @@ from multiwan.lab.users import DEAD, FAR, Users, far_servers
 pytestmark = pytest.mark.lab
 
 
-def passive_health(lab: Lab, extra: str = "") -> str:
-    """Probes every 0.2 s, 3 to fall; users' connections watched, unanswered after 0.1 s."""
-    return probe_health(lab, extra="passive = true\npassive_timeout = 0.1\n" + extra)
+def passive_health(lab: Lab, extra: str = "", interval: float = 0.2) -> str:
+    """Probes every `interval`, 3 to fall; users' connections watched, unanswered after
+    0.1 s."""
+    extra = "passive = true\npassive_timeout = 0.1\n" + extra
+    return probe_health(lab, interval=interval, extra=extra)
 
 
 def link_status(lab: Lab, name: str) -> dict[str, object]:
@@ -30,9 +32,11 @@ def link_status(lab: Lab, name: str) -> dict[str, object]:
 def test_blackhole_under_users_traffic_is_caught_by_their_connections_first(lab3: Lab) -> None:
     """passive_down: the users' unanswered connections take the link down before three
     probe rounds could have failed (the log shows the passive alarm, then the transition
-    with the passive reason), and new connections soon stop failing."""
+    with the passive reason), and new connections soon stop failing. Probes every 0.5 s
+    leave room for a loaded machine; bench/passive.py measures 0.2 s."""
     far_servers(lab3)
-    config = lab_config(lab3, health=passive_health(lab3, "passive_down = true\n"))
+    health = passive_health(lab3, "passive_down = true\n", interval=0.5)
+    config = lab_config(lab3, health=health)
     with LabDaemon(lab3, config) as daemon, Users(lab3, FAR[:4], interval=0.02) as users:
         time.sleep(1.0)
         assert not users.failed_after(0), users.attempts[-10:]
