@@ -15,6 +15,9 @@ from pathlib import Path
 
 from bench.failover import measure_failover
 from bench.loss import measure_loss
+from bench.passive import goal as passive_goal
+from bench.passive import measure_passive
+from bench.passive import section as passive_section
 from bench.scale import probe_cost, update_time
 from bench.services import measure_services
 from multiwan.config.schema import STRATEGIES
@@ -75,6 +78,10 @@ def main() -> None:
         f"{len(failover.checks_failed)} {'; '.join(failover.checks_failed)}",
         "",
     ]
+
+    passive = measure_passive(trials)
+    targets.append(passive_goal(passive))
+    lines += passive_section(passive)
 
     loss = measure_loss(seconds=10 if args.quick else 20)
     rate = loss.failed / max(loss.connections, 1)

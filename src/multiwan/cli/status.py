@@ -15,6 +15,14 @@ def _number(value: Any, unit: str = "") -> str:
     return "-" if value is None else f"{value:g}{unit}"
 
 
+def _passive(passive: dict[str, Any] | None) -> str:
+    """Users' handshakes answered/unanswered, and the alarms they raised (watched links)."""
+    if passive is None:
+        return "-"
+    alarms = passive["alarms"]
+    return f"{passive['answered']}/{passive['unanswered']}" + (f" ({alarms}!)" if alarms else "")
+
+
 def status_table(status: dict[str, Any]) -> Table:
     runtime = status["runtime"]
     changed = {k: v for k, v in runtime.items() if v}
@@ -25,7 +33,8 @@ def status_table(status: dict[str, Any]) -> Table:
         title += f" (persisted mode: {', '.join(status['persisted_mode'])})"
     table = Table(title=title)
     for column in ("link", "state", "since", "reason", "latency", "loss", "weight", "new",
-                   "conns (share)", "kbit/s rx/tx", "pps rx/tx"):  # fmt: skip
+                   "conns (share)", "kbit/s rx/tx", "pps rx/tx",
+                   "peak kbit/s rx/tx", "passive ok/failed (alarms)"):  # fmt: skip
         table.add_column(column, justify="right" if column not in ("link", "reason") else "left")
     for link in status["links"]:
         since = datetime.datetime.fromtimestamp(link["since"]).strftime("%H:%M:%S")
@@ -42,6 +51,8 @@ def status_table(status: dict[str, Any]) -> Table:
             f"{link.get('connections', '-')} ({_number(link.get('share_pct'), '%')})",
             f"{_number(link.get('rx_kbit_s'))}/{_number(link.get('tx_kbit_s'))}",
             f"{_number(link.get('rx_pps'))}/{_number(link.get('tx_pps'))}",
+            f"{_number(link.get('peak_rx_kbit_s'))}/{_number(link.get('peak_tx_kbit_s'))}",
+            _passive(link.get("passive")),
         )
     return table
 

@@ -255,6 +255,37 @@ class HealthCheck(Strict):
         False,
         description="Probe at fast_interval while the interface sends but receives nothing.",
     )
+    traffic_floor_kbit: Annotated[float, Field(ge=0, le=10_000_000)] = Field(
+        0,
+        description="A link that sends at least this many kbit/s but receives less for "
+        "traffic_floor_seconds is suspect: probed at once and at fast_interval; 0 turns it off.",
+    )
+    traffic_floor_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(
+        3,
+        description="Seconds the receive rate must stay below traffic_floor_kbit (rates are "
+        "sampled every second).",
+    )
+    passive: bool = Field(
+        False,
+        description="Watch the users' new TCP connections through the link (conntrack "
+        "events): when connections to passive_destinations distinct destinations went "
+        "unanswered since the link last answered one, probe it at once at fast_interval.",
+    )
+    passive_timeout: Seconds = Field(
+        1.0,
+        description="Seconds a new TCP connection may wait for its answer (SYN-ACK or "
+        "reset) before it counts as unanswered (passive).",
+    )
+    passive_destinations: Annotated[int, Field(ge=2, le=100)] = Field(
+        3,
+        description="Distinct destinations with unanswered connections that raise the "
+        "passive alarm (at least 2: one dead far server never trips a link).",
+    )
+    passive_down: bool = Field(
+        False,
+        description="Take the link down on the passive alarm alone (needs passive); probes "
+        "must then pass rise rounds before it returns.",
+    )
     flush_conntrack: bool = Field(
         True,
         description="Delete the connections of a link that goes down, so applications "
@@ -269,6 +300,8 @@ class HealthCheck(Strict):
             )
         if self.degraded_action == "weight" and self.degraded_weight is None:
             raise ValueError("degraded_action 'weight' needs degraded_weight")
+        if self.passive_down and not self.passive:
+            raise ValueError("passive_down needs passive = true (the connections it judges)")
         return self
 
     @property

@@ -53,7 +53,17 @@ class OperatorChange:
     disabled: bool
 
 
-Event = ProbeRound | InterfaceChange | OperatorChange
+@dataclass(frozen=True)
+class PassiveAlarm:
+    """The users' new connections through the link go unanswered (core/passive.py): with
+    `down` (passive_down) the link goes down at once, else it is suspect and probed fast."""
+
+    at: float
+    reason: str
+    down: bool
+
+
+Event = ProbeRound | InterfaceChange | OperatorChange | PassiveAlarm
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class LinkHealth:
     carrier: bool = True
     disabled: bool = False
     window: tuple[RoundStats, ...] = ()
+    suspect: bool = False  # a passive alarm that no good round has answered yet
 
     @property
     def loss(self) -> float | None:
@@ -192,6 +203,7 @@ def _probe_round(h: LinkHealth, event: ProbeRound, check: HealthCheck) -> LinkHe
         good=h.good + 1 if ok else 0,
         bad=bad,
         calm=h.calm + 1 if calm and ok else 0,
+        suspect=h.suspect and not ok,
     )
     if h.verdict in ("up", "degraded"):
         if h.bad >= check.fall:
@@ -234,6 +246,13 @@ def step(
             reason = f"{was}, waiting for {check.rise} good rounds" if check else was
             h = replace(h, present=True, carrier=True, verdict=verdict, good=0, bad=0,
                         reason=reason)  # fmt: skip
+    elif isinstance(event, PassiveAlarm):
+        if check is None or h.verdict == "down":
+            return h, None
+        if event.down:
+            h = replace(h, verdict="down", good=0, suspect=False, reason=f"passive: {event.reason}")
+        else:
+            h = replace(h, suspect=True)
     elif event.disabled != h.disabled:
         reason = "disabled by operator" if event.disabled else "enabled by operator"
         h = replace(h, disabled=event.disabled, reason=reason)
@@ -245,7 +264,8 @@ def step(
 
 
 def next_interval(h: LinkHealth, check: HealthCheck) -> float:
-    """Probe faster while a link is failing (some failures, not yet down) or recovering."""
-    failing = h.verdict != "down" and h.bad > 0
+    """Probe faster while a link is failing (some failures or a passive alarm, not yet
+    down) or recovering."""
+    failing = h.verdict != "down" and (h.bad > 0 or h.suspect)
     recovering = h.verdict == "down" and h.good > 0
     return check.probe_interval_fast if failing or recovering else check.interval

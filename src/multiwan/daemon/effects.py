@@ -122,6 +122,13 @@ class RestartProbes:
 
 
 @dataclass(frozen=True)
+class ProbeNow:
+    """Start the link's next probe round now (a passive alarm), not after its interval."""
+
+    link: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """Answer a control request."""
 
@@ -146,6 +153,6 @@ class Continue:
 
 Effect = (
     ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | SaveMode | SaveSeats
-    | RunHooks
-    | ScheduleReconcile | ScheduleRevert | LoadConfig | RestartProbes | Answer | Log | Continue
+    | RunHooks | ScheduleReconcile | ScheduleRevert | LoadConfig | RestartProbes | ProbeNow
+    | Answer | Log | Continue
 )  # fmt: skip

@@ -24,6 +24,7 @@ from multiwan.core.linkstate import (
     InterfaceChange,
     LinkHealth,
     OperatorChange,
+    PassiveAlarm,
     State,
     Transition,
     initial,
@@ -32,9 +33,11 @@ from multiwan.core.linkstate import (
 from multiwan.core.model import Family, Route
 from multiwan.core.nft import FAMILIES, dynamic_rule, policy_chain, with_digest
 from multiwan.core.ownership import MarkSpace
+from multiwan.core.passive import Handshake, Passive, observe
 from multiwan.core.plan import dynamic_plan
 from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
+from multiwan.core.traffic import Traffic, sample
 from multiwan.daemon import report
 from multiwan.daemon.clients import ClientPools
 from multiwan.daemon.confirm import Confirmation, Pending
@@ -48,6 +51,7 @@ from multiwan.daemon.effects import (
     FlushBackend,
     LoadConfig,
     Log,
+    ProbeNow,
     ReadFacts,
     RestartProbes,
     RunHooks,
@@ -70,9 +74,11 @@ from multiwan.daemon.events import (
     DaemonEvent,
     FactsRead,
     FallbackUpdate,
+    HandshakesSeen,
     ModeSaved,
     PolicyUpdate,
     ProbeDone,
+    RatesSampled,
     Reconcile,
     Reconciled,
     ReconcileFailed,
@@ -122,7 +128,8 @@ class Engine:
         self.reconcile_error: str | None = "not applied yet"  # None once the last one worked
         self.reconcile_failures = 0  # in a row: the retry backs off
         self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
-        self.rates: dict[str, Rates] = {}  # written by the rate sampler (run.py)
+        self.rates: dict[str, Rates] = {}  # from the rate sampler (RatesSampled)
+        self.traffic: dict[str, Traffic] = {}  # the traffic floor and capacity, per link
         self.interfaces: dict[str, str] = {n: link.interface for n, link in config.links.items()}
         self.transitions: dict[tuple[str, str], int] = {}  # (link, new state) -> count
         self.apply_count, self.apply_seconds = 0, 0.0  # policy updates, for metrics
@@ -134,11 +141,22 @@ class Engine:
         self.connections: Mapping[int, int] = {}  # by mark
         self.persisted: tuple[str, ...] = ()  # `mode --persist`: survives restarts, reloads
         self.pools = ClientPools()  # least-loaded policies' clients and their seats
+        self.passive: dict[str, Passive] = {}  # what users' connections say, per link
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
         states = {name: health.state for name, health in self.health.items()}
         return availability(self.config, states, self.runtime.drained)
+
+    def passive_watch(self) -> dict[int, float]:
+        """The marks of the links whose users' connections are watched (health `passive`),
+        with each link's passive_timeout: what the watcher (kernel/ctwatch.py) reports."""
+        watched: dict[int, float] = {}
+        for name, link in self.links.items():
+            check = self.config.health_of(name) if name in self.config.links else None
+            if check is not None and check.passive:
+                watched[link.mark] = check.passive_timeout
+        return watched
 
     def backend_checks(self) -> dict[tuple[str, str], HealthCheck]:
         """The health check of every service backend, by (service, address:port)."""
@@ -171,6 +189,8 @@ class Engine:
             apply_seconds=self.apply_seconds,
             backend_connections=dict(self.backend_connections),
             rule_hits=dict(self.rule_hits),
+            passive=dict(self.passive),
+            traffic=dict(self.traffic),
         )
 
     def status(self, now: Now) -> dict[str, object]:
@@ -244,6 +264,8 @@ class Engine:
                 return self._control(event, now)
             case Answered(reply):
                 return self._answer(reply, now)
+            case HandshakesSeen() | RatesSampled():
+                return self._traffic(event, now)
             case ConnectionsCounted(by_mark):
                 self.connections = by_mark
             case CountersRead(listing):
@@ -313,6 +335,56 @@ class Engine:
                 effects += self._step(name, change, now)
         if event.present:
             effects += self._schedule_reconcile()
+        return effects
+
+    def _handshakes(self, by_mark: Mapping[int, tuple[Handshake, ...]], now: Now) -> list[Effect]:
+        """Fold the users' handshakes into each watched link's evidence (core/passive.py);
+        on an alarm the link is probed at once, and with passive_down it goes down first."""
+        effects: list[Effect] = []
+        names = {link.mark: name for name, link in self.links.items()}
+        for mark, handshakes in by_mark.items():
+            name = names.get(mark)
+            check = self.config.health_of(name) if name in self.config.links else None
+            if name is None or check is None or not check.passive or name not in self.health:
+                continue
+            evidence = self.passive.get(name, Passive())
+            passive, alarm = observe(
+                evidence, handshakes, now.monotonic, check.passive_destinations
+            )
+            self.passive[name] = passive
+            if alarm is None or self.health[name].verdict == "down":
+                continue
+            then = "taking it down" if check.passive_down else "probing it at once"
+            text = f"link {name}: passive alarm: {alarm}; {then}"
+            effects.append(Log(WARNING, text, {"link": name, "passive": alarm}))
+            effects += self._step(name, PassiveAlarm(now.monotonic, alarm, check.passive_down), now)
+            effects.append(ProbeNow(name))
+        return effects
+
+    def _traffic(self, event: HandshakesSeen | RatesSampled, now: Now) -> list[Effect]:
+        """What the links' traffic says: the users' handshakes (the passive signal), or
+        each link's rates (core/traffic.py: a link that sends at its traffic floor but
+        receives less is suspect and probed at once; the capacity it has shown)."""
+        if isinstance(event, HandshakesSeen):
+            return self._handshakes(event.by_mark, now)
+        self.rates = dict(event.rates)
+        effects: list[Effect] = []
+        for name, rates in self.rates.items():
+            check = self.config.health_of(name) if name in self.config.links else None
+            floor, seconds = (
+                (check.traffic_floor_kbit, check.traffic_floor_seconds) if check else (0, 1)
+            )
+            traffic, alarm = sample(
+                self.traffic.get(name, Traffic()), now.monotonic, rates.rx_kbit, rates.tx_kbit,
+                floor, seconds,
+            )  # fmt: skip
+            self.traffic[name] = traffic
+            if alarm is None or name not in self.health or self.health[name].verdict == "down":
+                continue
+            text = f"link {name}: traffic floor: {alarm}; probing it at once"
+            effects.append(Log(WARNING, text, {"link": name, "traffic": alarm}))
+            effects += self._step(name, PassiveAlarm(now.monotonic, alarm, down=False), now)
+            effects.append(ProbeNow(name))
         return effects
 
     def _step(self, name: str, event: Event, now: Now, update: bool = True) -> list[Effect]:
@@ -518,6 +590,8 @@ class Engine:
         self.interfaces.clear()
         self.interfaces.update({n: link.interface for n, link in config.links.items()})
         self.health = {n: h for n, h in self.health.items() if n in config.links}
+        self.passive = {n: p for n, p in self.passive.items() if n in config.links}
+        self.traffic = {n: t for n, t in self.traffic.items() if n in config.links}
         for name, health in list(self.health.items()):
             if health.disabled:
                 effects += self._step(name, OperatorChange(now.monotonic, disabled=False), now)

@@ -11,9 +11,11 @@ from multiwan.config.schema import Config
 from multiwan.core.links import InterfaceFacts, ResolvedLink
 from multiwan.core.linkstate import ProbeRound, State
 from multiwan.core.model import Family, Route
+from multiwan.core.passive import Handshake
 from multiwan.core.plan import Plan
 from multiwan.core.pools import Seat
 from multiwan.daemon.confirm import Pending
+from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import KernelEvent, NeighbourChanged
 
 #: Where a control request's answer goes.
@@ -63,6 +65,21 @@ class ConnectionsCounted:
     """Tracked connections per mark, counted off the engine (a dump can take seconds)."""
 
     by_mark: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class HandshakesSeen:
+    """New TCP connections whose handshake ended (answered, or not within the link's
+    passive_timeout), by the link mark they carry (kernel/ctwatch.py)."""
+
+    by_mark: Mapping[int, tuple[Handshake, ...]]
+
+
+@dataclass(frozen=True)
+class RatesSampled:
+    """Each link's traffic rates, sampled once a second (daemon/rates.py)."""
+
+    rates: Mapping[str, Rates]
 
 
 @dataclass(frozen=True)
@@ -184,6 +201,7 @@ class Answered:
 
 DaemonEvent = (
     Start | ProbeDone | Reload | Reconcile | Control | ConnectionsCounted | CountersRead
+    | HandshakesSeen | RatesSampled
     | FactsRead | Reconciled | ReconcileFailed | Applied | ApplyFailed | ModeSaved | ConfigLoaded
     | ConfigRejected | RevertDue | Reloaded | Answered | KernelEvent
 )  # fmt: skip

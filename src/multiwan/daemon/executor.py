@@ -29,6 +29,7 @@ from multiwan.daemon.effects import (
     FlushBackend,
     LoadConfig,
     Log,
+    ProbeNow,
     ReadFacts,
     RestartProbes,
     RunHooks,
@@ -88,6 +89,7 @@ class Executor:
         enqueue: Callable[[DaemonEvent], None],
         restart_probes: Callable[[], None],
         failed: Callable[[str, BaseException], None],
+        probe_now: Callable[[str], None] = lambda link: None,
     ) -> None:
         self.engine = engine
         self.worker = worker
@@ -99,6 +101,7 @@ class Executor:
         self.enqueue = enqueue
         self.restart_probes = restart_probes
         self.failed = failed
+        self.probe_now = probe_now  # wakes a link's probe loop
 
     async def run(self, event: DaemonEvent) -> None:
         """Handle `event` and everything that follows from it."""
@@ -170,6 +173,8 @@ class Executor:
                     return ConfigRejected(tuple(str(p) for p in exc.problems), reply, pending)
             case RestartProbes():
                 self.restart_probes()
+            case ProbeNow(link):
+                self.probe_now(link)
             case Answer(reply, payload):
                 if not reply.done():  # the client may have gone
                     reply.set_result(payload)

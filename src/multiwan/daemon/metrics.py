@@ -78,6 +78,52 @@ class EngineCollector(Collector):
         yield from (state, latency, loss, weight, rx, tx, changes, connections, applies, failures,
                     rules)  # fmt: skip
         yield from service_metrics(view.status.get("services") or {})  # type: ignore[arg-type]
+        yield from passive_metrics(links)
+        yield from capacity_metrics(links)
+
+
+def passive_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
+    """Per watched link (health `passive`): the users' handshakes by outcome, the distinct
+    destinations unanswered since the link last answered, and the alarms raised."""
+    handshakes = CounterMetricFamily(
+        "multiwan_link_passive_handshakes", "Users' new TCP connections seen, by outcome",
+        labels=["link", "outcome"],
+    )  # fmt: skip
+    suspect = GaugeMetricFamily(
+        "multiwan_link_passive_suspect_destinations",
+        "Distinct destinations unanswered since the link last answered", labels=["link"],
+    )  # fmt: skip
+    alarms = CounterMetricFamily(
+        "multiwan_link_passive_alarms", "Passive alarms raised", labels=["link"]
+    )
+    for link in links:
+        if (passive := link.get("passive")) is None:
+            continue
+        name = link["name"]
+        handshakes.add_metric([name, "answered"], passive["answered"])
+        handshakes.add_metric([name, "unanswered"], passive["unanswered"])
+        suspect.add_metric([name], passive["suspect_destinations"])
+        alarms.add_metric([name], passive["alarms"])
+    yield from (handshakes, suspect, alarms)
+
+
+def capacity_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
+    """Per link: the capacity it has shown, its peak rates over the last ten minutes."""
+    peaks = {
+        "receive": GaugeMetricFamily(
+            "multiwan_link_peak_receive_bits_per_second",
+            "Peak receive rate over the last 10 minutes (capacity shown)", labels=["link"],
+        ),
+        "transmit": GaugeMetricFamily(
+            "multiwan_link_peak_transmit_bits_per_second",
+            "Peak transmit rate over the last 10 minutes (capacity shown)", labels=["link"],
+        ),
+    }  # fmt: skip
+    for link in links:
+        for way, key in (("receive", "peak_rx_kbit_s"), ("transmit", "peak_tx_kbit_s")):
+            if link.get(key) is not None:
+                peaks[way].add_metric([link["name"]], link[key] * 1000)
+    yield from peaks.values()
 
 
 #: A backend's states (the check's verdicts, and before its first check).

@@ -45,6 +45,20 @@ def _suspect(before: tuple[int, int] | None, now: tuple[int, int] | None) -> boo
     return now[1] > before[1] and now[0] == before[0]
 
 
+async def _pause(seconds: float, wake: asyncio.Event | None) -> bool:
+    """Sleep `seconds`, or less when `wake` is set (a passive alarm); whether it was."""
+    if wake is None:
+        await asyncio.sleep(seconds)
+        return False
+    try:
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+    except TimeoutError:
+        return False
+    wake.clear()
+    return True
+
+
 async def _round(
     check: HealthCheck, names: list[str], prober: LinkProber | None
 ) -> tuple[TargetResult, ...]:
@@ -62,10 +76,11 @@ async def probe_loop(
     health: Callable[[], LinkHealth | None],
     binding: Callable[[], LinkBinding | None] | None = None,
     interface: str | None = None,
+    wake: asyncio.Event | None = None,
 ) -> None:
     """Probe forever. With `binding`, probes leave by that link (none while it has no
     route); without, they are plain (service backends). `interface` enables the traffic
-    signal when the check asks for it."""
+    signal when the check asks for it; setting `wake` starts the next round at once."""
     prober: LinkProber | None = None if binding else LinkProber(None)
     watch = interface if check.traffic_signal else None
     names = [describe(t) for t in check.targets]
@@ -84,13 +99,13 @@ async def probe_loop(
             counters = _packets(watch) if watch else None
             while (remaining := deadline - time.monotonic()) > 0:
                 if watch is None:
-                    await asyncio.sleep(remaining)
+                    await _pause(remaining, wake)
                     break
                 # Traffic signal: look at the counters every fast interval and probe at
                 # once when the link sent but received nothing in between.
-                await asyncio.sleep(min(remaining, check.probe_interval_fast))
+                woken = await _pause(min(remaining, check.probe_interval_fast), wake)
                 previous, counters = counters, _packets(watch)
-                if _suspect(previous, counters):
+                if woken or _suspect(previous, counters):
                     break
     finally:
         if prober is not None:

@@ -3,6 +3,7 @@ counters, like the rate tables people keep next to their multi-WAN scripts."""
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +39,12 @@ def read_counters(interface: str) -> dict[str, int] | None:
 
 
 async def sample_rates(
-    interfaces: "dict[str, str]", into: dict[str, Rates], every: float = 1.0
+    interfaces: "dict[str, str]", report: Callable[[dict[str, Rates]], None], every: float = 1.0
 ) -> None:
-    """Forever: update `into[link]` from the counters of `interfaces[link]`."""
+    """Forever: every `every` seconds, report each link's rates from the counters of
+    `interfaces[link]` (links whose interface is gone are left out)."""
     previous: dict[str, tuple[float, dict[str, int]]] = {}
+    into: dict[str, Rates] = {}
     while True:
         now = time.monotonic()
         for link, interface in list(interfaces.items()):
@@ -60,4 +63,7 @@ async def sample_rates(
                     counters["rx_bytes"], counters["tx_bytes"],
                 )  # fmt: skip
             previous[link] = (now, counters)
+        for link in set(into) - set(interfaces):
+            del into[link]
+        report(dict(into))
         await asyncio.sleep(every)

@@ -12,8 +12,10 @@ from typing import Any
 from multiwan.config.schema import Config
 from multiwan.core.links import ResolvedLink
 from multiwan.core.linkstate import LinkHealth
+from multiwan.core.passive import Passive
 from multiwan.core.services import backend_counter
 from multiwan.core.strategy import Availability
+from multiwan.core.traffic import Traffic
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime
 
@@ -39,6 +41,10 @@ class Snapshot:
     backend_connections: Mapping[str, int] = field(default_factory=dict)
     #: New connections each rule sent, by its index in the config.
     rule_hits: Mapping[int, int] = field(default_factory=dict)
+    #: What the users' connections say, per link watched (health `passive`).
+    passive: Mapping[str, Passive] = field(default_factory=dict)
+    #: Capacity shown (peak rates over core.traffic.CAPACITY_WINDOW), per link sampled.
+    traffic: Mapping[str, Traffic] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ def status(snap: Snapshot) -> dict[str, object]:
             "drained": view.name in snap.runtime.drained,
             "taking_new": view.name in available.live | available.reserve,
             **(rates.as_dict() if rates else {}),
+            **(snap.traffic[view.name].as_dict() if view.name in snap.traffic else {}),
+            **({"passive": snap.passive[view.name].as_dict()} if view.name in snap.passive else {}),
         })  # fmt: skip
     return {
         "default_policy": snap.config.default_policy,

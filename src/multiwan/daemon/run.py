@@ -31,13 +31,16 @@ from multiwan.config.health import HealthCheck
 from multiwan.config.load import load_config
 from multiwan.core.linkstate import ProbeRound
 from multiwan.core.nft import TABLE
+from multiwan.core.passive import Handshake
 from multiwan.daemon.control import serve_control
 from multiwan.daemon.engine import Engine
 from multiwan.daemon.events import (
     ConnectionsCounted,
     CountersRead,
     DaemonEvent,
+    HandshakesSeen,
     ProbeDone,
+    RatesSampled,
     Reload,
     Start,
 )
@@ -59,6 +62,7 @@ from multiwan.daemon.rates import sample_rates
 from multiwan.daemon.report import link_views
 from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.conntrack import connections_by_mark
+from multiwan.kernel.ctwatch import watch_handshakes
 from multiwan.kernel.errors import KernelError
 from multiwan.kernel.events import kernel_events
 
@@ -92,6 +96,8 @@ class Daemon:
         self.told: str | None = None  # the last reason for not being ready sent to systemd
         self.counting: asyncio.Task[object] | None = None
         self.conntrack_error: str | None = None
+        self.wakeups: dict[str, asyncio.Event] = {}  # per link: start a probe round now
+        self.watcher: asyncio.Task[object] | None = None  # users' handshakes (passive)
 
     async def run(self) -> None:
         config = load_config(self.config_path)
@@ -103,7 +109,7 @@ class Daemon:
                 self.executor = Executor(
                     engine, worker, self.state_dir, lambda: load_config(self.config_path),
                     self.spawn, self.queue.put_nowait, lambda: self._start_probes(engine),
-                    self.failed,
+                    self.failed, self.probe_now,
                 )  # fmt: skip
                 # Subscribe before the first reconcile: an interface deleted right after
                 # it must not go unseen. The watcher's first event is a Resync.
@@ -121,7 +127,9 @@ class Daemon:
                     self.state_dir, daemon.status_group, self.queue.put_nowait,
                     lambda: self.daemon_status(engine), lambda: self.count_connections(engine),
                 ), name="control")  # fmt: skip
-                self.keep(lambda: sample_rates(engine.interfaces, engine.rates), name="rates")
+                self.keep(lambda: sample_rates(
+                    engine.interfaces, lambda rates: self.queue.put_nowait(RatesSampled(rates)),
+                ), name="rates")  # fmt: skip
                 if daemon.metrics_listen:
                     listen = daemon.metrics_listen
                     self.keep(lambda: self._metrics(listen, engine, lambda: self.errors),
@@ -233,9 +241,12 @@ class Daemon:
         for task in self.probes:
             task.cancel()
         self.probes = []
+        self.wakeups = {}
+        self._watch_handshakes(engine)
         for name, link in engine.config.links.items():
             check = engine.config.health_of(name)
             if check is not None:
+                self.wakeups[name] = asyncio.Event()
                 self.probes.append(self.keep(
                     self._link_loop(engine, name, check, link.interface), name=f"probe:{name}"
                 ))  # fmt: skip
@@ -251,10 +262,32 @@ class Daemon:
         def report(result: ProbeRound) -> None:
             self.queue.put_nowait(ProbeDone(name, result, generation))
 
+        wake = self.wakeups.get(name)
         return lambda: probe_loop(
             check, report, lambda: engine.health.get(name), lambda: link_binding(engine, name),
-            interface,
+            interface, wake,
         )  # fmt: skip
+
+    def probe_now(self, link: str) -> None:
+        if (wake := self.wakeups.get(link)) is not None:
+            wake.set()
+
+    def _watch_handshakes(self, engine: Engine) -> None:
+        """The conntrack event stream runs while some link's health asks for `passive`."""
+        checks = (engine.config.health_of(name) for name in engine.config.links)
+        wanted = any(check is not None and check.passive for check in checks)
+        if wanted and (self.watcher is None or self.watcher.done()):
+
+            def report(ended: dict[int, tuple[Handshake, ...]]) -> None:
+                self.queue.put_nowait(HandshakesSeen(ended))
+
+            def watched() -> tuple[int, dict[int, float]]:
+                return engine.config.mark_mask, engine.passive_watch()
+
+            self.watcher = self.keep(lambda: watch_handshakes(watched, report), name="passive")
+        elif not wanted and self.watcher is not None:
+            self.watcher.cancel()
+            self.watcher = None
 
     def _backend_loop(
         self, engine: Engine, service: str, key: str, check: HealthCheck

@@ -4,11 +4,14 @@
 the server saw in each, optionally from sockets bound to a local address (`--bind`); `ping`
 sends single echo requests from raw sockets (as `ping -c 1 -I ADDRESS`); `hold` keeps one TCP
 connection alive and reports every echo, so a test can prove a long-lived flow kept its link
-(and never broke) across changes.
+(and never broke) across changes; `steady` opens a new TCP connection every `--interval`
+seconds, to the destinations in turn, and prints each one's start time and outcome (users'
+traffic for the passive failure signal).
 """
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -114,9 +117,26 @@ def hold(dst: str, port: int, interval: float, timeout: float) -> None:
         sys.exit(1)
 
 
+async def steady(dsts: list[str], port: int, interval: float, timeout: float) -> None:
+    """Forever: a new connection every `interval`; print `<start> <dst> <source|FAIL:why>`."""
+
+    async def one(dst: str) -> None:
+        started = time.monotonic()
+        try:
+            outcome = await _tcp_once(dst, port, timeout, None)
+        except (OSError, TimeoutError) as exc:
+            outcome = f"FAIL:{type(exc).__name__}"
+        print(f"{started:.3f} {dst} {outcome}", flush=True)
+
+    async with asyncio.TaskGroup() as group:
+        for index in itertools.count():
+            group.create_task(one(dsts[index % len(dsts)]), name=f"steady-{index}")
+            await asyncio.sleep(interval)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["tcp", "udp", "ping", "hold"])
+    parser.add_argument("kind", choices=["tcp", "udp", "ping", "hold", "steady"])
     parser.add_argument("--dst", required=True, help="address, or several comma-separated")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--count", type=int, default=100)
@@ -131,6 +151,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.kind == "hold":
         hold(args.dst, args.port, args.interval, args.timeout)
+        return
+    if args.kind == "steady":
+        asyncio.run(steady(args.dst.split(","), args.port, args.interval, args.timeout))
         return
     result = asyncio.run(
         count_sources(

@@ -21,6 +21,14 @@ SERVICE = (
 NAME = "a name (a letter, then up to 30 letters, digits, '_' or '-')"
 
 MISTAKES = {
+    "passive_down without passive": (
+        HEALTH + "passive_down = true\n",
+        "m.toml:8: health: passive_down needs passive = true (the connections it judges)",
+    ),
+    "one passive destination": (
+        HEALTH + "passive = true\npassive_destinations = 1\n",
+        "m.toml:11: health.passive_destinations: must be >= 2, got 1",
+    ),
     "number range": (
         '[daemon]\nhook_timeout = "x"\n',
         "m.toml:9: daemon.hook_timeout: expected a number > 0 and <= 600, got 'x'",

@@ -14,6 +14,7 @@ from multiwan.core.linkstate import (
     InterfaceChange,
     LinkHealth,
     OperatorChange,
+    PassiveAlarm,
     ProbeRound,
     TargetResult,
     Transition,
@@ -452,3 +453,36 @@ def test_degraded_rounds_do_not_count_towards_recovery(lost: int, rtt: float) ->
     assert ([m.state for m in moves], health.state) == (["degraded"], "degraded")
     _, moves = play([lossy(6, 0)], check, health)
     assert [m.state for m in moves] == ["up"]
+
+
+PASSIVE = CHECK.model_copy(update={"passive": True})
+
+
+def test_a_passive_alarm_with_passive_down_takes_the_link_down_until_rise_rounds() -> None:
+    alarm = PassiveAlarm(1.0, "new connections to 3 destinations unanswered", down=True)
+    health, transitions = play([alarm], PASSIVE)
+    assert [(t.state, t.reason) for t in transitions] == [
+        ("down", "passive: new connections to 3 destinations unanswered")
+    ]
+    health, transitions = play([round_(2.0, True, True)], PASSIVE, health)
+    assert not transitions  # probes confirm before it returns: rise = 2
+    _, transitions = play([round_(3.0, True, True)], PASSIVE, health)
+    assert [t.state for t in transitions] == ["up"]
+
+
+def test_a_passive_alarm_alone_makes_the_link_suspect_and_probed_fast() -> None:
+    health, transitions = play([PassiveAlarm(1.0, "why", down=False)], PASSIVE)
+    assert not transitions
+    assert health.suspect
+    assert next_interval(health, PASSIVE) == PASSIVE.fast_interval
+    health, _ = play([round_(2.0, True, False)], PASSIVE, health)
+    assert not health.suspect  # a good round answered the alarm
+    assert next_interval(health, PASSIVE) == PASSIVE.interval
+
+
+def test_a_passive_alarm_changes_nothing_on_a_down_or_unprobed_link() -> None:
+    down, _ = play([round_(t, False, False) for t in (1, 2, 3)])
+    assert down.state == "down"
+    assert play([PassiveAlarm(4.0, "why", down=True)], PASSIVE, down) == (down, [])
+    unprobed = initial(None, 0.0, present=True, carrier=True)
+    assert play([PassiveAlarm(1.0, "why", down=True)], None, unprobed) == (unprobed, [])

@@ -16,7 +16,9 @@ DASHBOARD = Path(__file__).parents[3] / "contrib" / "grafana-dashboard.json"
 
 LINK = {
     "name": "wan1", "state": "up", "latency_ms": 12.5, "loss_pct": 2.0, "weight": 3,
-    "rx_bytes": 1000, "tx_bytes": 2000,
+    "rx_bytes": 1000, "tx_bytes": 2000, "peak_rx_kbit_s": 40000.0, "peak_tx_kbit_s": 2500.5,
+    "passive": {"answered": 90, "unanswered": 7, "suspect_destinations": 2, "alarms": 1,
+                "last_alarm": "new connections to 3 destinations unanswered (a, b, c)"},
 }  # fmt: skip
 
 
@@ -67,6 +69,12 @@ def test_metrics_render_the_published_view() -> None:
     assert "multiwan_policy_update_seconds_count 4.0" in text
     assert 'multiwan_rule_connections_total{rule="ssh-wired",via="wan1"} 7.0' in text
     assert 'multiwan_rule_connections_total{rule="rules[1]",via="main"} 0.0' in text
+    assert 'multiwan_link_passive_handshakes_total{link="wan1",outcome="answered"} 90.0' in text
+    assert 'multiwan_link_passive_handshakes_total{link="wan1",outcome="unanswered"} 7.0' in text
+    assert 'multiwan_link_passive_suspect_destinations{link="wan1"} 2.0' in text
+    assert 'multiwan_link_passive_alarms_total{link="wan1"} 1.0' in text
+    assert 'multiwan_link_peak_receive_bits_per_second{link="wan1"} 4e+07' in text
+    assert 'multiwan_link_peak_transmit_bits_per_second{link="wan1"} 2.5005e+06' in text
 
 
 def test_dashboard_queries_only_existing_metrics() -> None:

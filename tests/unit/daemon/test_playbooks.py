@@ -14,6 +14,7 @@ from multiwan.config.schema import Config
 from multiwan.core.compile import compile_state, dynamic_state
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
 from multiwan.core.linkstate import ProbeRound, TargetResult
+from multiwan.core.passive import Handshake
 from multiwan.daemon.effects import (
     Answer,
     Apply,
@@ -24,6 +25,7 @@ from multiwan.daemon.effects import (
     FlushBackend,
     LoadConfig,
     Log,
+    ProbeNow,
     ReadFacts,
     RestartProbes,
     RunHooks,
@@ -44,8 +46,10 @@ from multiwan.daemon.events import (
     CountersRead,
     DaemonEvent,
     FactsRead,
+    HandshakesSeen,
     ModeSaved,
     ProbeDone,
+    RatesSampled,
     Reconcile,
     Reconciled,
     ReconcileFailed,
@@ -53,6 +57,7 @@ from multiwan.daemon.events import (
     RevertDue,
     Start,
 )
+from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import AddressingChanged, InterfaceState, NeighbourChanged
 
 LINKS = """\
@@ -562,3 +567,83 @@ def test_counters_feed_status_and_the_metrics_view() -> None:
     play.send(ConnectionsCounted({play.engine.links["isp1"].mark: 3}))
     rows = {row["name"]: row for row in play.control("status")["result"]["links"]}
     assert (rows["isp1"]["connections"], rows["isp1"]["share_pct"]) == (3, 100.0)
+
+
+def passive_play(extra: str) -> Play:
+    text = LINKS.replace("rise = 2", f"rise = 2\npassive = true\n{extra}")
+    return Play(load_config_text(text, "m.toml")).start()
+
+
+def unanswered(at: float, *destinations: str) -> tuple[Handshake, ...]:
+    return tuple(Handshake(at, d, answered=False) for d in destinations)
+
+
+def test_users_unanswered_connections_take_a_link_down_with_passive_down() -> None:
+    play = passive_play("passive_down = true")
+    mark = play.engine.links["isp1"].mark
+    assert play.engine.passive_watch() == {mark: 1.0, play.engine.links["isp2"].mark: 1.0}
+    assert not play.send(HandshakesSeen({mark: unanswered(1.0, "192.0.2.1", "192.0.2.2")}))
+    effects = play.send(HandshakesSeen({mark: unanswered(1.1, "192.0.2.3")}), after=0.1)
+    text = logged(effects)
+    assert text.index("link isp1: passive alarm: new connections to 3 destinations") < text.index(
+        "link isp1: up -> down (passive: new connections to 3 destinations unanswered"
+    )
+    assert "taking it down" in text
+    assert "isp1" not in chain_text(effects)  # out of the balance at once
+    assert of(Flush, effects)
+    assert [e.link for e in of(ProbeNow, effects)] == ["isp1"]
+    assert play.state("isp1") == "down"
+    assert play.engine.status(Now(play.t, 1e9))["links"][0]["passive"]["alarms"] == 1  # type: ignore[index]
+    assert not play.probe("isp1", ok=True)[1:]  # back only after rise = 2 good rounds
+    assert "link isp1: down -> up (2 good rounds)" in logged(play.probe("isp1", ok=True))
+
+
+def test_without_passive_down_the_alarm_only_hastens_the_probes() -> None:
+    play = passive_play("fast_interval = 0.2")
+    mark = play.engine.links["isp2"].mark
+    effects = play.send(HandshakesSeen({mark: unanswered(1.0, "a", "b", "c")}))
+    assert (
+        "link isp2: passive alarm: new connections to 3 destinations unanswered (a, b, c); "
+        "probing it at once" in logged(effects)
+    )
+    assert [e.link for e in of(ProbeNow, effects)] == ["isp2"]
+    assert not of(Apply, effects)
+    assert play.state("isp2") == "up"
+    assert play.engine.health["isp2"].suspect
+    assert "link isp2: up -> down (2 rounds failed" in logged(
+        play.probe("isp2", ok=False, rounds=2)
+    )
+
+
+def test_one_dead_server_and_unwatched_links_change_nothing() -> None:
+    play = passive_play("passive_down = true")
+    mark = play.engine.links["isp1"].mark
+    for at in range(20):
+        assert not play.send(HandshakesSeen({mark: unanswered(at, "192.0.2.9")}), after=1.0)
+    assert not play.send(HandshakesSeen({0x7700: unanswered(30.0, "a", "b", "c")}))
+    plain = Play(load_config_text(LINKS, "m.toml")).start()
+    assert plain.engine.passive_watch() == {}
+    isp1 = plain.engine.links["isp1"].mark
+    assert not plain.send(HandshakesSeen({isp1: unanswered(1.0, "a", "b", "c")}))
+    assert plain.state("isp1") == "up"
+
+
+def rates(rx_kbit: float, tx_kbit: float) -> Rates:
+    return Rates(rx_kbit, tx_kbit, 0.0, 0.0, 0, 0)
+
+
+def test_a_link_that_sends_but_hardly_receives_is_probed_at_once() -> None:
+    text = LINKS.replace("rise = 2", "rise = 2\ntraffic_floor_kbit = 64\ntraffic_floor_seconds = 2")
+    play = Play(load_config_text(text, "m.toml")).start()
+    quiet = RatesSampled({"isp1": rates(1, 100), "isp2": rates(900, 100)})
+    assert not play.send(quiet, after=1.0)
+    effects = play.send(quiet, after=1.0)
+    assert logged(effects) == (
+        "link isp1: traffic floor: received 1 kbit/s < 64 while sending 100 kbit/s for 2 s; "
+        "probing it at once"
+    )
+    assert [e.link for e in of(ProbeNow, effects)] == ["isp1"]
+    assert play.engine.health["isp1"].suspect
+    assert play.state("isp1") == "up"
+    links: list[dict[str, Any]] = play.engine.status(Now(play.t, 1e9))["links"]  # type: ignore[assignment]
+    assert [link["peak_rx_kbit_s"] for link in links] == [1.0, 900.0]

@@ -1,0 +1,53 @@
+"""The passive failure signal's decision: unanswered new connections towards several
+destinations since the link last answered one raise the alarm; one dead server never does."""
+
+from multiwan.core.passive import EVIDENCE_SECONDS, Handshake, Passive, observe
+
+
+def failed(at: float, *destinations: str) -> list[Handshake]:
+    return [Handshake(at, d, answered=False) for d in destinations]
+
+
+def test_three_destinations_unanswered_raise_the_alarm_and_the_evidence_starts_over() -> None:
+    passive, alarm = observe(Passive(), failed(1.0, "192.0.2.1", "192.0.2.2"), 1.2, 3)
+    assert alarm is None
+    assert passive.unanswered_total == 2
+    passive, alarm = observe(passive, failed(1.1, "192.0.2.3"), 1.3, 3)
+    assert alarm == (
+        "new connections to 3 destinations unanswered (192.0.2.1, 192.0.2.2, 192.0.2.3)"
+    )
+    assert (passive.alarms, passive.last_alarm, passive.unanswered) == (1, alarm, ())
+    passive, alarm = observe(passive, failed(1.4, "192.0.2.4"), 1.5, 3)
+    assert alarm is None  # one more is not three more
+
+
+def test_one_dead_server_never_raises_it_however_often() -> None:
+    passive = Passive()
+    for at in range(50):
+        passive, alarm = observe(passive, failed(at / 10, "192.0.2.9"), at / 10 + 0.1, 2)
+        assert alarm is None
+    assert passive.unanswered_total == 50
+    assert passive.as_dict()["suspect_destinations"] == 1
+
+
+def test_an_answer_started_later_clears_the_failures_before_it_and_not_after() -> None:
+    shakes = [*failed(1.0, "a", "b"), Handshake(1.5, "c", answered=True), *failed(2.0, "d")]
+    passive, alarm = observe(Passive(), shakes, 2.2, 2)
+    assert alarm is None  # only d counts: the link answered c after a and b started
+    assert (passive.last_answer, passive.unanswered) == (1.5, (("d", 2.0),))
+    assert (passive.answered_total, passive.unanswered_total) == (1, 3)
+    # An answer to a connection started before the failures proves nothing about them.
+    passive, alarm = observe(passive, [Handshake(1.8, "e", True), *failed(2.1, "f")], 2.3, 2)
+    assert alarm == "new connections to 2 destinations unanswered (d, f)"
+
+
+def test_old_evidence_expires() -> None:
+    passive, _ = observe(Passive(), failed(0.0, "a", "b"), 0.1, 3)
+    passive, alarm = observe(passive, failed(EVIDENCE_SECONDS + 1, "c"), EVIDENCE_SECONDS + 1, 3)
+    assert alarm is None
+    assert passive.unanswered == (("c", EVIDENCE_SECONDS + 1),)
+
+
+def test_the_reason_names_at_most_three_destinations() -> None:
+    _, alarm = observe(Passive(), failed(1.0, "a", "b", "c", "d", "e"), 1.1, 5)
+    assert alarm == "new connections to 5 destinations unanswered (a, b, c, ...)"
