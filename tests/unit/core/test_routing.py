@@ -141,3 +141,18 @@ def test_rules_for_a_connected_destination_get_a_steering_rule_for_the_overlap()
         Rule(PRIO_STEER, 4, b, fwmark=0x200, fwmask=0xFF00, dst="192.168.1.7/32"),
         Rule(PRIO_STEER, 4, b, fwmark=0x200, fwmask=0xFF00, dst="192.168.1.0/24"),
     }
+
+
+def test_a_link_without_ipv6_that_does_not_masquerade_keeps_the_ipv4_source_its_own() -> None:
+    v4_only = TWO.replace(
+        'interface = "wan1"\nipv6 = true', 'interface = "wan1"\nmasquerade = false'
+    )
+    assert _fallback_sources(v4_only, v4="10.0.0.1") == {(4, None), (6, None)}
+
+
+def test_a_single_link_fallback_route_takes_the_local_source() -> None:
+    routes = compiled(live={"a"}, local={4: "10.0.0.1"}).routes
+    assert _table(routes, TABLE_FALLBACK) == {
+        Route(TABLE_FALLBACK, 4, "default", "wan1", "100.64.1.1", "10.0.0.1", "universe"),
+        Route(TABLE_FALLBACK, 6, "default", "wan1", "fd00:1::1", None, "universe"),
+    }
