@@ -76,3 +76,37 @@ def test_field_parts() -> None:
         "targets",
         10,
     )
+
+
+NESTED = """\
+default_policy = "p"
+[links.wan1]
+interface = "eth1"
+health = { targets = [
+  { kind = "icmp", host = "192.0.2.1" },
+  { kind = "icmp", host = "192.0.2.2" },
+] }
+
+[[services.web.backends]]
+address = "10.0.0.1"
+
+[[services.web.backends]]
+address = "10.0.0.2"
+"""
+
+
+@pytest.mark.parametrize(
+    ("field", "line"),
+    [
+        ("default_policy", 1),  # the very first line
+        # An inline table's array may span lines (its elements are on their own).
+        ("links.wan1.health.targets[1].host", 6),
+        # Arrays of tables under a dotted name: each entry on its own header's line.
+        ("services.web.backends[0].address", 10),
+        ("services.web.backends[1].address", 13),
+        ("services.web.backends[1]", 12),
+    ],
+)
+def test_line_of_inline_arrays_and_nested_arrays_of_tables(field: str, line: int) -> None:
+    assert tomllib.loads(NESTED)
+    assert line_of(index_lines(NESTED), field) == line

@@ -70,3 +70,34 @@ def test_the_desired_state_names_the_routes_the_fast_path_rewrites() -> None:
         assert desired.dynamic_routes == dynamic_state(config, links, live).fallback
         assert desired.dynamic_routes <= desired.routes
     assert compile_state(config, links, {"a", "b"}).dynamic_routes  # the fallback default
+
+
+def test_least_loaded_chains_seat_clients_and_weigh_newcomers() -> None:
+    # The policy chain maps each seated address to its link and everything else to the
+    # draw chain, where newcomers get the weighted choice; IPv6 likewise, in its own chains.
+    config = Config.model_validate(
+        tomllib.loads(CONFIG.replace("[policies.p]", '[policies.p]\nstrategy = "least-loaded"'))
+    )
+    links = resolve_links(config, FACTS)
+    seated = {"p": {"10.9.0.1": "a", "fd09::1": "b"}}
+    dynamic = compile_state(config, links, {"a", "b"}, seated=seated).nft.dynamic
+    rules = {chain: rule.split(" comment ")[0] for chain, rule in dynamic.items()}
+    assert rules["pol4_p"] == (
+        "ip saddr vmap { 0.0.0.0-10.9.0.0 : goto draw4_p, 10.9.0.1 : goto mark_a, "
+        "10.9.0.2-255.255.255.255 : goto draw4_p }"
+    )
+    assert rules["draw4_p"] == "numgen random mod 2 vmap { 0 : goto mark_a, 1 : goto mark_b }"
+    assert rules["pol6_p"] == (
+        "ip6 saddr vmap { ::-fd09:: : goto draw6_p, fd09::1 : goto mark_b, "
+        "fd09::2-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff : goto draw6_p }"
+    )
+    assert rules["draw6_p"] == "goto mark_b"
+
+
+def test_the_table_carries_the_static_digest_the_plan_compares() -> None:
+    # The kernel gives back the digest from the decide chain's comment; diff compares it
+    # with NftDigests.static to decide whether the table must be replaced.
+    config = Config.model_validate(tomllib.loads(CONFIG))
+    nft = compile_state(config, resolve_links(config, FACTS), {"a", "b"}).nft
+    assert f'comment "static={nft.digests.static}"' in nft.static
+    assert len(nft.digests.static) == 16

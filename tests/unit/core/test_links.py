@@ -72,3 +72,12 @@ def test_links_that_cannot_be_routed_now() -> None:
     a, b, c = _resolve({"wan1": WAN1, "wan2": WAN2}, unroutable={"b"})
     assert (a.routable, b.routable, c.routable) == (True, False, False)
     assert (c.ifindex, c.v4, c.v6) == (None, None, None)  # tun0 absent
+
+
+def test_configured_ipv6_gateway_and_source_win_over_facts() -> None:
+    text = CONFIG.replace(
+        "masquerade6 = true", 'masquerade6 = true\ngateway6 = "fe80::9"\nsource6 = "fd00:1::99"'
+    )
+    config = Config.model_validate(tomllib.loads(text))
+    a = resolve_links(config, {"wan1": WAN1})[0]
+    assert a.v6 == Addressing("fe80::9", "fd00:1::99", ("fd00:1::/64",))

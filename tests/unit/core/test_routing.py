@@ -141,3 +141,40 @@ def test_rules_for_a_connected_destination_get_a_steering_rule_for_the_overlap()
         Rule(PRIO_STEER, 4, b, fwmark=0x200, fwmask=0xFF00, dst="192.168.1.7/32"),
         Rule(PRIO_STEER, 4, b, fwmark=0x200, fwmask=0xFF00, dst="192.168.1.0/24"),
     }
+
+
+def test_a_link_without_ipv6_that_does_not_masquerade_keeps_the_ipv4_source_its_own() -> None:
+    v4_only = TWO.replace(
+        'interface = "wan1"\nipv6 = true', 'interface = "wan1"\nmasquerade = false'
+    )
+    assert _fallback_sources(v4_only, v4="10.0.0.1") == {(4, None), (6, None)}
+
+
+def test_a_single_link_fallback_route_takes_the_local_source() -> None:
+    routes = compiled(live={"a"}, local={4: "10.0.0.1"}).routes
+    assert _table(routes, TABLE_FALLBACK) == {
+        Route(TABLE_FALLBACK, 4, "default", "wan1", "100.64.1.1", "10.0.0.1", "universe"),
+        Route(TABLE_FALLBACK, 6, "default", "wan1", "fd00:1::1", None, "universe"),
+    }
+
+
+def test_steering_rules_only_for_families_the_link_routes_past_other_families() -> None:
+    # a routes IPv4 and IPv6, b IPv4 only: b's IPv4 overlap gets its rule although a's IPv6
+    # subnet comes before b's in the list; an IPv6 destination sent to b gets none.
+    text = STEER.replace('interface = "wan1"', 'interface = "wan1"\nipv6 = true').replace(
+        'dst = ["192.168.1.7", "fd00:5::/64", "192.168.0.0/16"]',
+        'dst = ["100.64.2.0/25", "fd00:1::/80"]',
+    )
+    facts = {
+        "wan1": InterfaceFacts(
+            True,
+            FamilyFacts("100.64.1.1", "100.64.1.2", ("100.64.1.0/24",)),
+            FamilyFacts("fd00:1::1", "fd00:1::2", ("fd00:1::/64",)),
+        ),
+        "wan2": InterfaceFacts(True, FamilyFacts("100.64.2.1", "100.64.2.2", ("100.64.2.0/24",))),
+    }
+    config = Config.model_validate(tomllib.loads(text))
+    rules = compile_state(config, resolve_links(config, facts), set(config.links)).rules
+    assert {r for r in rules if r.priority == PRIO_STEER} == {
+        Rule(PRIO_STEER, 4, link_table(2), fwmark=0x200, fwmask=0xFF00, dst="100.64.2.0/25")
+    }

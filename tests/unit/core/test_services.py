@@ -116,3 +116,10 @@ def test_compile_takes_the_live_backends_of_each_service() -> None:
         dynamic = compile_state(config, [], set(), backends=backends).nft.dynamic
         assert dynamic[service_chain("web")].startswith(f"goto {backend_chain('web', 1)} ")
         assert dynamic[service_chain("dns")].startswith("return ")
+
+
+def test_backend_states_of_a_service_no_longer_configured_are_still_counted() -> None:
+    # Between a reload that drops a service and the reconcile after it, the engine still
+    # holds that service's backend states: they are reported, not a crash.
+    states = {("gone", "10.0.0.5:80"): "up", ("gone", "10.0.0.6:80"): "down"}
+    assert live_backends({}, states, set()) == {"gone": {"10.0.0.5:80"}}

@@ -22,6 +22,7 @@ from multiwan.daemon.events import (
     FallbackUpdate,
     ProbeDone,
     RevertDue,
+    Start,
 )
 from multiwan.kernel.events import InterfaceState
 from tests.unit.daemon.test_playbooks import LINKS, POLICIES, SERVICE, Play, of
@@ -192,3 +193,15 @@ def test_an_unknown_link_is_answered_with_the_known_ones() -> None:
     play = Play(load_config_text(LINKS, "m.toml")).start()
     answer = play.control("link", link="nope", action="drain")
     assert answer == {"ok": False, "error": "unknown link 'nope': expected one of isp1, isp2"}
+
+
+def test_a_reload_that_enables_a_link_still_warns_of_a_stale_persisted_mode() -> None:
+    play = Play(load_config_text(POLICIES, "m.toml"))
+    play.send(Start({}, ("gone",)))
+    play.control("link", link="isp1", action="disable")
+    done = len(play.effects)
+    play.control("reload")
+    said = logs(play.effects[done:])
+    warned = "persisted mode left out: unknown mode 'gone'"
+    assert any(level == WARNING and text.startswith(warned) for level, text in said)
+    assert play.state("isp1") == "up"
