@@ -28,7 +28,6 @@ core/services.py).
 import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
@@ -309,7 +308,7 @@ def strategy_rules(
                 rules[draw] = dynamic_rule(choice, family, keeps.__getitem__)
             elif policy.strategy == "least-loaded":
                 rules[chain] = seat_rule(choice.seats, family, draw, mark_chain)
-                rules[draw] = dynamic_rule(replace(choice, seats=()), family)
+                rules[draw] = dynamic_rule(choice, family)  # draws ignore seats
             for member in policy.members():
                 keep = keep_chain(name, family, index[member.link])
                 if policy.strategy != "sticky":

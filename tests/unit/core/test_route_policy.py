@@ -8,7 +8,12 @@ from multiwan.core.compile import dynamic_state
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
 from multiwan.core.model import Sysctl
 from multiwan.core.plan import dynamic_plan
-from multiwan.core.routing import route_policies, route_policy_rules, route_sysctls
+from multiwan.core.routing import (
+    policy_indexes,
+    route_policies,
+    route_policy_rules,
+    route_sysctls,
+)
 
 CONFIG = Config.model_validate(
     tomllib.loads(
@@ -44,6 +49,15 @@ def test_a_route_policy_takes_the_highest_index_no_link_uses() -> None:
         Sysctl("net/ipv4/fib_multipath_hash_policy", "1"),
         Sysctl("net/ipv6/fib_multipath_hash_policy", "1"),
     }
+
+
+def test_policies_take_the_free_indexes_down_to_the_first() -> None:
+    """Links with ids 2-250 leave index 1 alone free: the one policy gets it."""
+    links = {f"l{i}": {"interface": f"eth{i}", "id": i} for i in range(2, 251)}
+    config = Config.model_validate(
+        {"default_policy": "p", "links": links, "policies": {"p": {"links": ["l2"]}}}
+    )
+    assert policy_indexes(config) == {"p": 1}
 
 
 def test_a_dead_link_leaves_the_multipath_route_and_an_empty_choice_deletes_it() -> None:
