@@ -23,6 +23,7 @@ from multiwan.config.addresses import Network, ip_address
 from multiwan.config.base import Expected, InterfaceName, Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
+from multiwan.config.tunnels import tunnel_problems
 
 #: `Expected` is what error messages say was expected.
 Name = Annotated[
@@ -90,6 +91,23 @@ class Link(Strict):
         None,
         description="How this link is probed. Omitted: the top-level [health], else never "
         "probed (up while its interface is present with carrier).",
+    )
+    tunnel: Literal["wireguard", "openvpn"] | None = Field(
+        None,
+        description="This link is a tunnel that the daemon runs (wireguard-go, openvpn) over "
+        "the link `over`, its interface the tunnel's device: started while the base link is "
+        "up, stopped while it is down, restarted with backoff when it exits.",
+    )
+    over: Name | None = Field(
+        None,
+        description="tunnel: the base link the tunnel rides on; its packets carry that link's "
+        "mark and device, so they leave by it and are never balanced.",
+    )
+    tunnel_config: str | None = Field(
+        None,
+        description="tunnel: absolute path of the tunnel's config file: a wg-quick style file "
+        "(Address, MTU, PrivateKey, [Peer]s; no wg-quick hooks, FwMark or DNS) or an openvpn "
+        "config (without dev, dev-type, mark, bind-dev, daemon).",
     )
 
     @field_validator("gateway", "source")
@@ -497,6 +515,7 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
             elif target in seen:
                 problems.append((f"policies.{pname}.links[{i}]", f"link {target!r} listed twice"))
             seen.add(target)
+    problems += tunnel_problems(links)
     problems += _route_problems(policies, links)
     problems += _shape_problems(data, links)
     default = data.get("default_policy")
