@@ -81,11 +81,15 @@ from multiwan.daemon.events import (
     Reply,
     RevertDue,
     Start,
+    TunnelExited,
+    TunnelRetry,
+    TunnelStarted,
 )
 from multiwan.daemon.hooks import HookEvent
 from multiwan.daemon.logs import state_level
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
+from multiwan.daemon.supervise import Tunnels
 from multiwan.kernel.events import AddressingChanged, InterfaceState, NeighbourChanged, Resync
 
 INFO, WARNING, ERROR = logging.INFO, logging.WARNING, logging.ERROR
@@ -134,6 +138,7 @@ class Engine:
         self.connections: Mapping[int, int] = {}  # by mark
         self.persisted: tuple[str, ...] = ()  # `mode --persist`: survives restarts, reloads
         self.pools = ClientPools()  # least-loaded policies' clients and their seats
+        self.tunnels = Tunnels()  # tunnel links' processes (daemon/supervise.py)
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -171,6 +176,7 @@ class Engine:
             apply_seconds=self.apply_seconds,
             backend_connections=dict(self.backend_connections),
             rule_hits=dict(self.rule_hits),
+            tunnels=self.tunnels.view(),
         )
 
     def status(self, now: Now) -> dict[str, object]:
@@ -246,6 +252,8 @@ class Engine:
                 return self._answer(reply, now)
             case ConnectionsCounted(by_mark):
                 self.connections = by_mark
+            case TunnelStarted() | TunnelExited() | TunnelRetry():
+                return self._tunnel(event, now)
             case CountersRead(listing):
                 counts = report.counted(listing)
                 self.rejected, self.backend_connections = counts.rejected, counts.backends
@@ -290,9 +298,11 @@ class Engine:
         self.local = done.local
         self.applied = dict(done.digests)
         self.fallback = done.fallback
+        # Tunnels start once their base link's routes and rules are in the kernel.
+        tunnels = self.tunnels.sync(self.config, self._states())
         if done.summary is None:
-            return []
-        return [Log(INFO, f"reconciled: {done.summary}")]
+            return tunnels
+        return [Log(INFO, f"reconciled: {done.summary}"), *tunnels]
 
     def _schedule_reconcile(self) -> list[Effect]:
         """One pending reconcile at a time, after reconcile_delay; after failures the delay
@@ -349,7 +359,25 @@ class Engine:
                          self.config.links[name].interface, gateway)  # fmt: skip
         daemon = self.config.daemon
         effects.append(RunHooks(hook, daemon.hooks_dir, daemon.hook_timeout))
+        if update:  # else a reconcile follows, and its end syncs the tunnels
+            effects += self.tunnels.sync(self.config, self._states())
         return effects
+
+    def _tunnel(self, event: TunnelStarted | TunnelExited | TunnelRetry, now: Now) -> list[Effect]:
+        """The tunnel processes' reports (daemon/tunnels.py) and backoff timers."""
+        match event:
+            case TunnelStarted(link, attempt, pid):
+                return self.tunnels.started(link, attempt, pid, now.monotonic)
+            case TunnelExited(link, attempt, reason):
+                states = self._states()
+                return self.tunnels.exited(link, attempt, reason, now.monotonic, self.config,
+                                           states)  # fmt: skip
+            case TunnelRetry(link, attempt):
+                return self.tunnels.retry(link, attempt, self.config, self._states())
+        return []
+
+    def _states(self) -> dict[str, State]:
+        return {name: health.state for name, health in self.health.items()}
 
     def _step_backend(self, service: str, key: str, event: Event, now: Now) -> list[Effect]:
         current = self.backends.get((service, key))

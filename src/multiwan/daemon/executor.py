@@ -38,6 +38,9 @@ from multiwan.daemon.effects import (
     SaveStates,
     ScheduleReconcile,
     ScheduleRevert,
+    ScheduleTunnelRetry,
+    StartTunnel,
+    StopTunnel,
 )
 from multiwan.daemon.engine import Engine, Now
 from multiwan.daemon.events import (
@@ -52,6 +55,7 @@ from multiwan.daemon.events import (
     Reconciled,
     ReconcileFailed,
     RevertDue,
+    TunnelRetry,
 )
 from multiwan.daemon.hooks import run_hooks
 from multiwan.daemon.logs import fields
@@ -63,6 +67,7 @@ from multiwan.daemon.persist import (
     save_seats,
     save_states,
 )
+from multiwan.daemon.tunnels import TunnelProcesses
 from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
 from multiwan.kernel.errors import KernelError
@@ -100,6 +105,7 @@ class Executor:
         self.enqueue = enqueue
         self.restart_probes = restart_probes
         self.failed = failed
+        self.tunnels = TunnelProcesses(enqueue)
 
     async def run(self, event: DaemonEvent) -> None:
         """Handle `event` and everything that follows from it."""
@@ -162,6 +168,12 @@ class Executor:
                 self.spawn(run_hooks(Path(directory), event, timeout), "hooks")
             case ScheduleReconcile(delay):
                 self.spawn(self._later(delay, Reconcile()), "reconcile")
+            case StartTunnel(spec, attempt):
+                self.spawn(self.tunnels.run(spec, attempt), f"tunnel:{spec.link}")
+            case StopTunnel(link, _):
+                self.spawn(self.tunnels.stop(link), f"tunnel:{link}")
+            case ScheduleTunnelRetry(link, attempt, delay):
+                self.spawn(self._later(delay, TunnelRetry(link, attempt)), f"tunnel:{link}")
             case ScheduleRevert(pending, delay):
                 self.spawn(self._later(delay, RevertDue(pending)), "confirm-timer")
             case LoadConfig(reply, pending):

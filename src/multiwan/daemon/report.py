@@ -39,6 +39,8 @@ class Snapshot:
     backend_connections: Mapping[str, int] = field(default_factory=dict)
     #: New connections each rule sent, by its index in the config.
     rule_hits: Mapping[int, int] = field(default_factory=dict)
+    #: Tunnel links' processes (daemon/supervise.py): kind, base, state, pid, restarts.
+    tunnels: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ def status(snap: Snapshot) -> dict[str, object]:
             "weight": available.weights.get(view.name, snap.config.links[view.name].weight),
             "drained": view.name in snap.runtime.drained,
             "taking_new": view.name in available.live | available.reserve,
+            "tunnel": snap.tunnels.get(view.name),
             **(rates.as_dict() if rates else {}),
         })  # fmt: skip
     return {
