@@ -67,6 +67,9 @@ def test_tunnels_come_up_over_each_base_and_share_the_traffic(
         assert set(shares) == {"vpn1", "vpn2"}, shares  # every flow went through a tunnel
         assert min(shares.values()) >= 10, shares
         assert "tunnel vpn1 (" in daemon.log()
+        table = lab.multiwan("status").stdout
+        assert "Tunnels" in table
+        assert f"vpn2 │ {kind}" in table
     for end in ends:  # each tunnel's own packets left by its base link's ISP
         assert peer_addresses(lab, end) == {lab.isps[end.index - 1].public}
 
