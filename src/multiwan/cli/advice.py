@@ -23,7 +23,7 @@ def warn(
 ) -> int:
     """Print every warning; how many there were."""
     now = {key: read_sysctl(key) for key in sysctl_keys(config)}
-    findings = advise(config, links, now, wanted, _foreign_marks(), _lan(config))
+    findings = advise(config, links, now, wanted, _foreign_marks(), lan_facts(config))
     findings += missing_tunnel_programs(config)
     lines = index_lines(path.read_text(encoding="utf-8")) if findings else {}
     problems = [
@@ -54,7 +54,7 @@ def missing_tunnel_programs(config: Config) -> list[Finding]:
     return findings
 
 
-def _lan(config: Config) -> dict[str, InterfaceFacts]:
+def lan_facts(config: Config) -> dict[str, InterfaceFacts]:
     """Facts of this machine's interfaces that are no uplink (none when netlink cannot be
     read)."""
     uplinks = {link.interface for link in config.links.values()}

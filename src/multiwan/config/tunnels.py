@@ -35,6 +35,8 @@ class WireguardConfig:
     setconf: str
     addresses: tuple[str, ...]
     mtu: int | None
+    private_key: str = ""
+    endpoints: tuple[str, ...] = ()  # the peers' HOST:PORT
 
 
 def parse_wireguard(text: str) -> WireguardConfig:
@@ -44,6 +46,7 @@ def parse_wireguard(text: str) -> WireguardConfig:
     kept: list[str] = []
     addresses: list[str] = []
     mtu: int | None = None
+    found: dict[str, list[str]] = {"privatekey": [], "endpoint": []}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -69,6 +72,7 @@ def parse_wireguard(text: str) -> WireguardConfig:
         if lowered not in (WG_INTERFACE if section == "[interface]" else WG_PEER):
             raise ValueError(f"line {number}: unknown key {key!r} in {section}")
         keys.add(lowered)
+        found.get(lowered, []).append(value)
         if lowered == "address":
             addresses += [a.strip() for a in value.split(",") if a.strip()]
         elif lowered == "mtu":
@@ -83,7 +87,8 @@ def parse_wireguard(text: str) -> WireguardConfig:
             ipaddress.ip_interface(address)
         except ValueError:
             raise ValueError(f"Address: expected an address/prefix, got {address!r}") from None
-    return WireguardConfig("\n".join(kept) + "\n", tuple(addresses), mtu)
+    return WireguardConfig("\n".join(kept) + "\n", tuple(addresses), mtu,
+                           found["privatekey"][0], tuple(found["endpoint"]))  # fmt: skip
 
 
 def _check_sections(sections: list[tuple[str, set[str]]]) -> None:

@@ -127,22 +127,53 @@ def tunnel_servers(lab: Lab, kinds: list[Kind]) -> list[TunnelEnd]:
     ]
 
 
-def tunnels_config(lab: Lab, ends: list[TunnelEnd], policy: str = "balance") -> str:
+def tunnels_config(
+    lab: Lab, ends: list[TunnelEnd], policy: str = "balance", weights: list[int] | None = None
+) -> str:
     """ISP links (probed at the internet host) and a tunnel link over each (probed at its
-    server's tunnel address), the tunnels balanced by `policy`'s strategy."""
+    server's tunnel address), the tunnels balanced by `policy`'s strategy. With `weights`,
+    the tunnels are bonded (see `bonded_tunnels`): unmasqueraded, by weight, with link ids
+    10+k and the server's tunnel address as gateway."""
     lines = ['default_policy = "tunnels"', ""]
     health = "interval = 0.3\ntimeout = 0.5\nfall = 2\nrise = 2"
     for end in ends:
         isp = lab.isps[end.index - 1]
+        bonded = [] if weights is None else [
+            f"id = {10 + end.index}", f'gateway = "{end.server_address}"',
+            "masquerade = false", f"weight = {weights[end.index - 1]}",
+        ]  # fmt: skip
         lines += [
             f"[links.{isp.name}]", f'interface = "{isp.router_if}"',
             f'gateway = "{isp.gateway}"', f"[links.{isp.name}.health]",
             f'targets = [{{ kind = "icmp", host = "{SERVER_IP}" }}]', health, "",
             f"[links.{end.link}]", f'interface = "{end.interface}"', f'tunnel = "{end.kind}"',
-            f'over = "{isp.name}"', f'tunnel_config = "{end.config}"',
+            f'over = "{isp.name}"', f'tunnel_config = "{end.config}"', *bonded,
             f"[links.{end.link}.health]",
             f'targets = [{{ kind = "icmp", host = "{end.server_address}" }}]', health, "",
         ]  # fmt: skip
     members = ", ".join(f'"{end.link}"' for end in ends)
     lines += ["[policies.tunnels]", f'strategy = "{policy}"', f"links = [{members}]"]
     return "\n".join(lines) + "\n"
+
+
+def bonded_tunnels(lab: Lab, n: int) -> tuple[list[TunnelEnd], Path]:
+    """WireGuard tunnel k over ISP k with keys on both sides, the server's end left to the
+    script of `multiwan server-config` (device mws<tag><10+k>, private key in the returned
+    key directory as vpn<k>.key)."""
+    lab.inet.run("ip", "address", "add", f"{TUNNEL_SERVER_IP}/32", "dev", "lo")
+    keys = lab.state_dir / "server-keys"
+    keys.mkdir(mode=0o700)
+    ends = []
+    for k in range(1, n + 1):
+        client, server = _wg("genkey"), _wg("genkey")
+        (keys / f"vpn{k}.key").write_text(server + "\n")
+        path = lab.state_dir / f"wg{k}.conf"
+        path.write_text(
+            f"[Interface]\nPrivateKey = {client}\nAddress = 10.99.{k}.2/24\n\n"
+            f"[Peer]\nPublicKey = {_wg('pubkey', stdin=server)}\n"
+            f"Endpoint = {TUNNEL_SERVER_IP}:{WG_PORT + k}\nAllowedIPs = 0.0.0.0/0\n"
+            "PersistentKeepalive = 1\n"
+        )
+        server_if = f"mws{lab.tag}{10 + k}"
+        ends.append(TunnelEnd(k, "wireguard", f"vpn{k}", f"mwc{k}{lab.tag}", server_if, str(path)))
+    return ends, keys
