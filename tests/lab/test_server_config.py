@@ -47,7 +47,7 @@ def test_server_config_stripes_the_return_path_by_weight(make_lab: LabFactory) -
     prefix = f"mws{lab.tag}"
     script = lab.multiwan("server-config", "--key-dir", str(keys), "--device-prefix", prefix,
                           config=config).stdout  # fmt: skip
-    assert "numgen random mod 3 map { 0 : 0xb00, 1-2 : 0xc00 }" in script
+    assert "numgen inc mod 3 map { 0 : 0xb00, 1-2 : 0xc00 }" in script
     assert "ip daddr { 10.10.0.0/24 }" in script  # the router's LAN, found by itself
     lab.inet.run("sh", "-c", script)
     lab.inet.run("sh", "-c", script)  # again: nothing fails, nothing doubles

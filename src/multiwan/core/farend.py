@@ -37,14 +37,14 @@ class FarTunnel:
 
 
 def _numgen_map(tunnels: Sequence[FarTunnel]) -> str:
-    """`numgen random mod W map { 0-0 : 0x100, 1-2 : 0x200 }`: each packet a tunnel by weight."""
+    """`numgen inc mod W map { 0 : 0x100, 1-2 : 0x200 }`: the tunnels in turn by weight."""
     entries, first = [], 0
     for tunnel in tunnels:
         last = first + tunnel.weight - 1
         span = str(first) if first == last else f"{first}-{last}"
         entries.append(f"{span} : {tunnel.mark:#x}")
         first = last + 1
-    return f"numgen random mod {first} map {{ {', '.join(entries)} }}"
+    return f"numgen inc mod {first} map {{ {', '.join(entries)} }}"
 
 
 def _wireguard(tunnel: FarTunnel, lan: Sequence[str], key_dir: str) -> list[str]:
@@ -89,7 +89,9 @@ def render_far_end(
         else:
             lines.append(f"# {tunnel.link} has no gateway: give {dev} an address of your own.")
         lines += [
-            f"ip link set {dev} up",
+            # One packet per skb from the server's own sockets: the nft choice below is
+            # made per skb, so a 64 KB GSO skb would take one tunnel whole.
+            f"ip link set {dev} gso_max_segs 1 up",
             # Packets of one flow arrive over every tunnel: loose reverse-path checks only.
             f"sysctl -qw net.ipv4.conf.{tunnel.device}.rp_filter=2",
             f"ip route replace default dev {dev} table {tunnel.table} proto {ROUTE_PROTO}",

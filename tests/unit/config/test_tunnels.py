@@ -131,3 +131,42 @@ def test_wireguard_file_splits_into_setconf_addresses_and_mtu() -> None:
     assert "MTU" not in parsed.setconf
     assert parsed.setconf.startswith("[Interface]\nPrivateKey = yAnz")
     assert "[Peer]\nPublicKey = xTIB" in parsed.setconf
+
+
+def test_check_does_not_warn_about_far_ends_of_a_packet_policy_over_tunnel_links(
+    tmp_path: Path,
+) -> None:
+    """Tunnels to one server have gateways of their own, yet one far end."""
+    from multiwan.core.advice import advise
+    from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
+
+    (tmp_path / "vpn.conf").write_text(WG)
+    tunnel = f'tunnel = "wireguard"\ntunnel_config = "{tmp_path}/vpn.conf"\nover'
+    text = f"""default_policy = "bond"
+[links.lte1]
+interface = "usb0"
+gateway = "192.168.1.1"
+[links.vpn1]
+interface = "wg1"
+gateway = "10.99.1.1"
+{tunnel} = "lte1"
+[links.vpn2]
+interface = "wg2"
+gateway = "10.99.2.1"
+{tunnel} = "lte1"
+[policies.bond]
+strategy = "packet"
+links = ["vpn1", "vpn2"]
+"""
+    config = load_config_text(text, "m.toml")
+    facts = {
+        f"wg{k}": InterfaceFacts(True, FamilyFacts(None, f"10.99.{k}.2", (f"10.99.{k}.0/24",)))
+        for k in (1, 2)
+    }
+    found = advise(config, resolve_links(config, facts), {}, {}, [])
+    assert not [f for f in found if f.field == "policies.bond.strategy"], found
+    plain = config.model_copy(update={"links": {
+        n: link.model_copy(update={"tunnel": None}) for n, link in config.links.items()
+    }})  # fmt: skip
+    found = advise(plain, resolve_links(plain, facts), {}, {}, [])
+    assert [f.field for f in found if "far ends" in f.message] == ["policies.bond.strategy"]

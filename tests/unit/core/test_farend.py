@@ -26,7 +26,7 @@ def test_the_script_stripes_the_lan_by_weight_over_each_tunnels_table() -> None:
     assert "ip rule add priority 7710 fwmark 0x400/0xff00 lookup 7704 proto 77" in script
     assert "ip route replace 10.10.0.0/24 dev mw2 proto 77" in script
     choice = (
-        "ip daddr { 10.10.0.0/24 } meta mark set numgen random mod 4 map { 0 : 0x200, 1-3 : 0x400 }"
+        "ip daddr { 10.10.0.0/24 } meta mark set numgen inc mod 4 map { 0 : 0x200, 1-3 : 0x400 }"
     )
     assert script.count(choice) == 2  # forwarded and the server's own packets
     assert 'ip saddr { 10.10.0.0/24 } oifname != { "mw2", "mw4" } masquerade' in script
