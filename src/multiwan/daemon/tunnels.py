@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -23,7 +24,7 @@ log = logging.getLogger("multiwan")
 
 READY_TIMEOUT = 10.0  # seconds for wireguard-go to create its device
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
-TAIL = 5  # lines of a process's output kept for its exit reason
+TAIL = 2  # lines of a process's output kept for its exit reason
 
 
 def exit_reason(returncode: int, tail: deque[str]) -> str:
@@ -31,7 +32,7 @@ def exit_reason(returncode: int, tail: deque[str]) -> str:
         with contextlib.suppress(ValueError):
             return f"killed by signal {-returncode} ({signal.Signals(-returncode).name})"
         return f"killed by signal {-returncode}"
-    last = f": {tail[-1]}" if tail else ""
+    last = f": {'; '.join(list(tail)[-2:])}" if tail else ""  # the error, then maybe a hint
     return f"exited with status {returncode}{last}"
 
 
@@ -59,7 +60,7 @@ class TunnelProcesses:
                 if spec.kind == "wireguard":
                     await self._set_up_wireguard(spec, proc)
                 self.enqueue(TunnelStarted(spec.link, attempt, proc.pid))
-            except (KernelError, OSError, ValueError, TimeoutError) as exc:
+            except (KernelError, OSError, ValueError) as exc:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 failure = f"setup failed: {exc}"
@@ -71,12 +72,22 @@ class TunnelProcesses:
 
     @staticmethod
     async def _set_up_wireguard(spec: TunnelSpec, proc: asyncio.subprocess.Process) -> None:
-        async with asyncio.timeout(READY_TIMEOUT):
-            while not wireguard_ready(spec.interface):
-                if proc.returncode is not None:
-                    raise KernelError("wireguard-go exited before creating its device")
-                await asyncio.sleep(0.02)
-        await configure_wireguard(spec)
+        """Configure the device once wireguard-go listens; a control socket left by a
+        killed predecessor exists before the new one does, so a refused `wg` is retried
+        until the timeout while the process lives."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        error = "wireguard-go created no control socket"
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                raise KernelError("wireguard-go exited before its device was set up")
+            if wireguard_ready(spec.interface):
+                try:
+                    await configure_wireguard(spec)
+                    return
+                except KernelError as exc:
+                    error = str(exc)
+            await asyncio.sleep(0.02)
+        raise KernelError(f"not set up within {READY_TIMEOUT:g} s: {error}")
 
     @staticmethod
     async def _read(proc: asyncio.subprocess.Process, tail: deque[str], link: str) -> None:
