@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import (
     AfterValidator,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -23,7 +24,7 @@ from multiwan.config.addresses import Network, ip_address
 from multiwan.config.base import Expected, InterfaceName, Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
-from multiwan.config.tunnels import tunnel_problems
+from multiwan.config.tunnels import file_digest, tunnel_problems
 
 #: `Expected` is what error messages say was expected.
 Name = Annotated[
@@ -109,6 +110,20 @@ class Link(Strict):
         "(Address, MTU, PrivateKey, [Peer]s; no wg-quick hooks, FwMark or DNS) or an openvpn "
         "config (without dev, dev-type, mark, bind-dev, daemon).",
     )
+
+    #: The tunnel file's content as read with the config: a reload that finds it changed
+    #: restarts the tunnel (core/tunnels.TunnelSpec).
+    _tunnel_digest: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _read_tunnel_file(self) -> Self:
+        if self.tunnel_config is not None:
+            self._tunnel_digest = file_digest(self.tunnel_config)
+        return self
+
+    @property
+    def tunnel_digest(self) -> str:
+        return self._tunnel_digest
 
     @field_validator("gateway", "source")
     @classmethod

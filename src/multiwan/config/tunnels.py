@@ -7,6 +7,7 @@ WireGuard file is in wg-quick's format; `parse_wireguard` splits it into what `w
 takes and what multiwan sets on the interface itself (addresses, MTU).
 """
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,14 @@ def _openvpn_problem(text: str) -> str | None:
         if words[0] in OPENVPN_OWN:
             return f"line {number}: {words[0]!r}: {OPENVPN_OWN[words[0]]}; leave it out"
     return None
+
+
+def file_digest(path: str) -> str:
+    """A digest of the file's content ("" when unreadable: `tunnel_file_problem` says why)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except (OSError, ValueError):
+        return ""
 
 
 def tunnel_file_problem(kind: str, path: str) -> str | None:

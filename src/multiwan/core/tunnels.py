@@ -26,6 +26,7 @@ class TunnelSpec:
     base: str
     base_interface: str
     mark: int  # the base link's mark
+    digest: str = ""  # of the tunnel file's content: an edited file means a restart
 
     def describe(self) -> str:
         return f"{self.kind} over {self.base}"
@@ -41,6 +42,6 @@ def tunnel_specs(config: Config) -> dict[str, TunnelSpec]:
         base = config.links[link.over]
         specs[name] = TunnelSpec(
             name, link.tunnel, link.interface, link.tunnel_config, link.over, base.interface,
-            marks.link(ids[link.over]),
+            marks.link(ids[link.over]), link.tunnel_digest,
         )  # fmt: skip
     return specs

@@ -152,3 +152,16 @@ def test_a_reload_that_changes_a_tunnel_restarts_it_and_drops_removed_ones(
     assert set(play.engine.tunnels.view()) == {"vpn1"}
     (start,) = of(StartTunnel, play.send(TunnelExited("vpn1", 1, "killed by signal 15")))
     assert start.spec.config == f"{tmp_path}/vpn9.conf"
+
+
+def test_a_reload_after_the_tunnel_file_changed_restarts_it(tunnels: str, tmp_path: Path) -> None:
+    play = started(tunnels)
+    play.next_config = load_config_text(tunnels, "m.toml")
+    assert not of(StopTunnel, play.send(Reload()))  # same files: the tunnels keep running
+    (tmp_path / "vpn2.conf").write_text("remote 203.0.113.10 1196\nnobind\n")
+    play.next_config = load_config_text(tunnels, "m.toml")
+    effects = play.send(Reload())
+    assert of(StopTunnel, effects) == [StopTunnel("vpn2", 2)]
+    assert "tunnel vpn2 (openvpn over isp2) stopping: its config changed" in logged(effects)
+    (start,) = of(StartTunnel, play.send(TunnelExited("vpn2", 2, "killed by signal 15")))
+    assert start.spec.link == "vpn2"
