@@ -15,11 +15,13 @@ control sockets (/var/run/wireguard/NAME.sock) are shared by every namespace.
 """
 
 import re
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from multiwan.kernel.tunnels import WG_SOCKET_DIR
 from multiwan.lab.topology import SERVER_IP, Lab
 
 Kind = Literal["wireguard", "openvpn"]
@@ -118,8 +120,22 @@ def peer_addresses(lab: Lab, end: TunnelEnd) -> set[str]:
     return set(re.findall(r"Peer Connection Initiated with \[AF_INET\]([\d.]+):", log))
 
 
+def purge_stale_sockets() -> None:
+    """Remove the control sockets that killed lab wireguard-go processes left behind (mwc*,
+    mws*: lab names only), those nobody listens on any more."""
+    for path in WG_SOCKET_DIR.glob("mw[cs]*.sock"):
+        with socket.socket(socket.AF_UNIX) as probe:
+            try:
+                probe.connect(str(path))
+            except ConnectionRefusedError:
+                path.unlink(missing_ok=True)
+            except OSError:
+                continue
+
+
 def tunnel_servers(lab: Lab, kinds: list[Kind]) -> list[TunnelEnd]:
     """Tunnel k (kinds[k-1]) over ISP k: its server started, its router config written."""
+    purge_stale_sockets()
     lab.inet.run("ip", "address", "add", f"{TUNNEL_SERVER_IP}/32", "dev", "lo")
     return [
         _wireguard(lab, k) if kind == "wireguard" else _openvpn(lab, k)
@@ -160,6 +176,7 @@ def bonded_tunnels(lab: Lab, n: int) -> tuple[list[TunnelEnd], Path]:
     """WireGuard tunnel k over ISP k with keys on both sides, the server's end left to the
     script of `multiwan server-config` (device mws<tag><10+k>, private key in the returned
     key directory as vpn<k>.key)."""
+    purge_stale_sockets()
     lab.inet.run("ip", "address", "add", f"{TUNNEL_SERVER_IP}/32", "dev", "lo")
     keys = lab.state_dir / "server-keys"
     keys.mkdir(mode=0o700)
