@@ -130,12 +130,15 @@ def main() -> None:
             cells += [f"{result['median_ms']:.2f}", f"{result['with_fallback_median_ms']:.2f}"]
         lines.append(f"| {strategy} | {' | '.join(cells)} |")
     lines += ["", "## Probing cost (4 ICMP targets per link, every 200 ms, 20 s)", "",
-              "| links | probes/s | CPU % of one core | RSS MB | false downs |",
-              "| ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+              "CPU is the daemon's user plus system time (from /proc/PID/stat).", "",
+              "| links | probes/s | CPU % of one core | of which user / system | RSS MB "
+              "| false downs |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for count in (4, 64):
         cost = probe_cost(count, seconds=10 if args.quick else 20)
         lines.append(
             f"| {count} | {cost['probes_per_s']:.0f} | {cost['cpu_pct']:.1f} | "
+            f"{cost['user_pct']:.1f} / {cost['system_pct']:.1f} | "
             f"{cost['rss_mb']:.1f} | {cost['false_downs']:.0f} |"
         )
         if count == 64:

@@ -103,9 +103,10 @@ def update_time(count: int, strategy: str = "balance", prefix: str = PREFIX) -> 
         lab.cleanup()
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of `pid` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
+    return int(fields[11]) / 100, int(fields[12]) / 100  # utime, stime: clock ticks
 
 
 def _rss_mb(pid: int) -> float:
@@ -123,12 +124,14 @@ def probe_cost(count: int, interval: float = 0.2, seconds: float = 20.0) -> dict
             assert daemon.proc is not None
             pid = daemon.proc.pid
             time.sleep(3)
-            cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+            (user0, system0), t0 = _cpu_seconds(pid), time.monotonic()
             time.sleep(seconds)
-            cpu = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+            (user1, system1), span = _cpu_seconds(pid), time.monotonic() - t0
             rss = _rss_mb(pid)
             down = sum("-> down" in line for _, line in daemon.lines)
-        return {"cpu_pct": cpu * 100, "rss_mb": rss, "false_downs": down,
+        user, system = (user1 - user0) / span * 100, (system1 - system0) / span * 100
+        return {"cpu_pct": user + system, "user_pct": user, "system_pct": system,
+                "rss_mb": rss, "false_downs": down,
                 "probes_per_s": count * len(TARGETS) / interval}  # fmt: skip
     finally:
         lab.cleanup()

@@ -2,6 +2,7 @@
 mode switch, metrics over HTTP, and what the CLI says when no daemon runs."""
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from multiwan.config.schema import STRATEGIES
 from multiwan.lab.configs import lab_config, probe_health
 from multiwan.lab.daemon import LabDaemon
 from multiwan.lab.longflow import LongFlow
@@ -89,6 +91,44 @@ def test_mode_switch_applies_to_new_connections_at_once(lab3: Lab) -> None:
         assert lab3.flows(count=30).per_isp == {"isp1": 0, "isp2": 0, "isp3": 30}
         assert cli(lab3, "mode", "all").returncode == 0
         assert min(lab3.flows(count=90).per_isp.values()) > 0
+
+
+def _table_handle(lab: Lab) -> str:
+    listing = lab.router.run("nft", "-a", "list", "table", "inet", "multiwan").stdout
+    found = re.search(r"table inet multiwan \{ # handle (\d+)", listing)
+    assert found, listing
+    return found.group(1)
+
+
+def test_mode_switches_through_every_strategy_keep_the_table_and_established_flows(
+    lab3: Lab,
+) -> None:
+    """Every strategy's chains and sets are in the table from the start, so `mode` to any
+    policy, link or strategy rewrites one-rule chains only: the table is never replaced
+    (its handle stays) and a connection made before keeps its link."""
+    extra = '\n[policies.backup-only]\nstrategy = "failover"\nlinks = ["isp3"]\n'
+    one_link = {"sticky", "least-loaded", "destination", "source", "failover"}
+    with LabDaemon(lab3, config(lab3, extra)), LongFlow(lab3.clients[0]) as flow:
+        flow.wait_replies(5)
+        table, before = _table_handle(lab3), flow.sources()
+        for mode in [*STRATEGIES, "backup-only", "isp2", "config"]:
+            assert cli(lab3, "mode", mode).returncode == 0, mode
+            # `packet` draws every packet again: only datagrams survive distinct NATs.
+            udp = mode == "packet"
+            result = lab3.flows("udp" if udp else "tcp", count=30, port=5353 if udp else 80)
+            assert result.failed == 0, (mode, result)
+            if mode in one_link:
+                assert sorted(result.per_isp.values()) == [0, 0, 30], (mode, result)
+            elif mode == "backup-only":
+                assert result.per_isp == {"isp1": 0, "isp2": 0, "isp3": 30}
+            elif mode == "isp2":
+                assert result.per_isp == {"isp1": 0, "isp2": 30, "isp3": 0}
+            elif mode not in ("route", "packet"):  # route hashes one address pair to one link
+                assert min(result.per_isp.values()) > 0, (mode, result)
+            assert _table_handle(lab3) == table, mode
+        flow.wait_replies(10)
+        assert not flow.broken()
+        assert flow.sources() == before
 
 
 def test_a_persisted_mode_survives_a_restart_and_a_reload(lab3: Lab) -> None:

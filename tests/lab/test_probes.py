@@ -64,9 +64,11 @@ def test_every_kind_succeeds_per_link_and_fails_where_the_isp_is_dead(lab3: Lab)
     lab3.multiwan("apply", config=lab_config(lab3, ipv6=True))
     targets = kinds(lab3)
     # IPv6 probes need the link's IPv6 source; these links bind IPv4 only, so drop it.
-    assert probe(lab3, targets[:-1]) == [[True] * 5] * 3
+    # The claim is which probes succeed, not how fast: with a 0.5 s timeout, one of them
+    # failed now and then on a loaded machine (load average 5-7).
+    assert probe(lab3, targets[:-1], timeout=3.0) == [[True] * 5] * 3
     lab3.isps[1].blackhole()
-    assert probe(lab3, targets[:-1]) == [[True] * 5, [False] * 5, [True] * 5]
+    assert probe(lab3, targets[:-1], timeout=3.0) == [[True] * 5, [False] * 5, [True] * 5]
 
 
 def test_wrong_answers_fail(lab3: Lab) -> None:

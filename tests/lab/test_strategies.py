@@ -18,7 +18,8 @@ import pytest
 from multiwan.lab.bonded import SINK_PORT, bonded_config, build_bonded_lab
 from multiwan.lab.configs import lab_config
 from multiwan.lab.daemon import LabDaemon
-from multiwan.lab.topology import SERVER_IP, Lab, TrafficResult, build_lab
+from multiwan.lab.longflow import LongFlow
+from multiwan.lab.topology import HOLD_PORT, SERVER_IP, Lab, TrafficResult, build_lab
 from tests.conftest import TEST_PREFIX
 from tests.lab.shares import assert_shares
 
@@ -31,7 +32,7 @@ DESTINATIONS = [str(a) for a in ipaddress.ip_network("198.51.100.0/23")]
 DESTINATIONS6 = [str(ipaddress.ip_address("fd00:77::") + i) for i in range(1, 257)]
 SPRAY_PORT = 9  # nothing listens: the router's conntrack entry is the record
 RR_PORT = 5001
-STICKY_PORT, STICKY_TIMEOUT = 10, 4
+STICKY_PORT, STICKY_TIMEOUT = 10, 8  # seconds: room for a loaded machine between sprays
 ROUTE_PORT = 443
 
 
@@ -70,7 +71,7 @@ via = "turns"
 
 [[rules]]
 proto = "tcp"
-dport = [{ROUTE_PORT}]
+dport = [{ROUTE_PORT}, {HOLD_PORT}]
 via = "ecmp"
 
 [[rules]]
@@ -167,6 +168,30 @@ def test_route_lets_the_kernel_hash_flows_over_the_live_links_by_weight(
     finally:
         lab.multiwan("link", "undrain", "isp2")
     assert_shares(without, {"isp1": 1, "isp3": 3})
+
+
+def test_route_keeps_each_established_flow_on_its_link_when_the_group_changes(
+    lab: Lab, daemon: LabDaemon
+) -> None:
+    """The kernel's multipath hash picks a connection's link once; a changed group (a link
+    drained or dead) re-partitions the hash space, which would move established flows of
+    healthy links onto another link and NAT address. Each connection is pinned to the link
+    its first packet left by, so none moves."""
+    flows = [LongFlow(lab.clients[0]).__enter__() for _ in range(9)]
+    try:
+        before = [flow.sources() for flow in flows]
+        assert len(set().union(*before)) >= 2  # the flows are spread
+        lab.multiwan("link", "drain", "isp2")
+        try:
+            for flow in flows:
+                flow.wait_replies(10)
+        finally:
+            lab.multiwan("link", "undrain", "isp2")
+        assert [flow.broken() for flow in flows] == [False] * len(flows)
+        assert [flow.sources() for flow in flows] == before
+    finally:
+        for flow in flows:
+            flow.__exit__(None, None, None)
 
 
 def by_destination(lab: Lab) -> dict[str, str]:

@@ -275,16 +275,11 @@ def _ask(ctx: Context, command: str, **args: object) -> Any:
 def _print_status(status: dict[str, Any]) -> None:
     from rich.console import Console
 
-    from multiwan.cli.status import services_table, status_table, tunnels_table
+    from multiwan.cli.status import status_view
 
     # Piped output (scripts, logs) gets a wide table instead of rich's 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 160)
-    if status["links"] or not status.get("services"):  # an inbound balancer has no links
-        console.print(status_table(status))
-    if any(link.get("tunnel") for link in status["links"]):
-        console.print(tunnels_table(status["links"]))
-    if status.get("services"):
-        console.print(services_table(status["services"]))
+    console.print(status_view(status))
 
 
 @cli.command()
@@ -308,13 +303,13 @@ def watch(ctx: Context, interval: float) -> None:
 
     from rich.live import Live
 
-    from multiwan.cli.status import status_table
+    from multiwan.cli.status import status_view
 
-    with Live(status_table(_ask(ctx, "status")), auto_refresh=False) as live:
+    with Live(status_view(_ask(ctx, "status")), auto_refresh=False) as live:
         try:
             while True:
                 time.sleep(interval)
-                live.update(status_table(_ask(ctx, "status")), refresh=True)
+                live.update(status_view(_ask(ctx, "status")), refresh=True)
         except KeyboardInterrupt:
             pass
 

@@ -1,8 +1,10 @@
-"""Render the daemon's status for people: one row per link."""
+"""Render the daemon's status for people: one row per link, then what the config has of
+rules, client pools and services."""
 
 import datetime
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 
 STATE_STYLE = {"up": "green", "degraded": "yellow", "down": "red", "absent": "red",
@@ -81,3 +83,43 @@ def services_table(services: dict[str, Any]) -> Table:
                 str(service["rejected"]) if index == 0 else "",
             )
     return table
+
+
+def rules_table(rules: list[dict[str, Any]]) -> Table:
+    """New connections each rule sent since the table was made (its nft counter)."""
+    table = Table(title="Rules")
+    for column in ("rule", "via", "connections"):
+        table.add_column(column, justify="right" if column == "connections" else "left")
+    for rule in rules:
+        name = rule["name"] or f"rules[{rule['index']}]"
+        table.add_row(name, rule["via"], str(rule["connections"]))
+    return table
+
+
+def pools_table(pools: dict[str, dict[str, list[str]]]) -> Table:
+    """The LAN clients each least-loaded policy seated on each link."""
+    table = Table(title="Client pools")
+    for column in ("policy", "link", "clients", "addresses"):
+        table.add_column(column, justify="right" if column == "clients" else "left")
+    for policy, links in pools.items():
+        for index, (link, addresses) in enumerate(sorted(links.items())):
+            shown = policy if index == 0 else ""
+            table.add_row(shown, link, str(len(addresses)), " ".join(addresses))
+    return table
+
+
+def status_view(status: dict[str, Any]) -> Group:
+    """Everything `status` and `watch` show: links (an inbound balancer has none), then
+    rules, client pools and services where the config has them."""
+    parts: list[Table] = []
+    if status["links"] or not status.get("services"):
+        parts.append(status_table(status))
+    if status.get("rules"):
+        parts.append(rules_table(status["rules"]))
+    if status.get("pools"):
+        parts.append(pools_table(status["pools"]))
+    if any(link.get("tunnel") for link in status["links"]):
+        parts.append(tunnels_table(status["links"]))
+    if status.get("services"):
+        parts.append(services_table(status["services"]))
+    return Group(*parts)

@@ -549,12 +549,13 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _route_problems(policies: dict[str, Any], links: dict[str, Any]) -> list[tuple[str, str]]:
-    """Route policies take a free link index each (their mark and table) and share the
+    """Every policy takes a free link index (the mark and table it uses as a `route` policy,
+    which `multiwan mode route` can make any of them), and route policies share the
     kernel's one multipath hash setting."""
     routed = {n: _dict(p) for n, p in policies.items() if _dict(p).get("strategy") == "route"}
     problems = []
-    if routed and len(links) + len(routed) > MAX_LINKS:
-        problems.append(("policies", f"links and route policies take a mark and table each: "
+    if len(links) <= MAX_LINKS < len(links) + len(policies):  # too many links: said apart
+        problems.append(("policies", "links and policies take a mark and table each: "
                          f"at most {MAX_LINKS} together"))  # fmt: skip
     hashes = {n: p.get("hash_policy", "l3") for n, p in routed.items()}
     first = next(iter(hashes.items()), None)

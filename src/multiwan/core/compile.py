@@ -14,8 +14,9 @@ from multiwan.core.model import DesiredState, Family, Route, Rule, Sysctl
 from multiwan.core.nft import (
     FAMILIES,
     build_nft,
+    default_rule,
     dynamic_rule,
-    mark_chain,
+    idle_pin_rules,
     pin_chain,
     pinned_links,
     policy_chain,
@@ -23,7 +24,7 @@ from multiwan.core.nft import (
     strategy_rules,
 )
 from multiwan.core.ownership import link_table
-from multiwan.core.pools import Seated, pool_chain, seat_rule, seats_of
+from multiwan.core.pools import Seated, seats_of
 from multiwan.core.routing import (
     default_routes,
     fallback_routes,
@@ -113,16 +114,9 @@ def dynamic_state(
         for family in FAMILIES
         for chain, choice in choices[family].items()
     }
-    rules.update(strategy_rules(config, links, choices))
-    for name, policy in config.policies.items():
-        if policy.strategy == "least-loaded":
-            for family in FAMILIES:
-                choice = choices[family][policy_chain(name, family)]
-                newcomers = pool_chain(name, family)
-                rules[newcomers] = dynamic_rule(replace(choice, seats=()), family)
-                rules[policy_chain(name, family)] = seat_rule(
-                    choice.seats, family, newcomers, mark_chain
-                )
+    rules.update(strategy_rules(config, choices))
+    rules.update(idle_pin_rules(config))
+    rules.update(default_rule(config))
     rules.update(source_pin_rules(links))
     rules.update(service_rules(config.services, backends))
     by_name = {link.name: link for link in links}
@@ -163,4 +157,5 @@ def compile_state(
         routes=frozenset(routes),
         rules=frozenset(rules),
         sysctls=frozenset(sysctls),
+        dynamic_routes=dynamic.fallback,
     )

@@ -130,6 +130,9 @@ class DesiredState:
     routes: frozenset[Route]
     rules: frozenset[Rule]
     sysctls: frozenset[Sysctl]
+    #: The part of `routes` that link health changes (the fallback table's and route
+    #: policies' default routes): what the daemon's fast path compares and rewrites.
+    dynamic_routes: frozenset[Route] = frozenset()
 
 
 @dataclass(frozen=True)

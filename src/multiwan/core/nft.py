@@ -6,11 +6,17 @@ health, weights and mode only ever rewrite those one-rule chains (knftables: "ch
 have static rules and dynamic sets/maps"). Digests stored in rule comments let the reconciler
 see what is loaded without parsing listings.
 
+The skeleton holds every strategy's chains and sets for every policy, and a pin chain for
+every link, whatever the config's strategies and default policy are: `multiwan mode` (a
+policy, a link or a strategy) then only rewrites one-rule chains, never the table. Chains a
+strategy does not use hold an inert `return` that nothing reaches.
+
 Chain names never collide: a chain named from the config is a prefix and a config name
-(`mark_`, `pin_`, `spread_` for links, `pol_` and `pool` for policies, `stick`/`keep` for sticky
-ones, see core/sticky.py, `svc_` and `be_` for services, see core/services.py; 'main' is no
-link's or policy's name, so `mark_main` is free), and the fixed chains (prerouting, output,
-decide, postrouting, repick, nat_*, guard_*) start with none of these.
+(`mark_`, `pin_`, `spread_` for links, `pol_` and `draw` for policies, `stick`/`keep` for
+sticky ones, see core/sticky.py, `svc_` and `be_` for services, see core/services.py; 'main'
+is no link's or policy's name, so `mark_main` is free), and the fixed chains (prerouting,
+output, decide, default_via, postrouting, repick, settle, nat_*, guard_*) start with none of
+these.
 Config names are at most 31 characters, so every name is far below nft's 255 bytes.
 
 Over 500 lines: the skeleton and each strategy's one-rule chain share the chain names and
@@ -22,6 +28,7 @@ core/services.py).
 import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from multiwan.config.schema import HELPERS, RESERVED_VIA, Config
 from multiwan.config.schema import Rule as ConfigRule
@@ -35,7 +42,8 @@ from multiwan.core.ownership import (
     NFT_TABLE,
     MarkSpace,
 )
-from multiwan.core.routing import route_policies, unique_sources
+from multiwan.core.pools import seat_rule
+from multiwan.core.routing import policy_indexes, unique_sources
 from multiwan.core.sticky import keep_chain, keep_rule, static_lines, stick_chain
 from multiwan.core.strategy import Choice
 
@@ -59,6 +67,16 @@ def policy_chain(name: str, family: Family | None = None) -> str:
     return f"pol{family or ''}_{name}"
 
 
+def draw_chain(name: str, family: Family) -> str:
+    """The weighted draw of a `sticky` policy (through its keep chains, which remember the
+    choice) or of a `least-loaded` policy's newcomers (clients not seated yet)."""
+    return f"draw{family}_{name}"
+
+
+#: The one-rule chain the decide chain ends in: the default policy (or link) now.
+DEFAULT_CHAIN = "default_via"
+
+
 def pin_chain(link: str, family: Family | None = None) -> str:
     return f"pin{family or ''}_{link}"
 
@@ -78,10 +96,8 @@ def spread_chain(link: str) -> str:
 
 #: Where each packet of a `packet` policy's connection is decided again.
 REPICK_CHAIN = "repick"
-
-
-def _per_packet(config: Config) -> bool:
-    return any(policy.strategy == "packet" for policy in config.policies.values())
+#: Where a `route` policy's connection is pinned to the link the kernel picked.
+SETTLE_CHAIN = "settle"
 
 
 def new_counter(link: str) -> str:
@@ -113,21 +129,33 @@ def _restore_mark(mark: int, marks: MarkSpace) -> str:
 
 def _marks(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[tuple[str, int]]:
     """Every mark value multiwan gives a connection, with the label of its chains: links
-    first, then route policies (their mark selects their multipath table)."""
+    first, then policies (a `route` policy's mark selects its multipath table)."""
     return [
         *((link.name, link.mark) for link in links),
-        *((name, marks.link(index)) for name, index in route_policies(config).items()),
+        *((name, marks.link(index)) for name, index in policy_indexes(config).items()),
         (RESERVED_VIA, marks.bypass),
         (RESORT_CHAIN, marks.last_resort),
     ]
 
 
 def pinned_links(config: Config) -> list[str]:
-    """Links that a rule's `via` (or the default policy) names directly."""
+    """Links that a rule's `via` (or the default policy in force) names directly."""
     pinned = {rule.via for rule in config.rules if rule.via in config.links}
     if config.default_policy in config.links:
         pinned.add(config.default_policy)
     return sorted(pinned)
+
+
+def idle_pin_rules(config: Config) -> dict[str, str]:
+    """The inert rule of each pin chain nothing goes to now; `mode <link>` gives one its
+    choice by rewriting it, and health changes leave the others alone."""
+    pinned = set(pinned_links(config))
+    return {
+        pin_chain(link, family): "return"
+        for link in config.links
+        if link not in pinned
+        for family in FAMILIES
+    }
 
 
 def via_target(via: str, config: Config) -> str:
@@ -253,54 +281,58 @@ def dynamic_rule(
 
 
 def strategy_rules(
-    config: Config, links: Iterable[ResolvedLink], choices: Mapping[Family, Mapping[str, Choice]]
+    config: Config, choices: Mapping[Family, Mapping[str, Choice]]
 ) -> dict[str, str]:
-    """The one-rule chains of policies whose choice does more than mark a connection for a
-    link: `packet` marks packets (spread chains); `route` marks for its own table; `sticky`
-    goes through its keep chains (they remember the choice), which are one-rule chains of
-    their own (core/sticky.py)."""
-    index = {link.name: link.index for link in links}
+    """The one-rule chains of every policy whose choice does more than mark a connection for
+    a link, and the inert `return` of every strategy chain a policy does not use now.
+
+    `packet` marks packets (spread chains); `route` marks for its own table; `sticky` looks
+    its sets up first (stick chains), then draws through its keep chains, which remember the
+    choice (core/sticky.py); `least-loaded` sends seated clients to their link and the others
+    to a weighted draw (core/pools.py)."""
+    index = config.link_ids()
     rules = {}
     for name, policy in config.policies.items():
         for family in FAMILIES:
-            choice = choices[family][policy_chain(name, family)]
+            chain, choice = policy_chain(name, family), choices[family][policy_chain(name, family)]
+            draw, keeps = draw_chain(name, family), {}
+            rules[draw] = "return"
             if policy.strategy == "packet":
-                rules[policy_chain(name, family)] = dynamic_rule(choice, family, spread_chain)
+                rules[chain] = dynamic_rule(choice, family, spread_chain)
             elif policy.strategy == "route" and choice.shares:
                 # One mark for the policy: its table's multipath route picks the link.
-                rules[policy_chain(name, family)] = f"goto {mark_chain(name)}"
-        if policy.strategy != "sticky":
-            continue
-        for family in FAMILIES:
-            choice = choices[family][policy_chain(name, family)]
-            chosen = {link for link, _ in choice.shares}
-            keeps = {link: keep_chain(name, family, index[link]) for link in chosen}
-            rules[policy_chain(name, family)] = dynamic_rule(choice, family, keeps.__getitem__)
+                rules[chain] = f"goto {mark_chain(name)}"
+            elif policy.strategy == "sticky":
+                chosen = {link for link, _ in choice.shares}
+                keeps = {link: keep_chain(name, family, index[link]) for link in chosen}
+                rules[chain] = f"goto {stick_chain(name, family)}"
+                rules[draw] = dynamic_rule(choice, family, keeps.__getitem__)
+            elif policy.strategy == "least-loaded":
+                rules[chain] = seat_rule(choice.seats, family, draw, mark_chain)
+                rules[draw] = dynamic_rule(replace(choice, seats=()), family)
             for member in policy.members():
-                mark = mark_chain(member.link) if member.link in chosen else None
-                rules[keep_chain(name, family, index[member.link])] = keep_rule(
-                    name, policy, family, index[member.link], mark
-                )
+                keep = keep_chain(name, family, index[member.link])
+                if policy.strategy != "sticky":
+                    rules[keep] = "return"
+                else:
+                    mark = mark_chain(member.link) if member.link in keeps else None
+                    rules[keep] = keep_rule(name, policy, family, index[member.link], mark)
     return rules
 
 
-def _policy_lines(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
-    """Each policy's dispatch by family; sticky ones through their sets first."""
-    index = {link.name: link.index for link in links}
+def _policy_lines(config: Config, marks: MarkSpace) -> list[str]:
+    """Each policy's dispatch by family, and the sets and lookup chains `sticky` needs."""
+    index = config.link_ids()
     lines = []
     for name, policy in config.policies.items():
-        if policy.strategy != "sticky":
-            lines.append(_dispatch(name, policy_chain))
-            continue
-        targets = ", ".join(f"ipv{f} : goto {stick_chain(name, f)}" for f in FAMILIES)
-        lines.append(f"\tchain {policy_chain(name)} {{ meta nfproto vmap {{ {targets} }}; }}")
+        lines.append(_dispatch(name, policy_chain))
         lines += static_lines(
             name,
             policy,
             (index[member.link] for member in policy.members()),
             FAMILIES,
             _unmarked(marks),
-            {family: policy_chain(name, family) for family in FAMILIES},
+            {family: draw_chain(name, family) for family in FAMILIES},
         )
     return lines
 
@@ -391,11 +423,16 @@ def _hook_chain(
 
 def _final_line(config: Config, tag: str) -> str:
     """The decide chain's last rule, with the static digest in its comment when given."""
-    if config.default_policy is None:
-        final = "return"  # services only: nothing is routed and nothing jumps to decide
-    else:
-        final = f"goto {via_target(config.default_policy, config)}"
+    # Services only: nothing is routed and nothing jumps to decide.
+    final = f"goto {DEFAULT_CHAIN}" if config.links else "return"
     return f"\t\t{final} {nft_comment(STATIC_TAG + tag)}" if tag else f"\t\t{final}"
+
+
+def default_rule(config: Config) -> dict[str, str]:
+    """The default chain's rule: to the default policy, or link, in force now."""
+    if config.default_policy is None:
+        return {}  # services only
+    return {DEFAULT_CHAIN: f"goto {via_target(config.default_policy, config)}"}
 
 
 def _services_only(config: Config, dynamic_chains: Iterable[str], tag: str) -> str:
@@ -413,8 +450,7 @@ def _restore_map(config: Config, links: list[ResolvedLink], marks: MarkSpace) ->
     targets = [
         f"{mark:#x} : goto {restore_chain(label)}" for label, mark in _marks(config, links, marks)
     ]
-    if _per_packet(config):
-        targets.append(f"{marks.per_packet:#x} : goto {REPICK_CHAIN}")
+    targets.append(f"{marks.per_packet:#x} : goto {REPICK_CHAIN}")
     return ", ".join(targets)
 
 
@@ -436,6 +472,25 @@ def _per_packet_lines(links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
         f"		ct direction reply iifname vmap {{ {', '.join(uplinks)} }}",
         "		ct direction original goto decide",
         "	}",
+    ]
+
+
+def _settle_lines(config: Config, links: list[ResolvedLink], marks: MarkSpace) -> list[str]:
+    """A connection a `route` policy sent (it carries the policy's mark) is marked for the
+    link its first packet leaves by. The kernel's multipath hash picks that link once; a
+    changed group (a link drained or dead) re-partitions the hash space, and without the pin
+    established flows of healthy links would move to another link and NAT address, while
+    the dead link's flows would keep a mark no flush looks for."""
+    policy_marks = [f"{marks.link(index):#x}" for index in policy_indexes(config).values()]
+    if not policy_marks:
+        return []
+    uplinks = [f"{_ifname(link.interface)} : goto {mark_chain(link.name)}" for link in links]
+    return [
+        f"\tchain {SETTLE_CHAIN} {{",
+        "\t\ttype filter hook postrouting priority mangle; policy accept;",
+        f"\t\tct mark & {marks.mask:#x} {nft_set(policy_marks)} "
+        f"oifname vmap {{ {', '.join(uplinks)} }}",
+        "\t}",
     ]
 
 
@@ -486,10 +541,10 @@ def render_static(
         lines.append(f"\tchain {mark_chain(label)} {{ {_set_mark(mark, marks)}; }}")
     for label, mark in _marks(config, links, marks):
         lines.append(f"\tchain {restore_chain(label)} {{ {_restore_mark(mark, marks)}; }}")
-    if _per_packet(config):
-        lines += _per_packet_lines(links, marks)
-    lines += _policy_lines(config, links, marks)
-    lines += [_dispatch(name, pin_chain) for name in pinned_links(config)]
+    lines += _per_packet_lines(links, marks)
+    lines += _settle_lines(config, links, marks)
+    lines += _policy_lines(config, marks)
+    lines += [_dispatch(name, pin_chain) for name in config.links]
     lines += [f"\tchain {chain} {{ }}" for chain in sorted(dynamic_chains)]
     lines += services.static_lines(config.services)
     masquerade = {

@@ -6,6 +6,7 @@ so text carrying either would rewrite the script (a rule name could add a chain 
 rendering it.
 """
 
+import re
 from collections.abc import Iterable
 
 #: nft refuses longer comments (NFTNL_UDATA_COMMENT_MAXLEN, counted in bytes).
@@ -14,6 +15,8 @@ COMMENT_MAX_BYTES = 128
 IFNAME_MAX_BYTES = 15
 #: Chain, counter and other object names: NFT_NAME_MAXLEN (256) including the NUL.
 NAME_MAX_BYTES = 255
+#: What ends an nft quoted string or command: a quote, control characters, DEL.
+_UNQUOTABLE = re.compile('["\x00-\x1f\x7f]')
 
 
 def nft_set(items: Iterable[str]) -> str:
@@ -24,7 +27,7 @@ def nft_set(items: Iterable[str]) -> str:
 
 def nft_string(text: str, max_bytes: int = NAME_MAX_BYTES) -> str:
     """`text` as an nft quoted string; ValueError if nft cannot carry it unchanged."""
-    if '"' in text or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _UNQUOTABLE.search(text):
         raise ValueError(f"nft strings cannot hold quotes or control characters: {text!r}")
     if not 0 < len(text.encode()) <= max_bytes:
         raise ValueError(f"nft strings here take 1-{max_bytes} bytes: {text!r}")

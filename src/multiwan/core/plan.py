@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from multiwan.core.model import ActualState, DesiredState, Route, Rule, Sysctl
-from multiwan.core.nft import delete_script, dynamic_script, full_script, with_digest
+from multiwan.core.nft import delete_script, digest, dynamic_script, full_script, with_digest
 from multiwan.core.ownership import TABLE_FALLBACK
 
 
@@ -145,10 +145,9 @@ def dynamic_plan(
     """The daemon's fast path: rewrite only the one-rule chains whose rule changed (by
     digest, against `applied`) and the dynamic default routes (the fallback table's and
     route policies', against `applied_fallback`); with the new digests."""
-    tagged, digests = {}, {}
-    for chain, rule in rules.items():
-        tagged[chain], digests[chain] = with_digest(rule)
+    digests = {chain: digest(rule) for chain, rule in rules.items()}
     stale = sorted(chain for chain, tag in digests.items() if applied.get(chain) != tag)
+    tagged = {chain: with_digest(rules[chain])[0] for chain in stale}
     route_deletes, route_adds = route_changes(fallback, applied_fallback)
     plan = Plan(
         route_deletes=route_deletes,

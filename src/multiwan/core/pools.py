@@ -71,12 +71,6 @@ def per_link(seats: Mapping[str, Seat]) -> dict[str, list[str]]:
     return out
 
 
-def pool_chain(policy: str, family: Family) -> str:
-    """The one-rule chain that gives a least-loaded policy's newcomers (clients not seated
-    yet) a weighted choice."""
-    return f"pool{family}_{policy}"
-
-
 def seats_of(
     seated: Mapping[str, str], shares: Sequence[tuple[str, int]], family: Family
 ) -> tuple[tuple[str, str], ...]:

@@ -175,14 +175,23 @@ def fallback_routes(
     return routes
 
 
-def route_policies(config: Config) -> dict[str, int]:
-    """Each `route` policy's index, the highest ones no link uses: its connections carry
-    that index's mark, which selects that index's table, where a multipath route over the
-    policy's live links lets the kernel hash each flow to one of them."""
+def policy_indexes(config: Config) -> dict[str, int]:
+    """Each policy's index, the highest ones no link uses. A `route` policy's connections
+    carry that index's mark, which selects that index's table, where a multipath route over
+    the policy's live links lets the kernel hash each flow to one of them. Every policy has
+    one, so `multiwan mode route` needs no new mark in the nft table."""
     taken = set(config.link_ids().values())
     free = (index for index in range(MAX_LINKS, 0, -1) if index not in taken)
+    return {name: next(free) for name in config.policies}
+
+
+def route_policies(config: Config) -> dict[str, int]:
+    """The index of each policy whose strategy is `route` now."""
+    indexes = policy_indexes(config)
     return {
-        name: next(free) for name, policy in config.policies.items() if policy.strategy == "route"
+        name: indexes[name]
+        for name, policy in config.policies.items()
+        if policy.strategy == "route"
     }
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from multiwan.config.load import ConfigError
 from multiwan.config.schema import Config
-from multiwan.core.compile import dynamic_state
 from multiwan.core.pools import Seated
 from multiwan.core.strategy import Availability
 from multiwan.daemon.effects import (
@@ -207,10 +206,7 @@ class Executor:
                 links=tuple(found.links),
                 local=found.local,
                 digests=found.desired.nft.digests.dynamic,
-                # The routes the fast path rewrites (fallback table, route policies' tables).
-                fallback=dynamic_state(
-                    config, found.links, available, backends, found.local, seated
-                ).fallback,
+                fallback=found.desired.dynamic_routes,
                 summary=None
                 if found.plan.empty
                 else found.plan.nft_summary or "routes, rules or sysctls",

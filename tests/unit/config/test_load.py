@@ -346,7 +346,7 @@ def test_interface_names_the_kernel_or_nft_would_refuse(name: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("name", ["eé1", "eth0.100", "x" * 15, "wg-home_1", "..."])
+@pytest.mark.parametrize("name", ["eé1", "eth0.100", "x" * 15, "wg-home_1", "...", "WAN-X"])
 def test_interface_names_the_kernel_takes(name: str) -> None:
     config = load_config_text(GOOD.replace('"eth2"', json.dumps(name)), "m.toml")
     assert config.links["wan2"].interface == name
@@ -439,6 +439,18 @@ def test_more_links_than_tables_and_marks_is_a_problem() -> None:
     fits = "".join(f'[links.l{i}]\ninterface = "eth{i}"\n' for i in range(MAX_LINKS))
     ids = load_config_text(f'default_policy = "l0"\n{fits}', "m.toml").link_ids()
     assert sorted(ids.values()) == list(range(1, MAX_LINKS + 1))
+
+
+def test_every_policy_takes_a_mark_and_table_beside_the_links() -> None:
+    """Any policy can be switched to `route` at run time (`multiwan mode route`), so each
+    one keeps a mark and a table of its own from the start."""
+    links = "".join(f'[links.l{i}]\ninterface = "eth{i}"\n' for i in range(MAX_LINKS - 1))
+    policy = '[policies.{}]\nlinks = ["l0"]\n'
+    fits = f'default_policy = "a"\n{links}{policy.format("a")}'
+    assert set(load_config_text(fits, "m.toml").policies) == {"a"}
+    assert problems(fits + policy.format("b")) == [
+        "m.toml:500: policies: links and policies take a mark and table each: at most 250 together"
+    ]
 
 
 LISTEN = 'IPV4:PORT, [IPV6]:PORT (an address, port 1-65535), or "" for none'

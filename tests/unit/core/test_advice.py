@@ -2,6 +2,8 @@
 
 import tomllib
 
+import pytest
+
 from multiwan.config.schema import Config
 from multiwan.core.advice import Finding, advise, probe_bytes_per_month, sysctl_keys
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
@@ -372,3 +374,190 @@ def test_overlapping_marks_in_full() -> None:
             "these mark bits; set mark_mask to bits it leaves alone",
         ),
     ]
+
+
+def test_strict_all_with_multiwan_loosening_the_uplink_or_all() -> None:
+    wan2, every = "net/ipv4/conf/wan2/rp_filter", "net/ipv4/conf/all/rp_filter"
+    strict_all = (
+        "reverse-path filtering is strict on wan2 (net.ipv4.conf.all.rp_filter = 1): replies "
+        "that arrive on a link the main table would not choose are dropped; "
+    )
+    fixes = "when applying, but whatever set 1 (sysctl.d, NetworkManager, systemd-networkd) may "
+    # The kernel takes the larger value: wan2 set to 2 is loose although `all` stays 1.
+    assert _rp({every: "1"}, WANTED) == [
+        Finding(
+            "links.b.interface",
+            strict_all + f"multiwan sets net.ipv4.conf.wan2.rp_filter = 2 {fixes}set it again",
+        )
+    ]
+    # wan2 set to 0 is loose only because multiwan sets `all` to 2 as well.
+    assert _rp({every: "1"}, {every: "2", wan2: "0"}) == [
+        Finding(
+            "links.b.interface",
+            strict_all + f"multiwan sets net.ipv4.conf.wan2.rp_filter = 0 {fixes}set it again",
+        )
+    ]
+
+
+def test_a_gateway_outside_both_subnets_of_its_link() -> None:
+    facts = {
+        **FACTS,
+        "wan2": InterfaceFacts(
+            True, FamilyFacts(None, "100.64.2.2", ("100.64.2.0/24", "100.65.2.0/24"))
+        ),
+    }
+    config = _config(ROUTER)
+    (found,) = advise(config, resolve_links(config, facts), CLEAN, WANTED)
+    assert found.message == (
+        "100.64.9.1 is outside the subnets of wan2 (100.64.2.0/24, 100.65.2.0/24): the kernel "
+        "refuses a route through it"
+    )
+
+
+def test_different_far_ends_in_full() -> None:
+    # A point-to-point link (no gateway) and one with a gateway; a balance policy before
+    # the packet one is skipped, not the end of the check.
+    text = FIXED.replace('gateway = "100.64.1.1"\n', "") + (
+        '[policies.spread]\nstrategy = "packet"\nlinks = ["a", "b"]\n'
+    )
+    facts = {**FACTS, "wan1": InterfaceFacts(True, FamilyFacts(None, "100.64.1.2", ()))}
+    config = _config(text)
+    assert advise(config, resolve_links(config, facts), CLEAN, WANTED) == [
+        Finding(
+            "policies.spread.strategy",
+            "'packet' sends the packets of one connection over every member, but they end at "
+            "different far ends (100.64.2.1, point-to-point): a server sees one flow arrive "
+            "from several addresses and drops it (fine for tunnels to one server, which this "
+            "check cannot see through)",
+        )
+    ]
+
+
+LAN = {"lan0": InterfaceFacts(True, FamilyFacts(None, "10.10.0.1", ("10.10.0.0/24",)))}
+
+
+def _lan_findings(rules: str, daemon: str = "") -> list[Finding]:
+    config = _config(FIXED + rules + daemon)
+    return advise(config, resolve_links(config, FACTS), CLEAN, WANTED, (), LAN)
+
+
+def test_the_lan_balanced_in_full_and_only_by_rules_that_cover_it() -> None:
+    rules = """
+[[rules]]
+dst = ["10.10.0.0/16"]
+via = "main"
+[[rules]]
+dst = ["192.0.2.0/24", "fd00::/8"]
+via = "a"
+[[rules]]
+dst = ["10.0.0.0/8"]
+via = "p"
+[[rules]]
+dst = ["0.0.0.0/0"]
+via = "a"
+"""
+    assert _lan_findings(rules) == [
+        Finding(
+            "rules[2].dst",
+            "10.0.0.0/8 covers the LAN 10.10.0.0/24 (lan0) and goes to p: local routes win over "
+            'links anyway; give the LAN a rule with via = "main" first',
+        )
+    ]
+
+
+def test_a_service_on_the_metrics_port_in_full() -> None:
+    service = """
+[services.web]
+listen = ["10.10.0.1"]
+ports = [9100]
+backends = [{ address = "10.20.0.5" }]
+"""
+    daemon = '[daemon]\nmetrics_listen = "[::]:9100"\n'
+    assert _lan_findings(service, daemon) == [
+        Finding(
+            "services.web.ports",
+            "10.10.0.1:9100 is this router's own multiwan's metrics: connections to it go to "
+            "the backends, and the router can no longer be reached there",
+        )
+    ]
+
+
+GATEWAY_ONLY = (
+    "only the link's own gateway (100.64.2.1) is probed: a modem answers while the line "
+    "behind it is dead"
+)
+ONE_PROVIDER = (
+    "every target is at one provider ({}): its trouble, or a change of its ICMP policy, takes "
+    "every link it probes down at once; add a target of another provider"
+)
+
+
+def _targets(*targets: str) -> str:
+    return "[" + ", ".join(targets) + "]"
+
+
+def test_one_provider_and_gateway_only_in_full() -> None:
+    # b's gateway comes from the interface (not the config); the shared check of a is at
+    # one /24; both are reported.
+    text = FIXED.replace('gateway = "100.64.2.1"\n', "").replace(
+        '[{ kind = "icmp", host = "192.0.2.1" }]',
+        _targets(
+            '{ kind = "icmp", host = "192.0.2.1" }',
+            '{ kind = "tcp", host = "192.0.2.200", port = 443 }',
+        ),
+    )
+    text += '[links.b.health]\ntargets = [{ kind = "icmp", host = "100.64.2.1" }]\n'
+    facts = {**FACTS, "wan2": InterfaceFacts(True, FamilyFacts("100.64.2.1", "100.64.2.2",
+                                                                ("100.64.2.0/24",)))}  # fmt: skip
+    config = _config(text)
+    assert advise(config, resolve_links(config, facts), CLEAN, WANTED) == [
+        Finding("health.targets", ONE_PROVIDER.format("192.0.2.0/24")),
+        Finding("links.b.health.targets", GATEWAY_ONLY),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("targets", "provider"),
+    [
+        # http targets by their URL's host; another /24 is another provider.
+        (['{ kind = "http", url = "http://192.0.2.1/" }', '{ kind = "icmp", host = "192.0.2.9" }'],
+         "192.0.2.0/24"),
+        (['{ kind = "icmp", host = "192.0.2.1" }', '{ kind = "icmp", host = "192.0.3.1" }'], None),
+        # IPv6: one /48.
+        (['{ kind = "icmp", host = "2001:db8:1::1" }',
+          '{ kind = "icmp", host = "2001:db8:1:8000::1" }'], "2001:db8:1::/48"),
+        (['{ kind = "icmp", host = "2001:db8::1" }', '{ kind = "icmp", host = "2001:db9::1" }'],
+         None),
+        # A target by name or a command: where it goes is not known.
+        (['{ kind = "icmp", host = "192.0.2.1" }', '{ kind = "command", argv = ["true"] }'],
+         None),
+        # The gateway and something else: judged like any other targets.
+        (['{ kind = "icmp", host = "100.64.2.1" }', '{ kind = "icmp", host = "198.51.100.1" }'],
+         None),
+    ],
+)  # fmt: skip
+def test_targets_at_one_provider(targets: list[str], provider: str | None) -> None:
+    text = FIXED + f"[links.b.health]\ntargets = {_targets(*targets)}\n"
+    expected = [Finding("links.b.health.targets", ONE_PROVIDER.format(provider))]
+    assert findings(text) == (expected if provider else [])
+
+
+def test_probe_bytes_by_kind() -> None:
+    def month(*targets: str) -> int | None:
+        text = FIXED.replace('[{ kind = "icmp", host = "192.0.2.1" }]', _targets(*targets))
+        return probe_bytes_per_month(_config(text), "a")
+
+    rounds = 30 * 86400 * 2  # every 0.5 s
+    icmp, https = '{ kind = "icmp", host = "192.0.2.1" }', '{ kind = "http", url = "https://x/" }'
+    assert month(icmp, https) == (84 + 6000) * rounds
+    assert month('{ kind = "http", url = "http://x/" }') == 1500 * rounds
+    assert month('{ kind = "command", argv = ["true"] }') == 0  # not network traffic
+
+
+def test_a_check_that_cannot_be_judged_does_not_end_the_others() -> None:
+    text = FIXED.replace(
+        '[{ kind = "icmp", host = "192.0.2.1" }]',
+        _targets('{ kind = "icmp", host = "192.0.2.1" }', '{ kind = "icmp", host = "192.0.2.9" }'),
+    )
+    text += '[links.a.health]\ntargets = [{ kind = "command", argv = ["true"] }]\n'
+    assert findings(text) == [Finding("health.targets", ONE_PROVIDER.format("192.0.2.0/24"))]

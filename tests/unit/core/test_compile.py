@@ -4,7 +4,7 @@ re-weighted."""
 import tomllib
 
 from multiwan.config.schema import Config
-from multiwan.core.compile import choices_for
+from multiwan.core.compile import choices_for, compile_state, dynamic_state
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
 from multiwan.core.nft import dynamic_rule, pin_chain, policy_chain
 from multiwan.core.strategy import Availability, Choice
@@ -60,3 +60,13 @@ def test_a_rule_via_a_dead_link_falls_to_main_when_the_default_is_a_link() -> No
     choices = choices_for(config, links, Availability(frozenset({"a"})), 4)
     assert choices[pin_chain("b", 4)] == Choice((), "main")
     assert dynamic_rule(choices[pin_chain("b", 4)]) == "goto mark_resort_main"
+
+
+def test_the_desired_state_names_the_routes_the_fast_path_rewrites() -> None:
+    config = Config.model_validate(tomllib.loads(CONFIG))
+    links = resolve_links(config, FACTS)
+    for live in ({"a", "b"}, {"b"}, set()):
+        desired = compile_state(config, links, live)
+        assert desired.dynamic_routes == dynamic_state(config, links, live).fallback
+        assert desired.dynamic_routes <= desired.routes
+    assert compile_state(config, links, {"a", "b"}).dynamic_routes  # the fallback default

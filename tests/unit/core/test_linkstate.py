@@ -406,3 +406,49 @@ def test_a_down_link_returns_as_its_good_rounds_say() -> None:
     ]
     stays, moves = play([lossy(t, 8) for t in (1, 2, 3)], check, _down(check))
     assert (moves, stays.state) == ([], "down")
+
+
+def test_good_rounds_before_an_interface_loss_do_not_count_after_its_return() -> None:
+    healthy, _ = play([round_(t, True, True) for t in range(3)])
+    back, _ = play(
+        [InterfaceChange(4, present=False), InterfaceChange(5, present=True)], start=healthy
+    )
+    still, moves = play([round_(6, True, True)], start=back)
+    assert (moves, still.state, still.good) == ([], "down", 1)
+
+
+def test_a_down_link_whose_good_rounds_are_still_too_lossy_keeps_its_reason() -> None:
+    check = QUALITY.model_copy(update={"window": 3, "rise": 3, "fall": 1})
+    down = _down(check)
+    stays, _ = play([lossy(t, 8) for t in (1, 2, 3)], check, down)
+    assert (stays.verdict, stays.reason) == ("down", down.reason)
+    assert len(stays.window) == 3
+
+
+def test_a_link_resumed_degraded_recovers_when_quality_is_not_judged() -> None:
+    # Saved degraded by an earlier run; its check no longer sets quality thresholds (CHECK),
+    # or its window is still too short to judge: rise calm rounds bring it up.
+    for check in (CHECK, QUALITY.model_copy(update={"window": 10})):
+        resumed = initial(check, 0.0, True, True, previous="degraded")
+        _, moves = play([round_(t, *[True] * 10) for t in (1, 2)], check, resumed)
+        assert [(m.state, m.reason) for m in moves] == [("up", "quality recovered for 2 rounds")]
+
+
+def test_a_link_degraded_by_latency_alone_recovers() -> None:
+    check = QUALITY.model_copy(update={"degraded_loss_pct": None, "down_loss_pct": None})
+    slow = [lossy(t, 0, rtt=0.2) for t in range(4)]
+    fast = [lossy(t, 0, rtt=0.01) for t in range(4, 12)]
+    _, moves = play([*slow, *fast], check)
+    assert [m.state for m in moves] == ["degraded", "up"]
+
+
+@pytest.mark.parametrize(("lost", "rtt"), [(6, 0.01), (0, 0.2)], ids=["loss", "latency"])
+def test_degraded_rounds_do_not_count_towards_recovery(lost: int, rtt: float) -> None:
+    # A window of one round: the link recovers only after `rise` calm rounds in a row,
+    # however long it was degraded before.
+    check = QUALITY.model_copy(update={"window": 1})
+    rounds = [lossy(t, lost, rtt) for t in range(5)]
+    health, moves = play([*rounds, lossy(5, 0)], check)
+    assert ([m.state for m in moves], health.state) == (["degraded"], "degraded")
+    _, moves = play([lossy(6, 0)], check, health)
+    assert [m.state for m in moves] == ["up"]

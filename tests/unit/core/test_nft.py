@@ -11,7 +11,12 @@ from multiwan.config.load import ConfigError, load_config_text
 from multiwan.core.compile import compile_state
 from multiwan.core.links import resolve_links
 from multiwan.core.model import ActualState, Family, NftState
-from multiwan.core.nft import add_elements_script, dynamic_rule, full_script, with_digest
+from multiwan.core.nft import (
+    add_elements_script,
+    dynamic_rule,
+    full_script,
+    with_digest,
+)
 from multiwan.core.nftsyntax import COMMENT_MAX_BYTES
 from multiwan.core.plan import diff
 from multiwan.core.strategy import Choice
@@ -151,3 +156,36 @@ def test_dst_sets_are_kept_only_when_the_table_is_replaced() -> None:
         load_config_text(
             text.replace('dst_set = "wired"', 'dst_set = "wired"\ndst = ["10.0.0.0/8"]'), "m.toml"
         )
+
+
+RULED = """\
+default_policy = "all"
+[links.a]
+interface = "eth1"
+[policies.all]
+links = ["a"]
+[[rules]]
+via = "a"
+"""
+
+
+@pytest.mark.parametrize(
+    ("rule", "matches"),
+    [
+        # Ports without a protocol match TCP and UDP, said once for both port matches.
+        (
+            'sport = [1024, "2000-2100"]\ndport = [53]\niif = "lan0"',
+            ['iifname "lan0" meta l4proto { tcp, udp } th sport { 1024, 2000-2100 } th dport 53'],
+        ),
+        ('proto = "udp"\nsport = [123]', ["udp sport 123"]),
+        ('proto = "icmp"', ["meta l4proto icmp"]),
+        (
+            'src = ["10.1.0.0/16", "fd01::/64"]\ndst = ["10.0.0.0/8", "192.168.0.0/16"]',
+            ["ip saddr 10.1.0.0/16 ip daddr { 10.0.0.0/8, 192.168.0.0/16 }"],
+        ),
+    ],
+)
+def test_a_rules_match_in_nft(rule: str, matches: list[str]) -> None:
+    static = compile_state(load_config_text(RULED + rule, "m.toml"), [], set()).nft.static
+    found = re.findall(r"\t\t(.*) counter name \"rule_0\"", static)
+    assert found == matches

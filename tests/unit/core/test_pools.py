@@ -5,7 +5,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from multiwan.core.pools import Seat, assign, per_link, pool_chain, seat_rule, seats_of
+from multiwan.core.pools import Seat, assign, per_link, seat_rule, seats_of
 
 CLIENTS = [f"10.0.0.{n}" for n in range(1, 13)]
 
@@ -97,4 +97,25 @@ def test_a_chain_holds_the_seats_of_its_family_on_live_links() -> None:
     seated = {"10.0.0.2": "a", "fd00::2": "a", "10.0.0.3": "b", "10.0.0.4": "c"}
     assert seats_of(seated, [("a", 1), ("b", 2)], 4) == (("10.0.0.2", "a"), ("10.0.0.3", "b"))
     assert seats_of(seated, [("a", 1)], 6) == (("fd00::2", "a"),)
-    assert pool_chain("p", 6) == "pool6_p"
+
+
+def test_each_newcomer_takes_the_link_where_one_more_weighs_least() -> None:
+    # 3:1 with four clients is exactly 3 and 1; the first goes to the heavier link.
+    seats = assign(CLIENTS[:4], [("a", 3), ("b", 1)], {}, return_home=False)
+    assert [seats[c].link for c in CLIENTS[:4]] == ["a", "a", "a", "b"]
+
+
+def test_seated_clients_listed_after_a_newcomer_keep_their_link() -> None:
+    # Clients come in order of first sight; one without a seat comes before a seated one.
+    seats = assign(["new", "old"], [("a", 1), ("b", 1)], {"old": Seat("a", "a")}, False)
+    assert seats == {"old": Seat("a", "a"), "new": Seat("b", "b")}
+
+
+def test_seats_are_ordered_by_address_value_not_text() -> None:
+    # "10.9.0.10" sorts before "10.9.0.9" as text: the gaps must follow the values, or the
+    # vmap's intervals would overlap and nft would refuse the rule.
+    rule = seat_rule([("10.9.0.10", "a"), ("10.9.0.9", "b")], 4, "pool4_p", lambda n: f"to_{n}")
+    assert rule == (
+        "ip saddr vmap { 0.0.0.0-10.9.0.8 : goto pool4_p, 10.9.0.9 : goto to_b, "
+        "10.9.0.10 : goto to_a, 10.9.0.11-255.255.255.255 : goto pool4_p }"
+    )

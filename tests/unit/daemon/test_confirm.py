@@ -37,6 +37,9 @@ def test_one_change_at_a_time_and_sane_windows() -> None:
     first = state.begin(CONFIG, now=0.0, seconds=60)
     with pytest.raises(RuntimeError_, match=r"awaits confirmation .* its revert in 50 s"):
         state.begin(CONFIG, now=10.0, seconds=60)
+    # Past the deadline, before the revert has run: it is due now, not in negative time.
+    with pytest.raises(RuntimeError_, match=r"its revert in 0 s; no other change until then$"):
+        state.begin(CONFIG, now=61.0, seconds=60)
     state.cancel(first)
     assert state.pending is None
     with pytest.raises(RuntimeError_, match="confirm within 1-3600 seconds, got 0"):

@@ -195,7 +195,7 @@ def test_a_dead_link_leaves_by_the_fast_path_then_flush_save_and_hooks() -> None
     assert kinds[:2] == [Apply, Apply]  # the chains, then the fallback route
     assert kinds[2:] == [Log, Flush, SaveStates, RunHooks]
     assert "pol4_all" in chain_text(effects)
-    assert "isp1" not in chain_text(effects)
+    assert "isp1" not in chain_text(effects)  # no rule names isp1: its pin chain stays idle
     assert "link isp1: up -> down" in logged(effects)
     assert of(SaveStates, effects)[0].states == {"isp1": "down", "isp2": "up"}
     (hook,) = of(RunHooks, effects)
