@@ -20,6 +20,7 @@ from bench.passive import measure_passive
 from bench.passive import section as passive_section
 from bench.scale import probe_cost, update_time
 from bench.services import measure_services
+from bench.tunnels import tunnel_section
 from multiwan.config.schema import STRATEGIES
 from multiwan.lab.netns import cleanup_stale
 
@@ -184,6 +185,9 @@ def main() -> None:
         ("service: dead backend gets no new connections < 0.5 s", f"{worst * 1000:.0f} ms (max)",
          worst < 0.5),
     ]  # fmt: skip
+    section, rows = tunnel_section(trials=1 if args.quick else 2)
+    lines += ["", *section]
+    targets += rows
     summary = ["## Against the targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     summary += [
         f"| {name} | {value} | {'yes' if met else '**no**'} |" for name, value, met in targets

@@ -1,6 +1,7 @@
 """Warnings of `check` and `plan`: read the sysctls `core.advice` needs (read-only), print
 its findings as `FILE:LINE: field: warning: ...` on stderr. They never change the exit code."""
 
+import shutil
 import socket
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ import click
 from multiwan.config.errors import Problem
 from multiwan.config.locate import index_lines, line_of
 from multiwan.config.schema import Config
-from multiwan.core.advice import advise, sysctl_keys
+from multiwan.core.advice import Finding, advise, sysctl_keys
 from multiwan.core.compile import compile_state
 from multiwan.core.links import InterfaceFacts, ResolvedLink, resolve_links
 from multiwan.kernel import netlink
@@ -22,7 +23,8 @@ def warn(
 ) -> int:
     """Print every warning; how many there were."""
     now = {key: read_sysctl(key) for key in sysctl_keys(config)}
-    findings = advise(config, links, now, wanted, _foreign_marks(), _lan(config))
+    findings = advise(config, links, now, wanted, _foreign_marks(), lan_facts(config))
+    findings += missing_tunnel_programs(config)
     lines = index_lines(path.read_text(encoding="utf-8")) if findings else {}
     problems = [
         Problem(str(path), line_of(lines, f.field), f.field, f"warning: {f.message}")
@@ -33,7 +35,26 @@ def warn(
     return len(problems)
 
 
-def _lan(config: Config) -> dict[str, InterfaceFacts]:
+#: What each tunnel kind runs, and the Debian package that brings it.
+TUNNEL_PROGRAMS = {
+    "wireguard": (("wireguard-go", "wireguard-go"), ("wg", "wireguard-tools"), ("ip", "iproute2")),
+    "openvpn": (("openvpn", "openvpn"),),
+}
+
+
+def missing_tunnel_programs(config: Config) -> list[Finding]:
+    """Tunnel links whose programs are not installed here: the daemon could not start them."""
+    findings = []
+    for name, link in config.links.items():
+        for program, package in TUNNEL_PROGRAMS.get(link.tunnel or "", ()):
+            if shutil.which(program) is None:
+                text = f"{program} is not installed (Debian package {package}): "
+                text += "the tunnel cannot start"
+                findings.append(Finding(f"links.{name}.tunnel", text))
+    return findings
+
+
+def lan_facts(config: Config) -> dict[str, InterfaceFacts]:
     """Facts of this machine's interfaces that are no uplink (none when netlink cannot be
     read)."""
     uplinks = {link.interface for link in config.links.values()}

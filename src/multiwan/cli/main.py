@@ -427,6 +427,27 @@ def use(ctx: Context, link: str, command: tuple[str, ...]) -> None:
     run_use(ctx, link, command)
 
 
+@cli.command("server-config")
+@click.option("--policy", metavar="NAME", help="The policy (default: the first 'packet' one).")
+@click.option("--lan", multiple=True, metavar="CIDR",
+              help="A network behind this router (repeatable; default: the subnets of its "
+              "non-uplink interfaces).")  # fmt: skip
+@click.option("--key-dir", default="/etc/multiwan-server", show_default=True,
+              help="The server's directory of LINK.key (WireGuard private keys).")  # fmt: skip
+@click.option("--device-prefix", default="mw", show_default=True,
+              help="The server's tunnel devices are PREFIX<link id>.")  # fmt: skip
+@pass_context
+def server_config(
+    ctx: Context, policy: str | None, lan: tuple[str, ...], key_dir: str, device_prefix: str
+) -> None:
+    """Print a shell script for the Linux server at the far end of a policy's tunnels: its
+    tunnel ends, and routes, rules and nft that stripe what goes back to the LAN over the
+    tunnels with the policy's weights."""
+    from multiwan.cli.farend import server_script
+
+    click.echo(server_script(ctx.config(), policy, lan, key_dir, device_prefix), nl=False)
+
+
 @cli.command()
 def demo() -> None:
     """Balance a 3-ISP world in network namespaces (mwd-*), show who carried what, clean up."""

@@ -57,6 +57,20 @@ def status_table(status: dict[str, Any]) -> Table:
     return table
 
 
+def tunnels_table(links: list[dict[str, Any]]) -> Table:
+    """Tunnel links' processes: kind, base link, state, pid, restarts, why the last ended."""
+    table = Table(title="Tunnels")
+    for column in ("link", "kind", "over", "process", "pid", "restarts", "last exit"):
+        table.add_column(column)
+    for link in links:
+        if tunnel := link.get("tunnel"):
+            table.add_row(
+                link["name"], tunnel["kind"], tunnel["over"], tunnel["process"],
+                str(tunnel["pid"] or "-"), str(tunnel["restarts"]), tunnel["last_exit"] or "-",
+            )  # fmt: skip
+    return table
+
+
 def services_table(services: dict[str, Any]) -> Table:
     table = Table(title="Services")
     for column in ("service", "listen", "backend", "state", "reason", "latency", "weight",
@@ -115,6 +129,8 @@ def status_view(status: dict[str, Any]) -> Group:
         parts.append(rules_table(status["rules"]))
     if status.get("pools"):
         parts.append(pools_table(status["pools"]))
+    if any(link.get("tunnel") for link in status["links"]):
+        parts.append(tunnels_table(status["links"]))
     if status.get("services"):
         parts.append(services_table(status["services"]))
     return Group(*parts)

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import (
     AfterValidator,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -23,6 +24,7 @@ from multiwan.config.addresses import Network, ip_address
 from multiwan.config.base import Expected, InterfaceName, Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
+from multiwan.config.tunnels import file_digest, tunnel_problems
 
 #: `Expected` is what error messages say was expected.
 Name = Annotated[
@@ -91,6 +93,37 @@ class Link(Strict):
         description="How this link is probed. Omitted: the top-level [health], else never "
         "probed (up while its interface is present with carrier).",
     )
+    tunnel: Literal["wireguard", "openvpn"] | None = Field(
+        None,
+        description="This link is a tunnel that the daemon runs (wireguard-go, openvpn) over "
+        "the link `over`, its interface the tunnel's device: started while the base link is "
+        "up, stopped while it is down, restarted with backoff when it exits.",
+    )
+    over: Name | None = Field(
+        None,
+        description="tunnel: the base link the tunnel rides on; its packets carry that link's "
+        "mark and device, so they leave by it and are never balanced.",
+    )
+    tunnel_config: str | None = Field(
+        None,
+        description="tunnel: absolute path of the tunnel's config file: a wg-quick style file "
+        "(Address, MTU, PrivateKey, [Peer]s; no wg-quick hooks, FwMark or DNS) or an openvpn "
+        "config (without dev, dev-type, mark, bind-dev, daemon).",
+    )
+
+    #: The tunnel file's content as read with the config: a reload that finds it changed
+    #: restarts the tunnel (core/tunnels.TunnelSpec).
+    _tunnel_digest: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _read_tunnel_file(self) -> Self:
+        if self.tunnel_config is not None:
+            self._tunnel_digest = file_digest(self.tunnel_config)
+        return self
+
+    @property
+    def tunnel_digest(self) -> str:
+        return self._tunnel_digest
 
     @field_validator("gateway", "source")
     @classmethod
@@ -497,6 +530,7 @@ def reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
             elif target in seen:
                 problems.append((f"policies.{pname}.links[{i}]", f"link {target!r} listed twice"))
             seen.add(target)
+    problems += tunnel_problems(links)
     problems += _route_problems(policies, links)
     problems += _shape_problems(data, links)
     default = data.get("default_policy")

@@ -168,11 +168,13 @@ def _mark_overlaps(config: Config, foreign: Iterable[tuple[str, int]]) -> list[F
 
 def _far_ends(config: Config, links: Iterable[ResolvedLink]) -> list[Finding]:
     """A `packet` policy spreads one connection's packets over its links: only links that
-    end at one far end (point-to-point tunnels, or one gateway) deliver them as one flow."""
+    end at one far end (point-to-point tunnels, or one gateway) deliver them as one flow.
+    Tunnel links multiwan runs end at their server, whatever their gateways."""
     by_name = {link.name: link for link in links}
     found = []
     for name, policy in config.policies.items():
-        if policy.strategy != "packet":
+        tunnels = all(config.links[m.link].tunnel for m in policy.members())
+        if policy.strategy != "packet" or tunnels:
             continue
         members = [by_name[m.link] for m in policy.members() if m.link in by_name]
         ends = {(addr.gateway if (addr := link.v4 or link.v6) else None) for link in members}

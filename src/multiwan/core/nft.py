@@ -228,7 +228,7 @@ HASH_SEED = 0x6D77616E
 DRAWS = {
     "balance": "numgen random mod {total}",
     "sticky": "numgen random mod {total}",  # the draw of a key not seen recently
-    "packet": "numgen random mod {total}",  # drawn for every packet
+    "packet": "numgen inc mod {total}",  # every packet: in turn by weight (no bursts)
     "route": "numgen random mod {total}",  # not rendered: strategy_rules marks for the table
     "round-robin": "numgen inc mod {total}",
     "least-loaded": "numgen random mod {total}",  # newcomers (seated clients: core/pools.py)

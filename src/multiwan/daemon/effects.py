@@ -15,6 +15,7 @@ from multiwan.core.linkstate import State
 from multiwan.core.plan import Plan
 from multiwan.core.pools import Seat, Seated
 from multiwan.core.strategy import Availability
+from multiwan.core.tunnels import TunnelSpec
 from multiwan.daemon.confirm import Pending
 from multiwan.daemon.events import DaemonEvent, FallbackUpdate, PolicyUpdate, Reply
 from multiwan.daemon.hooks import HookEvent
@@ -129,6 +130,32 @@ class ProbeNow:
 
 
 @dataclass(frozen=True)
+class StartTunnel:
+    """Start a tunnel process (daemon/tunnels.py) -> TunnelStarted, then TunnelExited when
+    it ends (both queued: starting takes a while and must not hold the engine)."""
+
+    spec: TunnelSpec
+    attempt: int
+
+
+@dataclass(frozen=True)
+class StopTunnel:
+    """End the tunnel process `attempt` of `link` -> TunnelExited (queued)."""
+
+    link: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ScheduleTunnelRetry:
+    """Queue a TunnelRetry event after `delay` seconds (the backoff after an exit)."""
+
+    link: str
+    attempt: int
+    delay: float
+
+
+@dataclass(frozen=True)
 class Answer:
     """Answer a control request."""
 
@@ -153,6 +180,7 @@ class Continue:
 
 Effect = (
     ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | SaveMode | SaveSeats
-    | RunHooks | ScheduleReconcile | ScheduleRevert | LoadConfig | RestartProbes | ProbeNow
+    | RunHooks | StartTunnel | StopTunnel | ScheduleTunnelRetry
+    | ScheduleReconcile | ScheduleRevert | LoadConfig | RestartProbes | ProbeNow
     | Answer | Log | Continue
 )  # fmt: skip

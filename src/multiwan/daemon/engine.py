@@ -87,11 +87,15 @@ from multiwan.daemon.events import (
     Reply,
     RevertDue,
     Start,
+    TunnelExited,
+    TunnelRetry,
+    TunnelStarted,
 )
 from multiwan.daemon.hooks import HookEvent
 from multiwan.daemon.logs import state_level
 from multiwan.daemon.rates import Rates
 from multiwan.daemon.runtime import Runtime, RuntimeError_
+from multiwan.daemon.supervise import Tunnels
 from multiwan.kernel.events import AddressingChanged, InterfaceState, NeighbourChanged, Resync
 
 INFO, WARNING, ERROR = logging.INFO, logging.WARNING, logging.ERROR
@@ -142,6 +146,7 @@ class Engine:
         self.persisted: tuple[str, ...] = ()  # `mode --persist`: survives restarts, reloads
         self.pools = ClientPools()  # least-loaded policies' clients and their seats
         self.passive: dict[str, Passive] = {}  # what users' connections say, per link
+        self.tunnels = Tunnels()  # tunnel links' processes (daemon/supervise.py)
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
@@ -191,6 +196,7 @@ class Engine:
             rule_hits=dict(self.rule_hits),
             passive=dict(self.passive),
             traffic=dict(self.traffic),
+            tunnels=self.tunnels.view(),
         )
 
     def status(self, now: Now) -> dict[str, object]:
@@ -252,14 +258,7 @@ class Engine:
             case ConfigLoaded() | ConfigRejected() | RevertDue():
                 return self._reloading(event, now)
             case Reloaded(reply):
-                config = self.config
-                text = (
-                    f"reloaded: {len(config.links)} links, {len(config.policies)} policies, "
-                    f"{len(config.rules)} rules"
-                )
-                if self.runtime.modes:
-                    text += f"; persisted mode in force: {', '.join(self.runtime.modes)}"
-                return [RestartProbes(), Log(INFO, text), *self._answer(reply, now)]
+                return self._reloaded(reply, now)
             case Control():
                 return self._control(event, now)
             case Answered(reply):
@@ -268,12 +267,24 @@ class Engine:
                 return self._traffic(event, now)
             case ConnectionsCounted(by_mark):
                 self.connections = by_mark
+            case TunnelStarted() | TunnelExited() | TunnelRetry():
+                return self._tunnel(event, now)
             case CountersRead(listing):
                 counts = report.counted(listing)
                 self.rejected, self.backend_connections = counts.rejected, counts.backends
                 self.rule_hits = counts.rules
                 self.published = report.published(self.snapshot(), counts.new)
         return []
+
+    def _reloaded(self, reply: Reply | None, now: Now) -> list[Effect]:
+        config = self.config
+        text = (
+            f"reloaded: {len(config.links)} links, {len(config.policies)} policies, "
+            f"{len(config.rules)} rules"
+        )
+        if self.runtime.modes:
+            text += f"; persisted mode in force: {', '.join(self.runtime.modes)}"
+        return [RestartProbes(), Log(INFO, text), *self._answer(reply, now)]
 
     # --- reconcile -----------------------------------------------------------------------
     def _reconcile(self) -> list[Effect]:
@@ -312,9 +323,11 @@ class Engine:
         self.local = done.local
         self.applied = dict(done.digests)
         self.fallback = done.fallback
+        # Tunnels start once their base link's routes and rules are in the kernel.
+        tunnels = self.tunnels.sync(self.config, self._states())
         if done.summary is None:
-            return []
-        return [Log(INFO, f"reconciled: {done.summary}")]
+            return tunnels
+        return [Log(INFO, f"reconciled: {done.summary}"), *tunnels]
 
     def _schedule_reconcile(self) -> list[Effect]:
         """One pending reconcile at a time, after reconcile_delay; after failures the delay
@@ -421,7 +434,25 @@ class Engine:
                          self.config.links[name].interface, gateway)  # fmt: skip
         daemon = self.config.daemon
         effects.append(RunHooks(hook, daemon.hooks_dir, daemon.hook_timeout))
+        if update:  # else a reconcile follows, and its end syncs the tunnels
+            effects += self.tunnels.sync(self.config, self._states())
         return effects
+
+    def _tunnel(self, event: TunnelStarted | TunnelExited | TunnelRetry, now: Now) -> list[Effect]:
+        """The tunnel processes' reports (daemon/tunnels.py) and backoff timers."""
+        match event:
+            case TunnelStarted(link, attempt, pid):
+                return self.tunnels.started(link, attempt, pid, now.monotonic)
+            case TunnelExited(link, attempt, reason):
+                states = self._states()
+                return self.tunnels.exited(link, attempt, reason, now.monotonic, self.config,
+                                           states)  # fmt: skip
+            case TunnelRetry(link, attempt):
+                return self.tunnels.retry(link, attempt, self.config, self._states())
+        return []
+
+    def _states(self) -> dict[str, State]:
+        return {name: health.state for name, health in self.health.items()}
 
     def _step_backend(self, service: str, key: str, event: Event, now: Now) -> list[Effect]:
         current = self.backends.get((service, key))

@@ -89,6 +89,32 @@ class CountersRead:
     listing: list[dict[str, Any]] | None
 
 
+@dataclass(frozen=True)
+class TunnelStarted:
+    """Tunnel process `attempt` of `link` is set up and running."""
+
+    link: str
+    attempt: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class TunnelExited:
+    """Tunnel process `attempt` of `link` ended (or could not be started): why."""
+
+    link: str
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TunnelRetry:
+    """The backoff after tunnel process `attempt` of `link` exited is over."""
+
+    link: str
+    attempt: int
+
+
 # --- outcomes of effects -------------------------------------------------------------------
 @dataclass(frozen=True)
 class FactsRead:
@@ -203,5 +229,6 @@ DaemonEvent = (
     Start | ProbeDone | Reload | Reconcile | Control | ConnectionsCounted | CountersRead
     | HandshakesSeen | RatesSampled
     | FactsRead | Reconciled | ReconcileFailed | Applied | ApplyFailed | ModeSaved | ConfigLoaded
-    | ConfigRejected | RevertDue | Reloaded | Answered | KernelEvent
+    | ConfigRejected | RevertDue | Reloaded | Answered | TunnelStarted | TunnelExited
+    | TunnelRetry | KernelEvent
 )  # fmt: skip

@@ -38,6 +38,9 @@ from multiwan.daemon.effects import (
     SaveStates,
     ScheduleReconcile,
     ScheduleRevert,
+    ScheduleTunnelRetry,
+    StartTunnel,
+    StopTunnel,
 )
 from multiwan.daemon.engine import Engine, Now
 from multiwan.daemon.events import (
@@ -52,6 +55,7 @@ from multiwan.daemon.events import (
     Reconciled,
     ReconcileFailed,
     RevertDue,
+    TunnelRetry,
 )
 from multiwan.daemon.hooks import run_hooks
 from multiwan.daemon.logs import fields
@@ -63,6 +67,7 @@ from multiwan.daemon.persist import (
     save_seats,
     save_states,
 )
+from multiwan.daemon.tunnels import TunnelProcesses
 from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
 from multiwan.kernel.errors import KernelError
@@ -102,6 +107,7 @@ class Executor:
         self.restart_probes = restart_probes
         self.failed = failed
         self.probe_now = probe_now  # wakes a link's probe loop
+        self.tunnels = TunnelProcesses(enqueue)
 
     async def run(self, event: DaemonEvent) -> None:
         """Handle `event` and everything that follows from it."""
@@ -164,6 +170,8 @@ class Executor:
                 self.spawn(run_hooks(Path(directory), event, timeout), "hooks")
             case ScheduleReconcile(delay):
                 self.spawn(self._later(delay, Reconcile()), "reconcile")
+            case StartTunnel() | StopTunnel() | ScheduleTunnelRetry():
+                self._tunnel(effect)
             case ScheduleRevert(pending, delay):
                 self.spawn(self._later(delay, RevertDue(pending)), "confirm-timer")
             case LoadConfig(reply, pending):
@@ -183,6 +191,17 @@ class Executor:
             case Continue(event):
                 return event
         return None
+
+    def _tunnel(self, effect: StartTunnel | StopTunnel | ScheduleTunnelRetry) -> None:
+        """Tunnel processes run as tasks of their own (daemon/tunnels.py): their starts and
+        exits come back as events."""
+        match effect:
+            case StartTunnel(spec, attempt):
+                self.spawn(self.tunnels.run(spec, attempt), f"tunnel:{spec.link}")
+            case StopTunnel(link, _):
+                self.spawn(self.tunnels.stop(link), f"tunnel:{link}")
+            case ScheduleTunnelRetry(link, attempt, delay):
+                self.spawn(self._later(delay, TunnelRetry(link, attempt)), f"tunnel:{link}")
 
     async def _reconcile(
         self,

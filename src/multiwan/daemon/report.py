@@ -45,6 +45,8 @@ class Snapshot:
     passive: Mapping[str, Passive] = field(default_factory=dict)
     #: Capacity shown (peak rates over core.traffic.CAPACITY_WINDOW), per link sampled.
     traffic: Mapping[str, Traffic] = field(default_factory=dict)
+    #: Tunnel links' processes (daemon/supervise.py): kind, base, state, pid, restarts.
+    tunnels: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def status(snap: Snapshot) -> dict[str, object]:
             "weight": available.weights.get(view.name, snap.config.links[view.name].weight),
             "drained": view.name in snap.runtime.drained,
             "taking_new": view.name in available.live | available.reserve,
+            "tunnel": snap.tunnels.get(view.name),
             **(rates.as_dict() if rates else {}),
             **(snap.traffic[view.name].as_dict() if view.name in snap.traffic else {}),
             **({"passive": snap.passive[view.name].as_dict()} if view.name in snap.passive else {}),

@@ -141,6 +141,7 @@ class Daemon:
                 self._check_ready(engine)
                 log.info("running: %d links; %s", len(config.links), self._summary(engine))
                 await self._consume(engine)
+                await self.executor.tunnels.stop_all()  # children: they end with the daemon
                 for task in [*self.probes, *self.background]:
                     task.cancel()
         finally:

@@ -1,0 +1,67 @@
+"""`multiwan server-config` applied on the lab's server: one TCP download is striped back
+over both tunnels by the policy's weights, and the router stripes its uploads likewise."""
+
+import sys
+
+import pytest
+
+from multiwan.lab.daemon import LabDaemon
+from multiwan.lab.netns import Netns
+from multiwan.lab.topology import SERVER_IP, Lab
+from multiwan.lab.tunnels import bonded_tunnels, tunnels_config
+from tests.lab.conftest import LabFactory
+from tests.lab.test_tunnels import up, wait_until
+
+pytestmark = pytest.mark.lab
+
+PORT, SIZE = 9100, 8_000_000
+#: Sends SIZE bytes to every connection, then closes it.
+SENDER = f"""
+import socket
+server = socket.create_server(("{SERVER_IP}", {PORT}))
+while True:
+    conn, _ = server.accept()
+    conn.sendall(b"x" * {SIZE})
+    conn.close()
+"""
+RECEIVER = f"""
+import socket
+conn = socket.create_connection(("{SERVER_IP}", {PORT}), timeout=20)
+total = 0
+while chunk := conn.recv(1 << 16):
+    total += len(chunk)
+print(total)
+"""
+
+
+def tx_packets(ns: Netns, device: str) -> int:
+    """Packets `device` (in `ns`) sent, from `ip -s` (sysfs shows the root namespace's)."""
+    out = ns.run("ip", "-s", "-o", "link", "show", device).stdout
+    return int(out.split("TX:")[1].split("\\")[1].split()[1])
+
+
+def test_server_config_stripes_the_return_path_by_weight(make_lab: LabFactory) -> None:
+    lab: Lab = make_lab(n_isps=2)
+    ends, keys = bonded_tunnels(lab, 2)
+    config = tunnels_config(lab, ends, "packet", weights=[1, 2])
+    prefix = f"mws{lab.tag}"
+    script = lab.multiwan("server-config", "--key-dir", str(keys), "--device-prefix", prefix,
+                          config=config).stdout  # fmt: skip
+    assert "numgen inc mod 3 map { 0 : 0xb00, 1-2 : 0xc00 }" in script
+    assert "ip daddr { 10.10.0.0/24 }" in script  # the router's LAN, found by itself
+    lab.inet.run("sh", "-c", script)
+    lab.inet.run("sh", "-c", script)  # again: nothing fails, nothing doubles
+    assert lab.inet.run("ip", "rule").stdout.count("lookup 7711") == 1
+    lab.start(lab.inet, sys.executable, "-c", SENDER)
+    with LabDaemon(lab, config):
+        wait_until(lambda: up(lab, "vpn1", "vpn2"))
+        devices = [end.server_interface for end in ends]
+        before = [tx_packets(lab.inet, d) for d in devices]
+        uploads = [tx_packets(lab.router, end.interface) for end in ends]
+        got = lab.clients[0].run(sys.executable, "-c", RECEIVER, timeout=60).stdout
+        assert int(got) == SIZE  # one flow, complete despite the reordering
+        sent = [tx_packets(lab.inet, d) - b for d, b in zip(devices, before, strict=True)]
+        share = sent[1] / sum(sent)
+        assert 0.55 < share < 0.78, sent  # weight 2 of 3 (0.67)
+        acks = [tx_packets(lab.router, e.interface) - u for e, u in zip(ends, uploads, strict=True)]
+        assert min(acks) > 0, acks  # the router stripes its side of the flow too

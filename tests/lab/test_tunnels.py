@@ -1,0 +1,128 @@
+"""Tunnel links with real wireguard-go and openvpn: the daemon raises a tunnel over each base
+link (also over identical modems), balances over the tunnels, takes a tunnel down with its
+base and back up with it, and restarts a killed tunnel process."""
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from multiwan.lab.daemon import LabDaemon
+from multiwan.lab.topology import SERVER_IP, Lab
+from multiwan.lab.tunnels import Kind, TunnelEnd, peer_addresses, tunnel_servers, tunnels_config
+from tests.lab.conftest import LabFactory
+
+pytestmark = pytest.mark.lab
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout} s")
+        time.sleep(0.1)
+
+
+def links(lab: Lab) -> dict[str, dict[str, Any]]:
+    status = json.loads(lab.multiwan("status", "--json").stdout)
+    return {row["name"]: row for row in status["links"]}
+
+
+def up(lab: Lab, *names: str) -> bool:
+    rows = links(lab)
+    return all(rows[n]["state"] == "up" and rows[n]["tunnel"]["process"] == "running"
+               for n in names)  # fmt: skip
+
+
+def per_tunnel(lab: Lab, ends: list[TunnelEnd], count: int = 60) -> dict[str, int]:
+    """New TCP flows from the client to the internet host, by the tunnel each took (the
+    source the server saw); every flow must work."""
+    raw = lab.traffic("tcp", count, 80, None, SERVER_IP)
+    assert raw["failed"] == 0, raw
+    names = {end.address: end.link for end in ends}
+    return {names.get(source, source): n for source, n in raw["sources"].items()}
+
+
+def world(make_lab: LabFactory, kinds: list[Kind], **options: Any) -> tuple[Lab, list[TunnelEnd]]:
+    lab = make_lab(n_isps=len(kinds), **options)
+    return lab, tunnel_servers(lab, kinds)
+
+
+@pytest.mark.parametrize("kind", ["wireguard", "openvpn"])
+def test_tunnels_come_up_over_each_base_and_share_the_traffic(
+    make_lab: LabFactory, kind: Kind
+) -> None:
+    lab, ends = world(make_lab, [kind, kind])
+    with LabDaemon(lab, tunnels_config(lab, ends)) as daemon:
+        wait_until(lambda: up(lab, "vpn1", "vpn2"))
+        rows = links(lab)
+        assert rows["vpn1"]["tunnel"]["over"] == "isp1"
+        assert rows["vpn2"]["tunnel"]["kind"] == kind
+        assert isinstance(rows["vpn2"]["tunnel"]["pid"], int)
+        shares = per_tunnel(lab, ends)
+        assert set(shares) == {"vpn1", "vpn2"}, shares  # every flow went through a tunnel
+        assert min(shares.values()) >= 10, shares
+        assert "tunnel vpn1 (" in daemon.log()
+        table = lab.multiwan("status").stdout
+        assert "Tunnels" in table
+        assert f"vpn2 │ {kind}" in table
+    for end in ends:  # each tunnel's own packets left by its base link's ISP
+        assert peer_addresses(lab, end) == {lab.isps[end.index - 1].public}
+
+
+@pytest.mark.parametrize("kind", ["wireguard", "openvpn"])
+def test_tunnels_over_identical_modems_each_use_their_own(make_lab: LabFactory, kind: Kind) -> None:
+    """Every modem at 192.168.1.1 and the router at 192.168.1.100 on each: only the device
+    and the mark tell the tunnels' paths apart."""
+    lab, ends = world(make_lab, [kind, kind], plan="same-subnet", same_address=True)
+    with LabDaemon(lab, tunnels_config(lab, ends)):
+        wait_until(lambda: up(lab, "vpn1", "vpn2"))
+        shares = per_tunnel(lab, ends)
+        assert set(shares) == {"vpn1", "vpn2"}, shares
+    for end in ends:
+        assert peer_addresses(lab, end) == {lab.isps[end.index - 1].public}
+
+
+@pytest.mark.parametrize(("kind", "fault"), [("wireguard", "blackhole"),
+                                             ("openvpn", "interface down")])  # fmt: skip
+def test_a_dead_base_takes_its_tunnel_down_and_its_recovery_brings_it_back(
+    make_lab: LabFactory, kind: Kind, fault: str
+) -> None:
+    lab, ends = world(make_lab, [kind, kind])
+    isp1 = lab.isps[0]
+    with LabDaemon(lab, tunnels_config(lab, ends)) as daemon:
+        wait_until(lambda: up(lab, "vpn1", "vpn2"))
+        isp1.blackhole() if fault == "blackhole" else lab.uplink_down(isp1)
+        wait_until(lambda: links(lab)["vpn1"]["tunnel"]["process"] == "stopped")
+        rows = links(lab)
+        assert rows["isp1"]["state"] in ("down", "absent")
+        assert rows["vpn1"]["state"] in ("down", "absent")
+        assert rows["vpn1"]["tunnel"]["pid"] is None
+        assert up(lab, "vpn2")
+        assert per_tunnel(lab, ends, count=20) == {"vpn2": 20}
+        isp1.restore() if fault == "blackhole" else lab.uplink_up(isp1)
+        wait_until(lambda: up(lab, "vpn1", "vpn2"))  # no operator action
+        assert "tunnel vpn1 (" + kind + " over isp1) starting: base link isp1 is up" in (
+            daemon.log()
+        )
+        assert links(lab)["vpn1"]["tunnel"]["restarts"] == 0  # stopped and started, not crashed
+        assert set(per_tunnel(lab, ends)) == {"vpn1", "vpn2"}
+
+
+@pytest.mark.parametrize("kind", ["wireguard", "openvpn"])
+def test_a_killed_tunnel_process_is_restarted(make_lab: LabFactory, kind: Kind) -> None:
+    lab, ends = world(make_lab, [kind])
+    with LabDaemon(lab, tunnels_config(lab, ends)) as daemon:
+        wait_until(lambda: up(lab, "vpn1"))
+        pid = links(lab)["vpn1"]["tunnel"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: up(lab, "vpn1") and links(lab)["vpn1"]["tunnel"]["pid"] != pid)
+        tunnel = links(lab)["vpn1"]["tunnel"]
+        assert tunnel["restarts"] == 1
+        assert tunnel["last_exit"] == "killed by signal 9 (SIGKILL)"
+        assert "killed by signal 9 (SIGKILL); restarting in 1 s" in daemon.log()
+        assert per_tunnel(lab, ends, count=10) == {"vpn1": 10}

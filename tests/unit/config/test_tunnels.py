@@ -1,0 +1,172 @@
+"""Tunnel links in the config: every mistake that would stop a tunnel later is found by
+`check`, with its field and line."""
+
+from pathlib import Path
+
+import pytest
+
+from multiwan.config.load import ConfigError, load_config_text
+from multiwan.config.tunnels import parse_wireguard
+
+WG = """\
+[Interface]
+PrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
+Address = 10.99.1.2/24
+MTU = 1380
+
+[Peer]
+PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+Endpoint = 203.0.113.10:51821
+AllowedIPs = 0.0.0.0/0
+PersistentKeepalive = 5
+"""
+
+
+def config(tmp_path: Path, vpn: str, wg: str = WG) -> str:
+    (tmp_path / "vpn1.conf").write_text(wg)
+    return f"""\
+default_policy = "vpn1"
+[links.lte1]
+interface = "usb0"
+[links.vpn1]
+interface = "wg1"
+{vpn}
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, "m.toml")
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_wireguard_tunnel_over_a_link_is_taken(tmp_path: Path) -> None:
+    path = tmp_path / "vpn1.conf"
+    text = config(tmp_path, f'tunnel = "wireguard"\nover = "lte1"\ntunnel_config = "{path}"')
+    link = load_config_text(text, "m.toml").links["vpn1"]
+    assert (link.tunnel, link.over, link.tunnel_config) == ("wireguard", "lte1", str(path))
+
+
+@pytest.mark.parametrize(
+    ("vpn", "expected"),
+    [
+        ('tunnel = "wireguard"\nover = "lte9"\ntunnel_config = "{path}"',
+         "m.toml:7: links.vpn1.over: unknown link 'lte9' (links: lte1)"),
+        ('tunnel = "wireguard"\nover = "vpn1"\ntunnel_config = "{path}"',
+         "m.toml:7: links.vpn1.over: a tunnel cannot ride on itself"),
+        ('tunnel = "wireguard"\ntunnel_config = "{path}"',
+         "m.toml:4: links.vpn1.over: required with tunnel = 'wireguard'"),
+        ('tunnel = "openvpn"\nover = "lte1"',
+         "m.toml:4: links.vpn1.tunnel_config: required with tunnel = 'openvpn'"),
+        ('over = "lte1"', "m.toml:6: links.vpn1.over: only for a tunnel link (set 'tunnel')"),
+        ('tunnel = "gre"\nover = "lte1"\ntunnel_config = "{path}"',
+         "m.toml:6: links.vpn1.tunnel: expected one of 'wireguard', 'openvpn', got 'gre'"),
+        ('tunnel = "wireguard"\nover = "lte1"\ntunnel_config = "vpn1.conf"',
+         "m.toml:8: links.vpn1.tunnel_config: expected an absolute path, got 'vpn1.conf'"),
+        ('tunnel = "wireguard"\nover = "lte1"\ntunnel_config = "{path}.missing"',
+         "m.toml:8: links.vpn1.tunnel_config: cannot read '{path}.missing': No such file or "
+         "directory"),
+    ],
+)  # fmt: skip
+def test_tunnel_mistakes_are_named(tmp_path: Path, vpn: str, expected: str) -> None:
+    path = tmp_path / "vpn1.conf"
+    found = problems(config(tmp_path, vpn.format(path=path)))
+    assert expected.format(path=path) in found, found
+
+
+def test_a_tunnel_over_a_tunnel_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "vpn1.conf"
+    text = config(tmp_path, f'tunnel = "wireguard"\nover = "lte1"\ntunnel_config = "{path}"')
+    text += '[links.vpn2]\ninterface = "wg2"\ntunnel = "wireguard"\nover = "vpn1"\n'
+    text += f'tunnel_config = "{path}"\n'
+    assert problems(text) == [
+        "m.toml:12: links.vpn2.over: 'vpn1' is a tunnel itself; a tunnel rides on a plain uplink"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("wg", "expected"),
+    [
+        (WG.replace("MTU = 1380", "PostUp = iptables -A"),
+         "line 4: PostUp is for wg-quick, which multiwan does not run"),
+        (WG.replace("MTU = 1380", "FwMark = 51820"),
+         "line 4: FwMark: multiwan sets the base link's mark"),
+        (WG.replace("Endpoint = 203.0.113.10:51821\n", ""),
+         "expected an Endpoint in a [Peer]: the tunnel rides on its base link"),
+        (WG.replace("Address = 10.99.1.2/24\n", ""),
+         "expected an Address in [Interface] (the tunnel's own address)"),
+        (WG.replace("10.99.1.2/24", "10.99.1.300/24"),
+         "Address: expected an address/prefix, got '10.99.1.300/24'"),
+        (WG.split("[Peer]", maxsplit=1)[0],
+         "expected at least one [Peer] (the server the tunnel reaches)"),
+        (WG.replace("PersistentKeepalive", "Keepalive"), "line 10: unknown key 'Keepalive'"),
+        (WG.replace("MTU = 1380", "MTU = 9"), "line 4: MTU: expected 576-65535, got '9'"),
+    ],
+)  # fmt: skip
+def test_wireguard_files_that_would_fail_later_are_refused(
+    tmp_path: Path, wg: str, expected: str
+) -> None:
+    path = tmp_path / "vpn1.conf"
+    vpn = f'tunnel = "wireguard"\nover = "lte1"\ntunnel_config = "{path}"'
+    found = problems(config(tmp_path, vpn, wg))
+    assert len(found) == 1
+    assert found[0].startswith(f"m.toml:8: links.vpn1.tunnel_config: {path}: {expected}"), found
+
+
+def test_openvpn_options_multiwan_sets_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "vpn1.conf"
+    vpn = f'tunnel = "openvpn"\nover = "lte1"\ntunnel_config = "{path}"'
+    found = problems(config(tmp_path, vpn, "remote 203.0.113.10 1194\n# dev tun0\ndaemon\n"))
+    assert found == [
+        f"m.toml:8: links.vpn1.tunnel_config: {path}: line 3: 'daemon': the process must stay "
+        "in the foreground so multiwan supervises it; leave it out"
+    ]
+
+
+def test_wireguard_file_splits_into_setconf_addresses_and_mtu() -> None:
+    parsed = parse_wireguard(WG)
+    assert parsed.addresses == ("10.99.1.2/24",)
+    assert parsed.mtu == 1380
+    assert "Address" not in parsed.setconf
+    assert "MTU" not in parsed.setconf
+    assert parsed.setconf.startswith("[Interface]\nPrivateKey = yAnz")
+    assert "[Peer]\nPublicKey = xTIB" in parsed.setconf
+
+
+def test_check_does_not_warn_about_far_ends_of_a_packet_policy_over_tunnel_links(
+    tmp_path: Path,
+) -> None:
+    """Tunnels to one server have gateways of their own, yet one far end."""
+    from multiwan.core.advice import advise
+    from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
+
+    (tmp_path / "vpn.conf").write_text(WG)
+    tunnel = f'tunnel = "wireguard"\ntunnel_config = "{tmp_path}/vpn.conf"\nover'
+    text = f"""default_policy = "bond"
+[links.lte1]
+interface = "usb0"
+gateway = "192.168.1.1"
+[links.vpn1]
+interface = "wg1"
+gateway = "10.99.1.1"
+{tunnel} = "lte1"
+[links.vpn2]
+interface = "wg2"
+gateway = "10.99.2.1"
+{tunnel} = "lte1"
+[policies.bond]
+strategy = "packet"
+links = ["vpn1", "vpn2"]
+"""
+    config = load_config_text(text, "m.toml")
+    facts = {
+        f"wg{k}": InterfaceFacts(True, FamilyFacts(None, f"10.99.{k}.2", (f"10.99.{k}.0/24",)))
+        for k in (1, 2)
+    }
+    found = advise(config, resolve_links(config, facts), {}, {}, [])
+    assert not [f for f in found if f.field == "policies.bond.strategy"], found
+    plain = config.model_copy(update={"links": {
+        n: link.model_copy(update={"tunnel": None}) for n, link in config.links.items()
+    }})  # fmt: skip
+    found = advise(plain, resolve_links(plain, facts), {}, {}, [])
+    assert [f.field for f in found if "far ends" in f.message] == ["policies.bond.strategy"]
