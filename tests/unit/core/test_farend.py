@@ -1,6 +1,8 @@
 """The far end's script: weights become the same numgen map as the router's, marks and
 tables are the router's own for each tunnel link."""
 
+from pathlib import Path
+
 from multiwan.core.farend import FarTunnel, render_far_end
 from multiwan.core.ownership import MarkSpace
 
@@ -31,3 +33,18 @@ def test_the_script_stripes_the_lan_by_weight_over_each_tunnels_table() -> None:
     assert script.count(choice) == 2  # forwarded and the server's own packets
     assert 'ip saddr { 10.10.0.0/24 } oifname != { "mw2", "mw4" } masquerade' in script
     assert script.startswith("#!/bin/sh\n")
+
+
+def test_the_whole_script_as_the_server_runs_it() -> None:
+    """Every line matters on the server: `|| true` and `2>/dev/null` make a second run
+    change nothing, the mark mask is the router's (here moved to 0xff0000), a trailing
+    slash of the key directory is not doubled. tests/unit/core/far_end_script.txt was
+    read line by line before it was kept."""
+    wg = FarTunnel(
+        "vpn1", "wireguard", "mw2", 0x20000, 7702, 1, "10.99.1.1/24", "PUB=",
+        ("10.99.1.2/32",), 51821,
+    )  # fmt: skip
+    ovpn = FarTunnel("vpn2", "openvpn", "mw4", 0x40000, 7704, 3, None)
+    lan = ["10.10.0.0/24", "192.168.5.0/24"]
+    script = render_far_end("bond", [wg, ovpn], lan, "/etc/wgX/", MarkSpace(0xFF0000))
+    assert script == (Path(__file__).parent / "far_end_script.txt").read_text()
