@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from multiwan.core.tunnels import TunnelKind
 from multiwan.lab.daemon import LabDaemon
 from multiwan.lab.topology import SERVER_IP, Lab
-from multiwan.lab.tunnels import Kind, TunnelEnd, peer_addresses, tunnel_servers, tunnels_config
+from multiwan.lab.tunnels import TunnelEnd, peer_addresses, tunnel_servers, tunnels_config
 from tests.lab.conftest import LabFactory
 
 pytestmark = pytest.mark.lab
@@ -47,14 +48,16 @@ def per_tunnel(lab: Lab, ends: list[TunnelEnd], count: int = 60) -> dict[str, in
     return {names.get(source, source): n for source, n in raw["sources"].items()}
 
 
-def world(make_lab: LabFactory, kinds: list[Kind], **options: Any) -> tuple[Lab, list[TunnelEnd]]:
+def world(
+    make_lab: LabFactory, kinds: list[TunnelKind], **options: Any
+) -> tuple[Lab, list[TunnelEnd]]:
     lab = make_lab(n_isps=len(kinds), **options)
     return lab, tunnel_servers(lab, kinds)
 
 
 @pytest.mark.parametrize("kind", ["wireguard", "openvpn"])
 def test_tunnels_come_up_over_each_base_and_share_the_traffic(
-    make_lab: LabFactory, kind: Kind
+    make_lab: LabFactory, kind: TunnelKind
 ) -> None:
     lab, ends = world(make_lab, [kind, kind])
     with LabDaemon(lab, tunnels_config(lab, ends)) as daemon:
@@ -75,7 +78,9 @@ def test_tunnels_come_up_over_each_base_and_share_the_traffic(
 
 
 @pytest.mark.parametrize("kind", ["wireguard", "openvpn"])
-def test_tunnels_over_identical_modems_each_use_their_own(make_lab: LabFactory, kind: Kind) -> None:
+def test_tunnels_over_identical_modems_each_use_their_own(
+    make_lab: LabFactory, kind: TunnelKind
+) -> None:
     """Every modem at 192.168.1.1 and the router at 192.168.1.100 on each: only the device
     and the mark tell the tunnels' paths apart."""
     lab, ends = world(make_lab, [kind, kind], plan="same-subnet", same_address=True)
@@ -90,7 +95,7 @@ def test_tunnels_over_identical_modems_each_use_their_own(make_lab: LabFactory, 
 @pytest.mark.parametrize(("kind", "fault"), [("wireguard", "blackhole"),
                                              ("openvpn", "interface down")])  # fmt: skip
 def test_a_dead_base_takes_its_tunnel_down_and_its_recovery_brings_it_back(
-    make_lab: LabFactory, kind: Kind, fault: str
+    make_lab: LabFactory, kind: TunnelKind, fault: str
 ) -> None:
     lab, ends = world(make_lab, [kind, kind])
     isp1 = lab.isps[0]
@@ -114,7 +119,7 @@ def test_a_dead_base_takes_its_tunnel_down_and_its_recovery_brings_it_back(
 
 
 @pytest.mark.parametrize("kind", ["wireguard", "openvpn"])
-def test_a_killed_tunnel_process_is_restarted(make_lab: LabFactory, kind: Kind) -> None:
+def test_a_killed_tunnel_process_is_restarted(make_lab: LabFactory, kind: TunnelKind) -> None:
     lab, ends = world(make_lab, [kind])
     with LabDaemon(lab, tunnels_config(lab, ends)) as daemon:
         wait_until(lambda: up(lab, "vpn1"))

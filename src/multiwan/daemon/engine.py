@@ -150,8 +150,7 @@ class Engine:
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
-        states = {name: health.state for name, health in self.health.items()}
-        return availability(self.config, states, self.runtime.drained)
+        return availability(self.config, self._states(), self.runtime.drained)
 
     def passive_watch(self) -> dict[int, float]:
         """The marks of the links whose users' connections are watched (health `passive`),

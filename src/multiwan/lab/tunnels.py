@@ -19,12 +19,11 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from multiwan.core.tunnels import TunnelKind
 from multiwan.kernel.tunnels import WG_SOCKET_DIR
 from multiwan.lab.topology import SERVER_IP, Lab
 
-Kind = Literal["wireguard", "openvpn"]
 WG_PORT, OVPN_PORT = 51820, 1194
 TUNNEL_SERVER_IP = "203.0.113.20"
 
@@ -34,7 +33,7 @@ class TunnelEnd:
     """Tunnel k: its link in the router and its server in the internet host."""
 
     index: int
-    kind: Kind
+    kind: TunnelKind
     link: str  # the router's tunnel link
     interface: str  # its device in the router
     server_interface: str
@@ -133,7 +132,7 @@ def purge_stale_sockets() -> None:
                 continue
 
 
-def tunnel_servers(lab: Lab, kinds: list[Kind]) -> list[TunnelEnd]:
+def tunnel_servers(lab: Lab, kinds: list[TunnelKind]) -> list[TunnelEnd]:
     """Tunnel k (kinds[k-1]) over ISP k: its server started, its router config written."""
     purge_stale_sockets()
     lab.inet.run("ip", "address", "add", f"{TUNNEL_SERVER_IP}/32", "dev", "lo")
