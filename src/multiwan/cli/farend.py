@@ -67,7 +67,7 @@ def server_script(
         device = f"{prefix}{ids[member.link]}"
         if len(device.encode()) > 15 or not device.isprintable() or "/" in device:
             raise click.UsageError(f"--device-prefix: {device!r} is not {INTERFACE_NAME}")
-        weight = member.weight or config.links[member.link].weight
+        weight = member.weight or config.links[member.link].fixed_weight
         tunnels.append(_far_tunnel(config, member.link, weight, device))
     if not lan:
         found = lan_facts(config)

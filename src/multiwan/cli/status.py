@@ -23,6 +23,16 @@ def _passive(passive: dict[str, Any] | None) -> str:
     return f"{passive['answered']}/{passive['unanswered']}" + (f" ({alarms}!)" if alarms else "")
 
 
+def _weight(link: dict[str, Any]) -> str:
+    """The weight in force; an auto link's says so, with the capacity it stands for."""
+    auto = link.get("auto_weight")
+    if auto is None:
+        return str(link["weight"])
+    capacity = auto["capacity_kbit_s"]
+    shown = "-" if capacity is None else f"{capacity / 1000:.1f} Mbit/s"
+    return f"{link['weight']} (auto: {shown})"
+
+
 def status_table(status: dict[str, Any]) -> Table:
     runtime = status["runtime"]
     changed = {k: v for k, v in runtime.items() if v}
@@ -46,7 +56,7 @@ def status_table(status: dict[str, Any]) -> Table:
             link["reason"],
             _number(link["latency_ms"], " ms"),
             _number(link["loss_pct"], "%"),
-            str(link["weight"]),
+            _weight(link),
             "yes" if link["taking_new"] else "no",
             f"{link.get('connections', '-')} ({_number(link.get('share_pct'), '%')})",
             f"{_number(link.get('rx_kbit_s'))}/{_number(link.get('tx_kbit_s'))}",

@@ -8,13 +8,14 @@ from typing import Any, get_args
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from multiwan.config import health, schema, services
+from multiwan.config import autoweight, health, schema, services
 from multiwan.config.errors import expected
 
 #: Every table of the file, in reading order: (heading, model, what it is).
 SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("Top level", schema.Config, "The keys outside any table."),
     ("[links.NAME]", schema.Link, "One uplink per table."),
+    ("[links.NAME.auto_weight]", autoweight.AutoWeight, 'How a `weight = "auto"` link is weighed.'),
     ("[policies.NAME]", schema.Policy, "How new connections choose among links."),
     ("Policy members", schema.Member, "An entry of `links` in a policy, as a table."),
     ("[[rules]]", schema.Rule, "Traffic selectors, first match wins."),

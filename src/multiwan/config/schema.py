@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from multiwan.config.addresses import Network, ip_address
+from multiwan.config.autoweight import WEIGHT_MAX, AutoWeight
 from multiwan.config.base import Expected, InterfaceName, Strict
 from multiwan.config.health import HealthCheck
 from multiwan.config.services import Service
@@ -71,8 +72,18 @@ class Link(Strict):
         None, description="IPv6 source address (with ipv6 = true). Omitted: discovered."
     )
     ipv6: bool = Field(False, description="Route IPv6 through this link too.")
-    weight: Annotated[int, Field(gt=0, le=1000)] = Field(
-        1, description="Share of new connections among the live links of its tier."
+    weight: Annotated[
+        Annotated[int, Field(gt=0, le=WEIGHT_MAX)] | Literal["auto"],
+        Expected(f'an integer 1-{WEIGHT_MAX} or "auto"'),
+    ] = Field(
+        1,
+        description='Share of new connections among the live links of its tier, or "auto": '
+        "the capacity the link has shown, in Mbit/s, scaled by its quality (see auto_weight).",
+    )
+    auto_weight: AutoWeight | None = Field(
+        None,
+        description='With weight = "auto": how the link is measured and how often its '
+        "weight may change. Omitted: the defaults.",
     )
     priority: Annotated[int, Field(ge=0, le=1000)] = Field(
         1, description="Failover tier: lower is preferred; a tier is used while it has a live link."
@@ -124,6 +135,26 @@ class Link(Strict):
     @property
     def tunnel_digest(self) -> str:
         return self._tunnel_digest
+
+    @model_validator(mode="after")
+    def _auto_weight_needs_auto(self) -> Self:
+        if self.auto_weight is not None and self.weight != "auto":
+            raise ValueError(f'auto_weight needs weight = "auto" (weight is {self.weight})')
+        return self
+
+    @property
+    def weighing(self) -> AutoWeight | None:
+        """How the link is weighed when its weight is "auto" (the defaults unless given)."""
+        if self.weight != "auto":
+            return None
+        return self.auto_weight or AutoWeight()
+
+    @property
+    def fixed_weight(self) -> int:
+        """The weight that compiles into the table: the configured one, or an auto link's
+        initial weight (the measured one replaces it at run time: core/autoweight.py)."""
+        weighing = self.weighing
+        return weighing.initial if weighing is not None else int(self.weight)
 
     @field_validator("gateway", "source")
     @classmethod

@@ -57,7 +57,7 @@ def choices_for(
         available = Availability(frozenset(available))
     by_name = {link.name: link for link in links}
     able = {link.name for link in links if link.enabled and link.addressing(family) is not None}
-    usable = Availability(available.live & able, available.reserve & able, available.weights)
+    usable = available.within(able)
     choices: dict[str, Choice] = {}
     for name, policy in config.policies.items():
         choice = choose(policy, by_name, usable)

@@ -275,7 +275,7 @@ def _follow(
     by_name = {link.name: link for link in links}
     choices = choices_for(config, list(links), available, family)
     able = {link.name for link in links if link.enabled and link.addressing(family) is not None}
-    usable = Availability(available.live & able, available.reserve & able, available.weights)
+    usable = available.within(able)
     chain = policy_chain(via, family) if via in config.policies else pin_chain(via, family)
     seen: set[str] = set()
     while True:

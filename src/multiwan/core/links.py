@@ -117,7 +117,7 @@ def resolve_links(
                 name=name,
                 index=ids[name],
                 interface=link.interface,
-                weight=link.weight,
+                weight=link.fixed_weight,
                 priority=link.priority,
                 masquerade=link.masquerade,
                 enabled=link.enabled,

@@ -5,7 +5,7 @@ chain per policy, so a link going down or a weight change rewrites only those ch
 """
 
 from collections.abc import Mapping, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from multiwan.config.schema import Config, Member, Policy
 from multiwan.core.buckets import assign
@@ -15,19 +15,32 @@ from multiwan.core.links import ResolvedLink
 @dataclass(frozen=True)
 class Availability:
     """Which links take new connections: `live` ones, `reserve` ones only when no live
-    member is left in a policy (degraded links kept as a last resort), and weights that
-    replace a link's configured one (degraded links with a reduced weight)."""
+    member is left in a policy (degraded links kept as a last resort), weights that replace
+    a link's configured one in every policy (degraded links with a reduced weight), and the
+    measured weights of `weight = "auto"` links (a policy member's own weight goes first)."""
 
     live: frozenset[str]
     reserve: frozenset[str] = frozenset()
     weights: Mapping[str, int] = field(default_factory=dict)
+    measured: Mapping[str, int] = field(default_factory=dict)
+
+    def within(self, able: Set[str]) -> "Availability":
+        """Only the links in `able` (those with routes) take new connections."""
+        return replace(self, live=self.live & able, reserve=self.reserve & able)
 
 
-def availability(config: Config, states: Mapping[str, str], drained: Set[str]) -> Availability:
+def availability(
+    config: Config,
+    states: Mapping[str, str],
+    drained: Set[str],
+    measured: Mapping[str, int] | None = None,
+) -> Availability:
     """Which links take new connections, from each link's health state: up links are live;
     degraded ones are live, live with `degraded_weight`, or reserve (`degraded_action`);
-    drained ones take none (their connections finish)."""
+    drained ones take none (their connections finish). `measured`: the weights of
+    `weight = "auto"` links (core/autoweight.py); a degraded weight goes before them."""
     live, reserve, weights = set(), set(), {}
+    auto = {n for n, link in config.links.items() if link.weighing}
     for name, state in states.items():
         check = config.health_of(name)
         if name in drained:
@@ -41,7 +54,8 @@ def availability(config: Config, states: Mapping[str, str], drained: Set[str]) -
                 live.add(name)
                 if check.degraded_action == "weight" and check.degraded_weight:
                     weights[name] = check.degraded_weight
-    return Availability(frozenset(live), frozenset(reserve), weights)
+    measured = {n: w for n, w in (measured or {}).items() if n in auto}
+    return Availability(frozenset(live), frozenset(reserve), weights, measured)
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,9 @@ def choose(policy: Policy, links: Mapping[str, ResolvedLink], usable: Availabili
 
 
 def _weight(member: Member, links: Mapping[str, ResolvedLink], usable: Availability) -> int:
-    weight = member.weight if member.weight is not None else links[member.link].weight
+    weight = member.weight
+    if weight is None:
+        weight = usable.measured.get(member.link, links[member.link].weight)
     return usable.weights.get(member.link, weight)
 
 

@@ -130,6 +130,16 @@ class ProbeNow:
 
 
 @dataclass(frozen=True)
+class MeasureCapacity:
+    """Run a `weight = "auto"` link's measurement command (daemon/capacity.py) in the
+    background -> CapacityMeasured."""
+
+    link: str
+    argv: tuple[str, ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
 class StartTunnel:
     """Start a tunnel process (daemon/tunnels.py) -> TunnelStarted, then TunnelExited when
     it ends (both queued: starting takes a while and must not hold the engine)."""
@@ -181,6 +191,6 @@ class Continue:
 Effect = (
     ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | SaveMode | SaveSeats
     | RunHooks | StartTunnel | StopTunnel | ScheduleTunnelRetry
-    | ScheduleReconcile | ScheduleRevert | LoadConfig | RestartProbes | ProbeNow
+    | ScheduleReconcile | ScheduleRevert | LoadConfig | RestartProbes | ProbeNow | MeasureCapacity
     | Answer | Log | Continue
 )  # fmt: skip

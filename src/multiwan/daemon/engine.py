@@ -39,6 +39,7 @@ from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
 from multiwan.core.traffic import Traffic, sample
 from multiwan.daemon import report
+from multiwan.daemon.autoweights import AutoWeights
 from multiwan.daemon.clients import ClientPools
 from multiwan.daemon.confirm import Confirmation, Pending
 from multiwan.daemon.effects import (
@@ -66,6 +67,7 @@ from multiwan.daemon.events import (
     Answered,
     Applied,
     ApplyFailed,
+    CapacityMeasured,
     ConfigLoaded,
     ConfigRejected,
     ConnectionsCounted,
@@ -147,10 +149,13 @@ class Engine:
         self.pools = ClientPools()  # least-loaded policies' clients and their seats
         self.passive: dict[str, Passive] = {}  # what users' connections say, per link
         self.tunnels = Tunnels()  # tunnel links' processes (daemon/supervise.py)
+        self.auto_weights = AutoWeights()  # weight = "auto" links (daemon/autoweights.py)
 
     # --- views ---------------------------------------------------------------------------
     def availability(self) -> Availability:
-        return availability(self.config, self._states(), self.runtime.drained)
+        return availability(
+            self.config, self._states(), self.runtime.drained, self.auto_weights.weights()
+        )
 
     def passive_watch(self) -> dict[int, float]:
         """The marks of the links whose users' connections are watched (health `passive`),
@@ -196,6 +201,7 @@ class Engine:
             passive=dict(self.passive),
             traffic=dict(self.traffic),
             tunnels=self.tunnels.view(),
+            auto_weights=self.auto_weights.view(self.config),
         )
 
     def status(self, now: Now) -> dict[str, object]:
@@ -264,6 +270,8 @@ class Engine:
                 return self._answer(reply, now)
             case HandshakesSeen() | RatesSampled():
                 return self._traffic(event, now)
+            case CapacityMeasured(link, kbit, error):
+                return self.auto_weights.measured(link, kbit, error, now.monotonic)
             case ConnectionsCounted(by_mark):
                 self.connections = by_mark
             case TunnelStarted() | TunnelExited() | TunnelRetry():
@@ -397,7 +405,18 @@ class Engine:
             effects.append(Log(WARNING, text, {"link": name, "traffic": alarm}))
             effects += self._step(name, PassiveAlarm(now.monotonic, alarm, down=False), now)
             effects.append(ProbeNow(name))
-        return effects
+        return [*effects, *self._weigh(now)]
+
+    def _weigh(self, now: Now) -> list[Effect]:
+        """`weight = "auto"` links: their weights follow the capacity they show (logged
+        with the reason, applied by the fast path) and measurement commands come due."""
+        effects, moved = self.auto_weights.sample(self.config, self.traffic, self.health,
+                                                  now.monotonic)  # fmt: skip
+        if not moved:
+            return effects
+        text = "; ".join(f"link {name}: {change}" for name, change in moved)
+        fields = {"link": moved[0][0]} if len(moved) == 1 else {}
+        return [*effects, *self._update_policies(Announce(text, INFO, fields))]
 
     def _step(self, name: str, event: Event, now: Now, update: bool = True) -> list[Effect]:
         health, transition = step(self.health[name], event, self.config.health_of(name))
@@ -571,7 +590,7 @@ class Engine:
         and saved when a seat changed."""
         usable = self.availability()
         routable = frozenset(n for n, link in self.links.items() if link.routable)
-        usable = Availability(usable.live & routable, usable.reserve & routable, usable.weights)
+        usable = usable.within(routable)
         moves = self.pools.reseat(self.config, self.links, usable)
         if not moves:
             return []
@@ -622,6 +641,7 @@ class Engine:
         self.health = {n: h for n, h in self.health.items() if n in config.links}
         self.passive = {n: p for n, p in self.passive.items() if n in config.links}
         self.traffic = {n: t for n, t in self.traffic.items() if n in config.links}
+        self.auto_weights.keep(config.links)
         for name, health in list(self.health.items()):
             if health.disabled:
                 effects += self._step(name, OperatorChange(now.monotonic, disabled=False), now)

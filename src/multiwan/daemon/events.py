@@ -83,6 +83,15 @@ class RatesSampled:
 
 
 @dataclass(frozen=True)
+class CapacityMeasured:
+    """A link's measurement command ended: the capacity it printed (kbit/s), or why not."""
+
+    link: str
+    kbit: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class CountersRead:
     """multiwan's nft counters (None: the listing failed), for metrics."""
 
@@ -227,7 +236,7 @@ class Answered:
 
 DaemonEvent = (
     Start | ProbeDone | Reload | Reconcile | Control | ConnectionsCounted | CountersRead
-    | HandshakesSeen | RatesSampled
+    | HandshakesSeen | RatesSampled | CapacityMeasured
     | FactsRead | Reconciled | ReconcileFailed | Applied | ApplyFailed | ModeSaved | ConfigLoaded
     | ConfigRejected | RevertDue | Reloaded | Answered | TunnelStarted | TunnelExited
     | TunnelRetry | KernelEvent

@@ -19,6 +19,7 @@ from multiwan.config.load import ConfigError
 from multiwan.config.schema import Config
 from multiwan.core.pools import Seated
 from multiwan.core.strategy import Availability
+from multiwan.daemon.capacity import measure_capacity
 from multiwan.daemon.effects import (
     Answer,
     Apply,
@@ -29,6 +30,7 @@ from multiwan.daemon.effects import (
     FlushBackend,
     LoadConfig,
     Log,
+    MeasureCapacity,
     ProbeNow,
     ReadFacts,
     RestartProbes,
@@ -67,6 +69,7 @@ from multiwan.daemon.persist import (
     save_seats,
     save_states,
 )
+from multiwan.daemon.probes import link_binding
 from multiwan.daemon.tunnels import TunnelProcesses
 from multiwan.daemon.worker import KernelWorker
 from multiwan.kernel.conntrack import flush_backend_connections, flush_link_connections
@@ -183,6 +186,8 @@ class Executor:
                 self.restart_probes()
             case ProbeNow(link):
                 self.probe_now(link)
+            case MeasureCapacity(link, argv, timeout):
+                self.spawn(self._measure(link, argv, timeout), f"measure:{link}")
             case Answer(reply, payload):
                 if not reply.done():  # the client may have gone
                     reply.set_result(payload)
@@ -228,6 +233,9 @@ class Executor:
             return await self.worker.call(apply)
         except (ApplyError, KernelError) as exc:
             return ReconcileFailed(str(exc))
+
+    async def _measure(self, link: str, argv: tuple[str, ...], timeout: float) -> None:
+        self.enqueue(await measure_capacity(link, argv, timeout, link_binding(self.engine, link)))
 
     async def _later(self, delay: float, event: DaemonEvent) -> None:
         await asyncio.sleep(max(0.0, delay))

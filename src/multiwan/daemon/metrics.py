@@ -119,11 +119,24 @@ def capacity_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
             "Peak transmit rate over the last 10 minutes (capacity shown)", labels=["link"],
         ),
     }  # fmt: skip
+    estimate = GaugeMetricFamily(
+        "multiwan_link_auto_capacity_bits_per_second",
+        'Capacity a weight = "auto" link has shown over its window (its weight\'s basis)',
+        labels=["link"],
+    )
+    changes = CounterMetricFamily(
+        "multiwan_link_auto_weight_changes", 'Changes of a weight = "auto" link\'s weight',
+        labels=["link"],
+    )  # fmt: skip
     for link in links:
         for way, key in (("receive", "peak_rx_kbit_s"), ("transmit", "peak_tx_kbit_s")):
             if link.get(key) is not None:
                 peaks[way].add_metric([link["name"]], link[key] * 1000)
-    yield from peaks.values()
+        if (auto := link.get("auto_weight")) is not None:
+            changes.add_metric([link["name"]], auto["changes"])
+            if auto["capacity_kbit_s"] is not None:
+                estimate.add_metric([link["name"]], auto["capacity_kbit_s"] * 1000)
+    yield from (*peaks.values(), estimate, changes)
 
 
 #: A backend's states (the check's verdicts, and before its first check).

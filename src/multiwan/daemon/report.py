@@ -47,6 +47,8 @@ class Snapshot:
     traffic: Mapping[str, Traffic] = field(default_factory=dict)
     #: Tunnel links' processes (daemon/supervise.py): kind, base, state, pid, restarts.
     tunnels: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    #: `weight = "auto"` links (daemon/autoweights.py): weight, reason, capacity, changes.
+    auto_weights: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,14 @@ def status(snap: Snapshot) -> dict[str, object]:
             "reason": view.reason,
             "latency_ms": _ms(view.latency),
             "loss_pct": None if view.loss is None else round(view.loss * 100, 1),
-            "weight": available.weights.get(view.name, snap.config.links[view.name].weight),
+            "weight": available.weights.get(
+                view.name,
+                available.measured.get(view.name, snap.config.links[view.name].fixed_weight),
+            ),
             "drained": view.name in snap.runtime.drained,
             "taking_new": view.name in available.live | available.reserve,
             "tunnel": snap.tunnels.get(view.name),
+            "auto_weight": snap.auto_weights.get(view.name),
             **(rates.as_dict() if rates else {}),
             **(snap.traffic[view.name].as_dict() if view.name in snap.traffic else {}),
             **({"passive": snap.passive[view.name].as_dict()} if view.name in snap.passive else {}),

@@ -32,7 +32,9 @@ class Runtime:
             update["policies"] = {**config.policies, default: policy}
         if self.weights:
             update["links"] = {
-                name: link.model_copy(update={"weight": self.weights.get(name, link.weight)})
+                name: link.model_copy(update={"weight": self.weights[name], "auto_weight": None})
+                if name in self.weights
+                else link
                 for name, link in config.links.items()
             }
         return config.model_copy(update=update) if update else config

@@ -29,28 +29,42 @@ def link_environment(binding: LinkBinding | None) -> dict[str, str]:
     }
 
 
-async def run_command(
-    argv: list[str], limit: float, binding: LinkBinding | None = None
-) -> ProbeResult:
-    started = time.monotonic()
+class ProgramFailed(Exception):
+    """The program could not run, outlived its time limit, or exited non-zero."""
+
+
+async def run_program(argv: list[str], limit: float, binding: LinkBinding | None) -> str:
+    """Run `argv` with the link's environment, killed (whole process group) after `limit`
+    seconds; its standard output. Also the capacity measurement's runner (daemon/capacity.py)."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
             env=link_environment(binding),
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,
         )
     except OSError as exc:
-        return failure(f"cannot run {argv[0]}: {exc.strerror}")
+        raise ProgramFailed(f"cannot run {argv[0]}: {exc.strerror}") from None
     try:
-        status = await asyncio.wait_for(proc.wait(), limit)
+        output, _ = await asyncio.wait_for(proc.communicate(), limit)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
-        return failure(f"timeout after {limit:g}s")
-    if status != 0:
-        return failure(f"{os.path.basename(argv[0])} exited {status}")
+        raise ProgramFailed(f"timeout after {limit:g}s") from None
+    if proc.returncode != 0:
+        raise ProgramFailed(f"{os.path.basename(argv[0])} exited {proc.returncode}")
+    return output.decode(errors="replace")
+
+
+async def run_command(
+    argv: list[str], limit: float, binding: LinkBinding | None = None
+) -> ProbeResult:
+    started = time.monotonic()
+    try:
+        await run_program(argv, limit, binding)
+    except ProgramFailed as exc:
+        return failure(str(exc))
     return ProbeResult(True, time.monotonic() - started)

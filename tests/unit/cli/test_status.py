@@ -79,3 +79,16 @@ def test_watched_links_show_their_handshakes_and_alarms_others_a_dash() -> None:
     row1, row2 = (line for line in text.splitlines() if "isp1" in line or "isp2" in line)
     assert row1.rstrip(" │").endswith("90/7 (1!)")
     assert row2.rstrip(" │").endswith("-")
+
+
+def test_an_auto_link_shows_its_weight_as_measured_others_the_number() -> None:
+    auto = {"weight": 38, "reason": "capacity 38.4 Mbit/s", "changes": 1,
+            "capacity_kbit_s": 38400, "measured_kbit_s": None}  # fmt: skip
+    unmeasured = {**auto, "weight": 10, "capacity_kbit_s": None}
+    text = rendered(
+        {**DOWN, "weight": 38, "auto_weight": auto},
+        {**DOWN, "name": "isp2", "weight": 10, "auto_weight": unmeasured},
+        {**DOWN, "name": "isp3", "weight": 2},
+    )
+    cells = [[c.strip() for c in line.split("│")] for line in text.splitlines() if "isp" in line]
+    assert [row[7] for row in cells] == ["38 (auto: 38.4 Mbit/s)", "10 (auto: -)", "2"]

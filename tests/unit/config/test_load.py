@@ -98,11 +98,11 @@ MISTAKES = {
     ),
     "weight not a number": (
         ("weight = 2", 'weight = "abc"'),
-        "m.toml:9: links.wan2.weight: expected an integer 1-1000, got 'abc'",
+        "m.toml:9: links.wan2.weight: expected an integer 1-1000 or \"auto\", got 'abc'",
     ),
     "number written as a string": (
         ("weight = 2", 'weight = "2"'),
-        "m.toml:9: links.wan2.weight: expected an integer 1-1000, got '2'",
+        "m.toml:9: links.wan2.weight: expected an integer 1-1000 or \"auto\", got '2'",
     ),
     "boolean written as a string": (
         ("weight = 2", 'masquerade = "yes"'),

@@ -19,6 +19,8 @@ LINK = {
     "rx_bytes": 1000, "tx_bytes": 2000, "peak_rx_kbit_s": 40000.0, "peak_tx_kbit_s": 2500.5,
     "passive": {"answered": 90, "unanswered": 7, "suspect_destinations": 2, "alarms": 1,
                 "last_alarm": "new connections to 3 destinations unanswered (a, b, c)"},
+    "auto_weight": {"weight": 3, "reason": "capacity 3.2 Mbit/s", "changes": 5,
+                    "capacity_kbit_s": 3200, "measured_kbit_s": None},
 }  # fmt: skip
 
 
@@ -75,6 +77,8 @@ def test_metrics_render_the_published_view() -> None:
     assert 'multiwan_link_passive_alarms_total{link="wan1"} 1.0' in text
     assert 'multiwan_link_peak_receive_bits_per_second{link="wan1"} 4e+07' in text
     assert 'multiwan_link_peak_transmit_bits_per_second{link="wan1"} 2.5005e+06' in text
+    assert 'multiwan_link_auto_capacity_bits_per_second{link="wan1"} 3.2e+06' in text
+    assert 'multiwan_link_auto_weight_changes_total{link="wan1"} 5.0' in text
 
 
 def test_dashboard_queries_only_existing_metrics() -> None:

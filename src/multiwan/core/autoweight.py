@@ -1,0 +1,135 @@
+"""`weight = "auto"`: a link's weight from the capacity it has shown and its quality.
+
+Capacity is evidence that the link can carry at least so much: the peak rate it carried
+over the window, or the last result of the user's measurement command, whichever is higher.
+Quality scales it down: the probes' loss (10 % loss: 10 % less) and, with `latency_ms`, a mean
+RTT above that reference (times latency_ms / RTT). The weight is the result in Mbit/s,
+1-1000, so auto links compare by what they carry.
+
+The weight moves only when the measured one differs by more than `hysteresis_pct` and
+`min_interval` has passed since it last moved, so steady traffic never rewrites a chain.
+A peak below `idle_kbit` is no evidence and holds the weight: an idle link is not a slow one
+(and a link given fewer connections would otherwise show less and be given fewer still).
+
+Pure: rate samples, health figures and time are arguments (the engine feeds them).
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from multiwan.config.autoweight import WEIGHT_MAX, AutoWeight
+
+#: A measurement command's output: a number, optionally with a unit (a bare number is kbit/s).
+RATE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)(?:bit|b)?(?:/s|ps)?\b", re.IGNORECASE)
+UNIT_KBIT = {"": 1.0, "k": 1.0, "m": 1000.0, "g": 1_000_000.0}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A measurement command's last result."""
+
+    kbit: float
+    at: float
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """An auto link's weight in force, why, and what its measurement command last said."""
+
+    weight: int
+    reason: str
+    changed_at: float | None = None  # None: the initial weight, free to move at once
+    changes: int = 0
+    capacity_kbit: float | None = None  # the latest estimate (before quality)
+    measured: Measured | None = None
+    command_since: float | None = None  # the running command's start, or the last one's end
+    command_running: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "weight": self.weight,
+            "reason": self.reason,
+            "changes": self.changes,
+            "capacity_kbit_s": None if self.capacity_kbit is None else round(self.capacity_kbit),
+            "measured_kbit_s": None if self.measured is None else round(self.measured.kbit),
+        }
+
+
+def initial(settings: AutoWeight) -> Weighing:
+    return Weighing(settings.initial, "initial weight: nothing measured yet")
+
+
+def capacity(
+    settings: AutoWeight,
+    samples: Sequence[tuple[float, float, float]],
+    measured: Measured | None,
+    now: float,
+) -> float | None:
+    """The capacity the link has shown (kbit/s): the peak of `direction` over the window
+    (samples are (at, rx_kbit, tx_kbit)), or the command's last result if higher; None when
+    neither reaches idle_kbit."""
+    index = {"rx": (1,), "tx": (2,), "both": (1, 2)}[settings.direction]
+    recent = [s for s in samples if s[0] > now - settings.window]
+    peak = max((s[i] for s in recent for i in index), default=0.0)
+    best = max(peak, measured.kbit if measured is not None else 0.0)
+    return best if best >= settings.idle_kbit and best > 0 else None
+
+
+def target(
+    settings: AutoWeight, capacity_kbit: float, loss: float | None, latency: float | None
+) -> tuple[int, str]:
+    """The weight the measurements call for, with the reason in words."""
+    kbit = capacity_kbit * (1 - (loss or 0.0))
+    reason = f"capacity {capacity_kbit / 1000:.1f} Mbit/s"
+    if loss:
+        reason += f", loss {loss * 100:.0f} %"
+    reference = settings.latency_ms
+    if reference is not None and latency is not None and latency * 1000 > reference:
+        kbit *= reference / (latency * 1000)
+        reason += f", RTT {latency * 1000:.0f} ms > {reference:g} ms"
+    return max(1, min(WEIGHT_MAX, round(kbit / 1000))), reason
+
+
+def weigh(
+    current: Weighing,
+    settings: AutoWeight,
+    samples: Sequence[tuple[float, float, float]],
+    loss: float | None,
+    latency: float | None,
+    now: float,
+) -> tuple[Weighing, str | None]:
+    """Fold in the latest samples; the change in words when the weight moved."""
+    shown = capacity(settings, samples, current.measured, now)
+    current = replace(current, capacity_kbit=shown)
+    if shown is None:
+        return current, None
+    weight, reason = target(settings, shown, loss, latency)
+    if weight == current.weight:
+        return current, None
+    if current.changed_at is not None and now - current.changed_at < settings.min_interval:
+        return current, None
+    if abs(weight - current.weight) * 100 <= settings.hysteresis_pct * current.weight:
+        return current, None
+    change = f"weight {current.weight} -> {weight} ({reason})"
+    moved = replace(current, weight=weight, reason=reason, changed_at=now,
+                    changes=current.changes + 1)  # fmt: skip
+    return moved, change
+
+
+def command_due(current: Weighing, settings: AutoWeight, now: float) -> bool:
+    """Time to run the measurement command: none running, and never run yet or
+    command_interval since the last one ended (a slow command never runs back to back)."""
+    if settings.command is None or current.command_running:
+        return False
+    since = current.command_since
+    return since is None or now - since >= settings.command_interval
+
+
+def parse_rate(output: str) -> float:
+    """kbit/s from a measurement command's output: its first number, with its unit ('38.5
+    Mbit/s', '900 kbps', '1 Gbit/s'); a bare number is kbit/s."""
+    found = RATE.search(output)
+    if found is None:
+        raise ValueError(f"no rate in its output {output[:80]!r} (expected e.g. '38.5 Mbit/s')")
+    return float(found.group(1)) * UNIT_KBIT[found.group(2).lower()]
