@@ -51,9 +51,9 @@ class TunnelBench:
 
 def _shape(lab: Lab, rates: tuple[int, int]) -> None:
     for isp, rate in zip(lab.isps, rates, strict=True):
-        for ns, dev in ((lab.router, isp.router_if), (isp.ns, "down0")):
-            ns.run("tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", f"{rate}mbit",
-                   "burst", f"{rate * 500}b", "latency", "50ms")  # fmt: skip
+        isp.shape(rate)  # the download; the upload alike:
+        lab.router.run("tc", "qdisc", "replace", "dev", isp.router_if, "root", "tbf", "rate",
+                       f"{rate}mbit", "burst", f"{rate * 500}b", "latency", "50ms")  # fmt: skip
 
 
 def _iperf(lab: Lab, reverse: bool) -> tuple[float, int]:

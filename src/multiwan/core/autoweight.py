@@ -8,8 +8,11 @@ RTT above that reference (times latency_ms / RTT). The weight is the result in M
 
 The weight moves only when the measured one differs by more than `hysteresis_pct` and
 `min_interval` has passed since it last moved, so steady traffic never rewrites a chain.
-A peak below `idle_kbit` is no evidence and holds the weight: an idle link is not a slow one
-(and a link given fewer connections would otherwise show less and be given fewer still).
+A higher peak is proof and counts at once. A lower one counts only when the link ran close
+to it (within PLATEAU) for at least half the window, as a full line does, or when the
+command measured it: traffic that merely ebbed, or a last partial second, is demand, not
+capacity (and a link given fewer connections would otherwise show less and be given fewer
+still). A peak below `idle_kbit` is no evidence at all: an idle link is not a slow one.
 
 Pure: rate samples, health figures and time are arguments (the engine feeds them).
 """
@@ -23,6 +26,8 @@ from multiwan.config.autoweight import WEIGHT_MAX, AutoWeight
 #: A measurement command's output: a number, optionally with a unit (a bare number is kbit/s).
 RATE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)(?:bit|b)?(?:/s|ps)?\b", re.IGNORECASE)
 UNIT_KBIT = {"": 1.0, "k": 1.0, "m": 1000.0, "g": 1_000_000.0}
+#: A lower capacity counts when at least half the window's samples came this close to it.
+PLATEAU = 0.8
 
 
 @dataclass(frozen=True)
@@ -69,11 +74,25 @@ def capacity(
     """The capacity the link has shown (kbit/s): the peak of `direction` over the window
     (samples are (at, rx_kbit, tx_kbit)), or the command's last result if higher; None when
     neither reaches idle_kbit."""
-    index = {"rx": (1,), "tx": (2,), "both": (1, 2)}[settings.direction]
-    recent = [s for s in samples if s[0] > now - settings.window]
-    peak = max((s[i] for s in recent for i in index), default=0.0)
+    peak = max(_rates(settings, samples, now), default=0.0)
     best = max(peak, measured.kbit if measured is not None else 0.0)
     return best if best >= settings.idle_kbit and best > 0 else None
+
+
+def _rates(
+    settings: AutoWeight, samples: Sequence[tuple[float, float, float]], now: float
+) -> list[float]:
+    """The window's rates of `direction`, one per sample (both: the higher of the two)."""
+    index = {"rx": (1,), "tx": (2,), "both": (1, 2)}[settings.direction]
+    return [max(s[i] for i in index) for s in samples if s[0] > now - settings.window]
+
+
+def _full_at(
+    settings: AutoWeight, samples: Sequence[tuple[float, float, float]], kbit: float, now: float
+) -> bool:
+    """The link ran within PLATEAU of `kbit` for at least half the window: it was full."""
+    near = sum(1 for rate in _rates(settings, samples, now) if rate >= kbit * PLATEAU)
+    return near * 2 >= settings.window
 
 
 def target(
@@ -110,6 +129,9 @@ def weigh(
     if current.changed_at is not None and now - current.changed_at < settings.min_interval:
         return current, None
     if abs(weight - current.weight) * 100 <= settings.hysteresis_pct * current.weight:
+        return current, None
+    measured = current.measured is not None and current.measured.kbit >= shown
+    if weight < current.weight and not measured and not _full_at(settings, samples, shown, now):
         return current, None
     change = f"weight {current.weight} -> {weight} ({reason})"
     moved = replace(current, weight=weight, reason=reason, changed_at=now,

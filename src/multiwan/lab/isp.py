@@ -47,6 +47,14 @@ class Isp:
             rule += f'; oifname "down0" numgen random mod 100 < {percent} drop'
         self._fault(rule)
 
+    def shape(self, mbit: int) -> None:
+        """Limit what this ISP sends towards the router (the router's download) to `mbit`
+        Mbit/s with tbf, as a line of that speed would; again to change it. The burst is
+        64 kB at every rate: with a burst of rate x 500 B, changing 40 -> 10 Mbit/s under 12
+        downloads stopped every flow through it (seen in the lab, not explained)."""
+        self.ns.run("tc", "qdisc", "replace", "dev", "down0", "root", "tbf", "rate", f"{mbit}mbit",
+                    "burst", "64kb", "latency", "50ms")  # fmt: skip
+
     def restore(self) -> None:
         self.ns.run("nft", "delete table inet fault", check=False)
 

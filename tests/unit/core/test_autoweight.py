@@ -72,11 +72,30 @@ def test_the_weight_follows_a_drop_within_the_window_and_then_holds_still() -> N
 def test_hysteresis_and_the_minimum_interval_hold_small_and_quick_changes() -> None:
     state = Weighing(40, "before", changed_at=0.0)
     for rx, now, expected in ((47_000, 10, 40), (49_000, 10, 49), (20_000, 12, 49)):
-        state, _ = weigh(state, SETTINGS, busy(rx, now - 1, 1), None, None, now)
+        state, _ = weigh(state, SETTINGS, busy(rx, now - 5, 6), None, None, now)
         assert state.weight == expected, (rx, now)
-    state, change = weigh(state, SETTINGS, busy(20_000, 15, 1), None, None, 15.0)
+    state, change = weigh(state, SETTINGS, busy(20_000, 10, 6), None, None, 15.0)
     assert change == "weight 49 -> 20 (capacity 20.0 Mbit/s)"
     assert (state.weight, state.changed_at) == (20, 15.0)
+
+
+def test_a_lower_peak_counts_only_when_the_link_ran_full_at_it_for_half_the_window() -> None:
+    """Traffic that ebbs (the last partial second of a download, then quiet) is demand, not
+    capacity; a line that runs full at the lower rate is."""
+    state = Weighing(40, "before")
+    ebb = [*busy(12_000, 0, 1), *busy(300, 1, 9)]
+    state, change = weigh(state, SETTINGS, ebb, None, None, 9.5)
+    assert (state.weight, change, state.capacity_kbit) == (40, None, 12_000)
+    four_of_ten = [*busy(12_000, 0, 4), *busy(9_000, 4, 6)]  # 9 < 0.8 x 12: not near it
+    assert weigh(state, SETTINGS, four_of_ten, None, None, 9.5)[0].weight == 40
+    five_of_ten = [*busy(12_000, 0, 4), *busy(9_600, 4, 6)]  # 9.6 = 0.8 x 12: near it
+    assert weigh(state, SETTINGS, five_of_ten, None, None, 9.5)[0].weight == 12
+
+
+def test_a_lower_capacity_the_command_measured_counts_at_once() -> None:
+    state = Weighing(40, "before", measured=Measured(15_000, 0.0))
+    state, change = weigh(state, SETTINGS, busy(300, 0, 10), None, None, 9.5)
+    assert change == "weight 40 -> 15 (capacity 15.0 Mbit/s)"
 
 
 def test_the_command_runs_when_due_and_never_twice_at_once() -> None:
