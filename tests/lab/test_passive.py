@@ -11,7 +11,7 @@ import pytest
 from multiwan.lab.configs import lab_config, probe_health
 from multiwan.lab.daemon import LabDaemon
 from multiwan.lab.topology import Lab
-from multiwan.lab.users import DEAD, FAR, Users, far_servers
+from multiwan.lab.users import DEAD, FAR, Users, far_servers, slow_handshakes
 
 pytestmark = pytest.mark.lab
 
@@ -102,3 +102,26 @@ def test_a_link_that_sends_but_hardly_receives_is_probed_at_once(lab3: Lab) -> N
     assert not re.search(r"link isp[13]: traffic floor", daemon.log()), daemon.log()
     assert isinstance(peak, float)
     assert peak > 8  # the capacity a healthy link has shown
+
+
+def test_a_slow_but_healthy_link_is_not_taken_down(lab3: Lab) -> None:
+    """Every handshake takes 1 s (the far servers drop each first SYN), ten times
+    passive_timeout: the watcher learns the links' handshake time and reports the late
+    answers as answers, so no link goes down and every connection succeeds."""
+    far_servers(lab3)
+    slow_handshakes(lab3)
+    health = passive_health(lab3, "passive_down = true\n", interval=0.5)
+    with (
+        LabDaemon(lab3, lab_config(lab3, health=health)) as daemon,
+        Users(lab3, FAR[:4], interval=0.05, timeout=3.0) as users,
+    ):
+        time.sleep(6.0)
+        answered = [link_status(lab3, f"isp{n}")["passive"] for n in (1, 2, 3)]
+        log = daemon.log()
+    assert "passive alarm" not in log, log
+    assert "-> down" not in log, log
+    done = [a for a in users.attempts if a.started < users.attempts[-1].started - 3.0]
+    assert len(done) > 40, len(done)
+    slow = [a for a in done if not a.failed]
+    assert len(slow) == len(done), [a for a in done if a.failed][:5]
+    assert all(p["answered"] > 0 for p in answered), answered  # type: ignore[index]

@@ -16,6 +16,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from multiwan.core.passive import Handshake
 from multiwan.kernel.errors import KernelError
@@ -24,6 +25,11 @@ from multiwan.kernel.errors import KernelError
 TICK = 0.05
 #: Handshakes remembered at most (a SYN flood must not grow the daemon without bound).
 PENDING_MAX = 65536
+#: A link's wait for an answer before it has answered any handshake: TCP's own first SYN
+#: retransmission comes after 1 s, so a slower healthy link shows itself by then.
+FIRST_WAIT = 3.0
+#: A handshake that ended unanswered and is answered within this long was slow, not lost.
+LATE_SECONDS = 30.0
 EVENT = re.compile(
     rb"\[(NEW|UPDATE)\]\s+tcp\s+6\s+\d+\s+(\w+)\s+src=\S+\s+dst=(\S+)\s.*?\bmark=(\d+)\b.*?\bid=(\d+)"
 )
@@ -32,16 +38,52 @@ EVENT = re.compile(
 Watched = tuple[int, Mapping[int, float]]
 
 
+@dataclass
+class Pending:
+    mark: int
+    destination: str
+    started: float
+
+
+@dataclass(frozen=True)
+class HandshakeTime:
+    """A link's smoothed handshake time and its variation (RFC 6298's estimator, fed SYN ->
+    answer times): a link whose answers come slower than its passive_timeout gets a longer
+    wait, so a slow healthy link is never taken for a dead one."""
+
+    smoothed: float
+    variation: float
+
+    def learn(self, sample: float) -> "HandshakeTime":
+        variation = 0.75 * self.variation + 0.25 * abs(self.smoothed - sample)
+        return HandshakeTime(0.875 * self.smoothed + 0.125 * sample, variation)
+
+    @property
+    def wait(self) -> float:
+        return max(self.smoothed + 4 * self.variation, 2 * self.smoothed)
+
+
 class Handshakes:
     """The connections in their handshake and those that ended it since the last `take`.
 
-    Pending handshakes wait in one queue per timeout (links may differ), so the overdue
-    ones are at the queues' heads: finding them costs nothing while none is."""
+    A link's handshakes wait in one queue, oldest first, for the link's passive_timeout or,
+    when its answers come slower, their measured time (HandshakeTime); so the overdue ones
+    are at the queues' heads and finding them costs nothing while none is. An answer that
+    comes after a handshake was reported unanswered is reported too: it was slow, not lost."""
 
     def __init__(self) -> None:
-        self.pending: dict[int, tuple[int, str, float, float]] = {}  # id: mark, dst, at, due
-        self.queues: dict[float, deque[int]] = {}  # by timeout: ids, oldest first
+        self.pending: dict[int, Pending] = {}
+        self.queues: dict[int, deque[int]] = {}  # by mark: ids, oldest first
+        self.late: dict[int, Pending] = {}  # ended unanswered, oldest first
+        self.times: dict[int, HandshakeTime] = {}  # by mark
+        self.timeouts: Mapping[int, float] = {}
         self.ended: dict[int, list[Handshake]] = {}
+
+    def wait(self, mark: int) -> float:
+        """How long a handshake through the link with `mark` may take."""
+        timeout = self.timeouts.get(mark, 0.0)
+        measured = self.times.get(mark)
+        return max(timeout, FIRST_WAIT if measured is None else measured.wait)
 
     def feed(self, line: bytes, now: float, watched: Watched) -> None:
         """One line of `conntrack -E` output, seen at `now`."""
@@ -50,18 +92,27 @@ class Handshakes:
             return
         kind, state, dst, mark_text, id_text = match.groups()
         ident = int(id_text)
+        mask, self.timeouts = watched
         if kind == b"NEW":
-            mask, timeouts = watched
             mark = int(mark_text) & mask
-            timeout = timeouts.get(mark)
-            if state == b"SYN_SENT" and timeout is not None and len(self.pending) < PENDING_MAX:
-                self.pending[ident] = (mark, dst.decode(), now, now + timeout)
-                self.queues.setdefault(timeout, deque()).append(ident)
-        elif state != b"SYN_SENT" and (entry := self.pending.pop(ident, None)) is not None:
-            mark, destination, started, _ = entry
-            self.ended.setdefault(mark, []).append(Handshake(started, destination, True))
+            if state == b"SYN_SENT" and mark in self.timeouts and len(self.pending) < PENDING_MAX:
+                self.pending[ident] = Pending(mark, dst.decode(), now)
+                self.queues.setdefault(mark, deque()).append(ident)
+        elif state != b"SYN_SENT":
+            entry = self.pending.pop(ident, None) or self.late.pop(ident, None)
+            if entry is not None:
+                self._answered(entry, now)
 
-    def _head(self, queue: deque[int]) -> tuple[int, str, float, float] | None:
+    def _answered(self, entry: Pending, now: float) -> None:
+        sample = now - entry.started
+        known = self.times.get(entry.mark)
+        self.times[entry.mark] = (
+            HandshakeTime(sample, sample / 2) if known is None else known.learn(sample)
+        )
+        shake = Handshake(entry.started, entry.destination, True)
+        self.ended.setdefault(entry.mark, []).append(shake)
+
+    def _head(self, mark: int, queue: deque[int]) -> Pending | None:
         """The oldest handshake of `queue` still pending (answered ones are dropped)."""
         while queue:
             if (entry := self.pending.get(queue[0])) is not None:
@@ -71,18 +122,31 @@ class Handshakes:
 
     def next_due(self) -> float:
         """When the oldest pending handshake is overdue (infinity: none pending)."""
-        heads = (self._head(queue) for queue in self.queues.values())
-        return min((head[3] for head in heads if head is not None), default=math.inf)
+        due = [
+            head.started + self.wait(mark)
+            for mark, queue in self.queues.items()
+            if (head := self._head(mark, queue)) is not None
+        ]
+        return min(due, default=math.inf)
 
     def expire(self, now: float) -> bool:
-        """Handshakes past their link's timeout end unanswered; whether any did."""
+        """Handshakes past their link's wait end unanswered; whether any did. They are
+        remembered a while, in case the answer was only late."""
         expired = False
-        for queue in self.queues.values():
-            while (head := self._head(queue)) is not None and head[3] <= now:
-                del self.pending[queue.popleft()]
-                mark, destination, started, _ = head
-                self.ended.setdefault(mark, []).append(Handshake(started, destination, False))
-                expired = True
+        for mark, queue in self.queues.items():
+            wait = self.wait(mark)
+            while (head := self._head(mark, queue)) is not None and head.started + wait <= now:
+                ident = queue.popleft()
+                del self.pending[ident]
+                if mark in self.timeouts:  # a link no longer watched: forgotten
+                    self.late[ident] = head
+                    shake = Handshake(head.started, head.destination, False)
+                    self.ended.setdefault(mark, []).append(shake)
+                    expired = True
+        for ident, entry in list(self.late.items()):
+            if entry.started > now - LATE_SECONDS and len(self.late) <= PENDING_MAX:
+                break
+            del self.late[ident]
         return expired
 
     def take(self) -> dict[int, tuple[Handshake, ...]]:

@@ -27,6 +27,18 @@ def far_servers(lab: Lab) -> None:
     )  # fmt: skip
 
 
+def slow_handshakes(lab: Lab) -> None:
+    """The internet host drops every connection's first SYN: each handshake takes TCP's
+    first retransmission (1 s), as a slow but healthy path's would."""
+    lab.inet.run(
+        "nft", "-f", "-",
+        input="table inet slow {\n set seen { type ipv4_addr . inet_service; flags dynamic,timeout;"
+        " timeout 30s; }\n chain input { type filter hook input priority -20;\n"
+        "  tcp flags & (syn | ack) == syn ip saddr . tcp sport @seen accept\n"
+        "  tcp flags & (syn | ack) == syn add @seen { ip saddr . tcp sport } drop\n }\n}\n",
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Attempt:
     started: float  # monotonic, the same clock as the test's
@@ -40,13 +52,15 @@ class Attempt:
 
 class Users:
     """Context manager: `multiwan.lab.traffic steady` in the first client, a new connection
-    every `interval` seconds to `destinations` in turn (each given up after 1 s)."""
+    every `interval` seconds to `destinations` in turn (each given up after `timeout` s)."""
 
-    def __init__(self, lab: Lab, destinations: tuple[str, ...], interval: float) -> None:
+    def __init__(
+        self, lab: Lab, destinations: tuple[str, ...], interval: float, timeout: float = 1.0
+    ) -> None:
         self.lab = lab
         self.argv = (
             "-m", "multiwan.lab.traffic", "steady", "--dst", ",".join(destinations),
-            "--port", "80", "--interval", str(interval), "--timeout", "1.0",
+            "--port", "80", "--interval", str(interval), "--timeout", str(timeout),
         )  # fmt: skip
         self.attempts: list[Attempt] = []
 

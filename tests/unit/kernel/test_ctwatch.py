@@ -1,7 +1,7 @@
 """The handshake watcher's bookkeeping, fed lines as `conntrack -E -o id` prints them."""
 
 from multiwan.core.passive import Handshake
-from multiwan.kernel.ctwatch import Handshakes
+from multiwan.kernel.ctwatch import FIRST_WAIT, LATE_SECONDS, Handshakes
 
 NEW = (
     b"    [NEW] tcp      6 120 SYN_SENT src=10.10.0.2 dst=203.0.113.10 sport={port} dport=80 "
@@ -58,10 +58,14 @@ def test_links_with_different_timeouts_each_expire_on_time() -> None:
     shakes = Handshakes()
     watched = (0xFF00, {0x100: 2.0, 0x200: 0.5})
     assert shakes.next_due() == float("inf")
+    for ident, mark in ((8, 0x100), (9, 0x200)):  # each link answered one at once before
+        shakes.feed(line(NEW, ident, mark=mark), 0.0, watched)
+        shakes.feed(line(UPDATE, ident, mark=mark), 0.0, watched)
+    shakes.take()
     shakes.feed(line(NEW, 1, mark=0x100), 1.0, watched)
     shakes.feed(line(NEW, 2, mark=0x200), 1.1, watched)
     shakes.feed(line(NEW, 3, mark=0x200), 1.2, watched)
-    shakes.feed(line(UPDATE, 2, mark=0x200), 1.3, watched)  # answered: no longer due
+    shakes.feed(line(UPDATE, 2, mark=0x200), 1.1, watched)  # answered: no longer due
     assert shakes.next_due() == 1.7
     assert not shakes.expire(1.6)
     assert shakes.expire(1.7)
@@ -71,3 +75,43 @@ def test_links_with_different_timeouts_each_expire_on_time() -> None:
     assert shakes.next_due() == 3.0
     assert shakes.expire(3.0)
     assert shakes.take() == {0x100: (Handshake(1.0, "203.0.113.10", False),)}
+
+
+def test_a_link_that_never_answered_waits_for_tcps_own_retransmission_first() -> None:
+    """Before its first answer a link's speed is unknown: a slow healthy link must not look
+    dead at start, so the first handshakes wait FIRST_WAIT (3 s), not passive_timeout."""
+    shakes = Handshakes()
+    shakes.feed(line(NEW, 1), 0.0, WATCHED)
+    assert shakes.next_due() == FIRST_WAIT
+    assert not shakes.expire(2.9)
+
+
+def test_a_slow_link_teaches_a_longer_wait_and_its_late_answers_count() -> None:
+    """Answers after 1.2 s on a link with passive_timeout 0.5: the one that ended unanswered
+    is reported answered when its answer comes, and the next handshakes wait longer."""
+    shakes = Handshakes()
+    shakes.feed(line(NEW, 1), 0.0, WATCHED)
+    shakes.feed(line(UPDATE, 1), 0.01, WATCHED)  # a fast first answer: the wait is 0.5 s
+    shakes.feed(line(NEW, 2), 1.0, WATCHED)
+    shakes.take()
+    assert shakes.expire(1.5)
+    assert shakes.take() == {0x100: (Handshake(1.0, "203.0.113.10", False),)}
+    shakes.feed(line(UPDATE, 2), 2.2, WATCHED)  # late: slow, not lost
+    assert shakes.take() == {0x100: (Handshake(1.0, "203.0.113.10", True),)}
+    for ident in range(3, 8):  # the link keeps answering after 1.2 s
+        shakes.feed(line(NEW, ident), 10.0 * ident, WATCHED)
+        assert not shakes.expire(10.0 * ident + 1.19)
+        shakes.feed(line(UPDATE, ident), 10.0 * ident + 1.2, WATCHED)
+    assert all(shake.answered for shake in shakes.take()[0x100])
+    assert shakes.wait(0x100) >= 2 * 1.0
+
+
+def test_late_answers_are_remembered_for_a_while_only() -> None:
+    shakes = Handshakes()
+    shakes.feed(line(NEW, 1), 0.0, WATCHED)
+    shakes.expire(FIRST_WAIT)
+    shakes.expire(FIRST_WAIT + LATE_SECONDS + 1)
+    shakes.take()
+    shakes.feed(line(UPDATE, 1), FIRST_WAIT + LATE_SECONDS + 2, WATCHED)
+    assert shakes.take() == {}
+    assert not shakes.late
