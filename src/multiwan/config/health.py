@@ -253,7 +253,8 @@ class HealthCheck(Strict):
     )
     traffic_signal: bool = Field(
         False,
-        description="Probe at fast_interval while the interface sends but receives nothing.",
+        description="Probe at once, then at fast_interval, when the interface sent packets "
+        "but received none in a second (its rates are sampled every second).",
     )
     traffic_floor_kbit: Annotated[float, Field(ge=0, le=10_000_000)] = Field(
         0,

@@ -1,11 +1,14 @@
 """What a link's traffic rates say, sampled once a second from its interface counters:
-whether it sends but hardly receives (the traffic floor: a suspect link, probed at once),
-and the capacity it has shown (the peak receive and transmit rates over a window).
+whether it sends but hardly receives (health's traffic_signal: packets out, none in, in one
+second; traffic_floor: below a rate for a while; either makes a suspect link, probed at
+once), and the capacity it has shown (the peak receive and transmit rates over a window).
 
 Pure: rates and time are arguments (daemon/rates.py samples them, the engine acts).
 """
 
 from dataclasses import dataclass, replace
+
+from multiwan.config.health import HealthCheck
 
 #: The window over which a link's peak rates are its measured capacity.
 CAPACITY_WINDOW = 600.0
@@ -37,14 +40,32 @@ class Traffic:
         }
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One second of a link's counters, as rates."""
+
+    at: float
+    rx_kbit: float
+    tx_kbit: float
+    rx_pps: float = 0.0
+    tx_pps: float = 0.0
+
+
 def sample(
-    traffic: Traffic, at: float, rx_kbit: float, tx_kbit: float, floor_kbit: float, seconds: float
+    traffic: Traffic, rates: Sample, check: HealthCheck | None
 ) -> tuple[Traffic, str | None]:
-    """Fold in one rate sample; the reason when the link has sent at least `floor_kbit`
-    while receiving less for `seconds` (then the count starts over: one alarm per span).
-    A floor of 0 is off."""
+    """Fold in one rate sample; the reason when the link is suspect: with traffic_signal,
+    it sent packets but received none; with a traffic_floor_kbit, it has sent at least the
+    floor while receiving less for traffic_floor_seconds (then the count starts over: one
+    alarm per span)."""
+    at, rx_kbit, tx_kbit = rates.at, rates.rx_kbit, rates.tx_kbit
     kept = tuple(s for s in traffic.samples if s[0] > at - CAPACITY_WINDOW)
     traffic = replace(traffic, samples=(*kept, (at, rx_kbit, tx_kbit)))
+    if check is not None and check.traffic_signal and rates.tx_pps > 0 and rates.rx_pps == 0:
+        return traffic, f"traffic signal: sent {rates.tx_pps:.0f} packets/s, received none"
+    floor_kbit, seconds = (
+        (check.traffic_floor_kbit, check.traffic_floor_seconds) if check else (0, 1)
+    )
     if floor_kbit <= 0 or tx_kbit < floor_kbit or rx_kbit >= floor_kbit:
         return replace(traffic, quiet_since=None), None
     since = at if traffic.quiet_since is None else traffic.quiet_since
@@ -52,7 +73,8 @@ def sample(
     if at - since + 1 < seconds:
         return replace(traffic, quiet_since=since), None
     reason = (
-        f"received {rx_kbit:.0f} kbit/s < {floor_kbit:g} while sending {tx_kbit:.0f} kbit/s "
+        f"traffic floor: received {rx_kbit:.0f} kbit/s < {floor_kbit:g} while sending "
+        f"{tx_kbit:.0f} kbit/s "
         f"for {seconds:g} s"
     )
     return replace(traffic, quiet_since=None), reason

@@ -37,7 +37,7 @@ from multiwan.core.passive import Handshake, Passive, observe
 from multiwan.core.plan import dynamic_plan
 from multiwan.core.services import live_backends
 from multiwan.core.strategy import Availability, Choice, availability
-from multiwan.core.traffic import Traffic, sample
+from multiwan.core.traffic import Sample, Traffic, sample
 from multiwan.daemon import report
 from multiwan.daemon.autoweights import AutoWeights
 from multiwan.daemon.clients import ClientPools
@@ -391,17 +391,12 @@ class Engine:
         effects: list[Effect] = []
         for name, rates in self.rates.items():
             check = self.config.health_of(name) if name in self.config.links else None
-            floor, seconds = (
-                (check.traffic_floor_kbit, check.traffic_floor_seconds) if check else (0, 1)
-            )
-            traffic, alarm = sample(
-                self.traffic.get(name, Traffic()), now.monotonic, rates.rx_kbit, rates.tx_kbit,
-                floor, seconds,
-            )  # fmt: skip
+            rated = Sample(now.monotonic, rates.rx_kbit, rates.tx_kbit, rates.rx_pps, rates.tx_pps)
+            traffic, alarm = sample(self.traffic.get(name, Traffic()), rated, check)
             self.traffic[name] = traffic
             if alarm is None or name not in self.health or self.health[name].verdict == "down":
                 continue
-            text = f"link {name}: traffic floor: {alarm}; probing it at once"
+            text = f"link {name}: {alarm}; probing it at once"
             effects.append(Log(WARNING, text, {"link": name, "traffic": alarm}))
             effects += self._step(name, PassiveAlarm(now.monotonic, alarm, down=False), now)
             effects.append(ProbeNow(name))

@@ -6,7 +6,6 @@ delays another subject."""
 import asyncio
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from multiwan.config.health import HealthCheck
 from multiwan.core.linkstate import LinkHealth, ProbeRound, TargetResult, next_interval
@@ -29,34 +28,17 @@ def link_binding(engine: Engine, name: str) -> LinkBinding | None:
     )
 
 
-def _packets(interface: str) -> tuple[int, int] | None:
-    """(received, sent) packets of an interface (sysfs of this namespace), None if gone."""
-    base = Path("/sys/class/net") / interface / "statistics"
-    try:
-        return int((base / "rx_packets").read_text()), int((base / "tx_packets").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _suspect(before: tuple[int, int] | None, now: tuple[int, int] | None) -> bool:
-    """The interface sent packets but received none in between: its path may be dead."""
-    if before is None or now is None:
-        return False
-    return now[1] > before[1] and now[0] == before[0]
-
-
-async def _pause(seconds: float, wake: asyncio.Event | None) -> bool:
-    """Sleep `seconds`, or less when `wake` is set (a passive alarm); whether it was."""
+async def _pause(seconds: float, wake: asyncio.Event | None) -> None:
+    """Sleep `seconds`, or less when `wake` is set (a passive alarm, the traffic signal)."""
     if wake is None:
         await asyncio.sleep(seconds)
-        return False
+        return
     try:
         async with asyncio.timeout(seconds):
             await wake.wait()
     except TimeoutError:
-        return False
+        return
     wake.clear()
-    return True
 
 
 async def _round(
@@ -75,14 +57,12 @@ async def probe_loop(
     report: Callable[[ProbeRound], None],
     health: Callable[[], LinkHealth | None],
     binding: Callable[[], LinkBinding | None] | None = None,
-    interface: str | None = None,
     wake: asyncio.Event | None = None,
 ) -> None:
     """Probe forever. With `binding`, probes leave by that link (none while it has no
-    route); without, they are plain (service backends). `interface` enables the traffic
-    signal when the check asks for it; setting `wake` starts the next round at once."""
+    route); without, they are plain (service backends). Setting `wake` (a passive alarm,
+    the traffic signal) starts the next round at once."""
     prober: LinkProber | None = None if binding else LinkProber(None)
-    watch = interface if check.traffic_signal else None
     names = [describe(t) for t in check.targets]
     try:
         while True:
@@ -96,17 +76,8 @@ async def probe_loop(
             report(ProbeRound(time.monotonic(), await _round(check, names, prober)))
             now = health()
             deadline = started + (next_interval(now, check) if now else check.interval)
-            counters = _packets(watch) if watch else None
-            while (remaining := deadline - time.monotonic()) > 0:
-                if watch is None:
-                    await _pause(remaining, wake)
-                    break
-                # Traffic signal: look at the counters every fast interval and probe at
-                # once when the link sent but received nothing in between.
-                woken = await _pause(min(remaining, check.probe_interval_fast), wake)
-                previous, counters = counters, _packets(watch)
-                if woken or _suspect(previous, counters):
-                    break
+            if (remaining := deadline - time.monotonic()) > 0:
+                await _pause(remaining, wake)
     finally:
         if prober is not None:
             prober.close()

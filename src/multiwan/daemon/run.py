@@ -244,19 +244,19 @@ class Daemon:
         self.probes = []
         self.wakeups = {}
         self._watch_handshakes(engine)
-        for name, link in engine.config.links.items():
+        for name in engine.config.links:
             check = engine.config.health_of(name)
             if check is not None:
                 self.wakeups[name] = asyncio.Event()
                 self.probes.append(self.keep(
-                    self._link_loop(engine, name, check, link.interface), name=f"probe:{name}"
+                    self._link_loop(engine, name, check), name=f"probe:{name}"
                 ))  # fmt: skip
         for (service, key), check in engine.backend_checks().items():
             loop = self._backend_loop(engine, service, key, check)
             self.probes.append(self.keep(loop, name=f"probe:{service}/{key}"))
 
     def _link_loop(
-        self, engine: Engine, name: str, check: HealthCheck, interface: str
+        self, engine: Engine, name: str, check: HealthCheck
     ) -> Callable[[], Coroutine[Any, Any, None]]:
         generation = engine.generation
 
@@ -265,8 +265,7 @@ class Daemon:
 
         wake = self.wakeups.get(name)
         return lambda: probe_loop(
-            check, report, lambda: engine.health.get(name), lambda: link_binding(engine, name),
-            interface, wake,
+            check, report, lambda: engine.health.get(name), lambda: link_binding(engine, name), wake
         )  # fmt: skip
 
     def probe_now(self, link: str) -> None:
