@@ -6,6 +6,9 @@ Two times per blackhole: until the daemon's log says the link is down, and until
 connections stop failing (the start of the last new connection that failed, as the
 client saw it). Passive: passive_timeout 0.1 s, passive_down = true, 3 destinations (the
 default) and 2 (the least allowed).
+
+And what watching costs: the daemon's CPU (and its `conntrack -E` child's) under a few
+hundred new connections a second, with `passive` on and off, in one run.
 """
 
 import os
@@ -13,6 +16,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from multiwan.lab.configs import lab_config, probe_health
 from multiwan.lab.daemon import LabDaemon
@@ -80,6 +84,72 @@ def measure_passive(trials: int = 5, prefix: str = PREFIX) -> list[Setting]:
     return settings
 
 
+@dataclass
+class WatchCost:
+    """CPU per process, in % of one core, over the same kind of traffic."""
+
+    connections_per_s: dict[bool, float] = field(default_factory=dict)  # by passive
+    daemon_pct: dict[bool, float] = field(default_factory=dict)
+    conntrack_pct: float = 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+
+
+def measure_watch_cost(
+    seconds: float = 10.0, interval: float = 0.004, prefix: str = PREFIX
+) -> WatchCost:
+    """New connections every `interval` to 4 far servers through 3 links, `seconds` long,
+    with passive off, then on."""
+    cost = WatchCost()
+    with lab_world(prefix) as lab:
+        far_servers(lab)
+        for passive in (False, True):
+            extra = f"{PASSIVE}3\n" if passive else ""
+            config = lab_config(lab, health=probe_health(lab, interval=0.5, extra=extra))
+            with LabDaemon(lab, config) as daemon, Users(lab, FAR[:4], interval) as users:
+                time.sleep(2.0)
+                assert daemon.proc is not None
+                daemon_pid = daemon.proc.pid
+                watchers = _children(daemon_pid) if passive else []
+                before = [_cpu_seconds(p) for p in (daemon_pid, *watchers)]
+                count, started = len(users.attempts), time.monotonic()
+                time.sleep(seconds)
+                after = [_cpu_seconds(p) for p in (daemon_pid, *watchers)]
+                span = time.monotonic() - started
+                cost.connections_per_s[passive] = (len(users.attempts) - count) / span
+                used = [(a - b) / span * 100 for a, b in zip(after, before, strict=True)]
+                cost.daemon_pct[passive] = used[0]
+                if passive:
+                    cost.conntrack_pct = sum(used[1:])
+    return cost
+
+
+def watch_section(cost: WatchCost) -> list[str]:
+    return [
+        "## What watching the users' connections costs",
+        "",
+        "3 ISPs, probes every 0.5 s; the client opens new TCP connections to 4 far servers",
+        "as fast as `bench/passive.py` asks (one every 4 ms); CPU in % of one core over 10 s,",
+        "the daemon and its `conntrack -E` child apart.",
+        "",
+        "| passive | new connections / s | daemon CPU % | conntrack -E CPU % |",
+        "| --- | ---: | ---: | ---: |",
+        f"| off | {cost.connections_per_s[False]:.0f} | {cost.daemon_pct[False]:.1f} | - |",
+        f"| on | {cost.connections_per_s[True]:.0f} | {cost.daemon_pct[True]:.1f} "
+        f"| {cost.conntrack_pct:.1f} |",
+        "",
+    ]
+
+
 def goal(settings: list[Setting]) -> tuple[str, str, bool]:
     """Issue 13's goal: new connections stop failing < 0.3 s at 200 ms x 3 probes."""
     fast = next(s for s in settings if (s.interval, s.destinations, s.servers) == (0.2, 3, 4))
@@ -123,5 +193,8 @@ def section(settings: list[Setting]) -> list[str]:
 
 if __name__ == "__main__":  # this section alone, in namespaces named $MULTIWAN_TEST_PREFIX*
     prefix = os.environ.get("MULTIWAN_TEST_PREFIX", PREFIX)
-    measured = measure_passive(int(sys.argv[1]) if sys.argv[1:] else 3, prefix)
-    print("| {} | {} | {} |".format(*goal(measured)), "", *section(measured), sep="\n")
+    if sys.argv[1:] == ["cost"]:
+        print(*watch_section(measure_watch_cost(prefix=prefix)), sep="\n")
+    else:
+        measured = measure_passive(int(sys.argv[1]) if sys.argv[1:] else 3, prefix)
+        print("| {} | {} | {} |".format(*goal(measured)), "", *section(measured), sep="\n")

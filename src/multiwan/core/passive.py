@@ -50,10 +50,16 @@ class Passive:
 
 
 def observe(
-    passive: Passive, handshakes: Sequence[Handshake], now: float, destinations: int
+    passive: Passive,
+    handshakes: Sequence[Handshake],
+    now: float,
+    destinations: int,
+    armed: bool = True,
 ) -> tuple[Passive, str | None]:
     """Fold the handshakes in; the alarm's reason when `destinations` distinct destinations
-    went unanswered since the last answer (the evidence then starts over)."""
+    went unanswered since the last answer (the evidence then starts over). Not `armed` (the
+    link is down already): counted, but no evidence is kept and no alarm raised, so the
+    connections still failing on a dead link never count as an alarm of their own."""
     last = passive.last_answer
     for shake in handshakes:
         if shake.answered and (last is None or shake.started > last):
@@ -72,6 +78,8 @@ def observe(
         answered_total=passive.answered_total + answered,
         unanswered_total=passive.unanswered_total + len(handshakes) - answered,
     )
+    if not armed:
+        return replace(passive, unanswered=()), None
     if len(evidence) < destinations:
         return passive, None
     names = ", ".join(d for d, _ in evidence[:3]) + (", ..." if len(evidence) > 3 else "")

@@ -367,12 +367,12 @@ class Engine:
             check = self.config.health_of(name) if name in self.config.links else None
             if name is None or check is None or not check.passive or name not in self.health:
                 continue
-            evidence = self.passive.get(name, Passive())
+            evidence, armed = self.passive.get(name, Passive()), self.health[name].verdict != "down"
             passive, alarm = observe(
-                evidence, handshakes, now.monotonic, check.passive_destinations
+                evidence, handshakes, now.monotonic, check.passive_destinations, armed
             )
             self.passive[name] = passive
-            if alarm is None or self.health[name].verdict == "down":
+            if alarm is None:
                 continue
             then = "taking it down" if check.passive_down else "probing it at once"
             text = f"link {name}: passive alarm: {alarm}; {then}"

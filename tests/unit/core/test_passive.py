@@ -51,3 +51,12 @@ def test_old_evidence_expires() -> None:
 def test_the_reason_names_at_most_three_destinations() -> None:
     _, alarm = observe(Passive(), failed(1.0, "a", "b", "c", "d", "e"), 1.1, 5)
     assert alarm == "new connections to 5 destinations unanswered (a, b, c, ...)"
+
+
+def test_a_link_already_down_counts_its_failures_but_raises_no_alarm_of_its_own() -> None:
+    """The connections still failing on a link that went down are counted, not evidence: a
+    down link would otherwise show a second alarm for the same outage."""
+    passive, alarm = observe(Passive(), failed(1.0, "a", "b", "c", "d"), 1.2, 3, armed=False)
+    assert (alarm, passive.alarms, passive.unanswered, passive.unanswered_total) == (None, 0, (), 4)
+    passive, alarm = observe(passive, failed(2.0, "a", "b"), 2.2, 3)  # back up: starts afresh
+    assert alarm is None

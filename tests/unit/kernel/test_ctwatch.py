@@ -1,7 +1,14 @@
 """The handshake watcher's bookkeeping, fed lines as `conntrack -E -o id` prints them."""
 
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
 from multiwan.core.passive import Handshake
-from multiwan.kernel.ctwatch import FIRST_WAIT, LATE_SECONDS, Handshakes
+from multiwan.kernel.ctwatch import FIRST_WAIT, LATE_SECONDS, Handshakes, watch_handshakes
+from multiwan.kernel.errors import KernelError
 
 NEW = (
     b"    [NEW] tcp      6 120 SYN_SENT src=10.10.0.2 dst=203.0.113.10 sport={port} dport=80 "
@@ -115,3 +122,29 @@ def test_late_answers_are_remembered_for_a_while_only() -> None:
     shakes.feed(line(UPDATE, 1), FIRST_WAIT + LATE_SECONDS + 2, WATCHED)
     assert shakes.take() == {}
     assert not shakes.late
+
+
+def test_the_stream_is_read_in_batches_and_its_end_is_an_error_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in `conntrack` prints one answered handshake in two writes (a line split
+    between them), then exits with a message: the watcher reports the handshake and raises
+    the message."""
+    fake = tmp_path / "conntrack"
+    first, second = line(NEW, 1), line(UPDATE, 1)
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"printf '%s' '{(first + second[:20]).decode()}'\n"
+        "sleep 0.05\n"
+        f"printf '%s' '{second[20:].decode()}'\n"
+        "echo 'conntrack v1.4.7: Operation not permitted' >&2\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    reports: list[dict[int, tuple[Handshake, ...]]] = []
+    watched = (0xFF00, {0x100: 0.5})
+    with pytest.raises(KernelError, match=r"conntrack -E stopped: conntrack v1\.4\.7: Operation"):
+        asyncio.run(asyncio.wait_for(watch_handshakes(lambda: watched, reports.append), 5))
+    assert [list(r) for r in reports] == [[0x100]]
+    assert reports[0][0x100][0].answered
