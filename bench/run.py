@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.failover import measure_failover
 from bench.loss import measure_loss
 from bench.passive import goal as passive_goal
-from bench.passive import measure_passive
+from bench.passive import measure_passive, measure_watch_cost, watch_section
 from bench.passive import section as passive_section
 from bench.scale import probe_cost, update_time
 from bench.services import measure_services
@@ -83,6 +83,7 @@ def main() -> None:
     passive = measure_passive(trials)
     targets.append(passive_goal(passive))
     lines += passive_section(passive)
+    lines += watch_section(measure_watch_cost())
 
     loss = measure_loss(seconds=10 if args.quick else 20)
     rate = loss.failed / max(loss.connections, 1)

@@ -355,6 +355,20 @@ def _metered(config: Config) -> list[Finding]:
     return found
 
 
+def _mixed_weights(config: Config) -> list[Finding]:
+    """An auto weight is Mbit/s; a fixed weight beside it in one policy is read as Mbit/s."""
+    found = []
+    for name, policy in config.policies.items():
+        members = [(m, config.links[m.link]) for m in policy.members()]
+        auto = [m.link for m, link in members if m.weight is None and link.weighing]
+        fixed = [m.link for m, link in members if m.weight is not None or not link.weighing]
+        if auto and fixed:
+            found.append(Finding(f"policies.{name}", f'mixes weight = "auto" ({", ".join(auto)}: '
+                                 f"Mbit/s measured) with fixed weights ({', '.join(fixed)}): "
+                                 "those count as Mbit/s beside them"))  # fmt: skip
+    return found
+
+
 def advise(
     config: Config,
     links: Iterable[ResolvedLink],
@@ -381,5 +395,6 @@ def advise(
             *_management_balanced(config, links, lan or {}),
             *_one_provider(config, links),
             *_metered(config),
+            *_mixed_weights(config),
         ]
     )

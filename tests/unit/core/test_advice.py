@@ -561,3 +561,17 @@ def test_a_check_that_cannot_be_judged_does_not_end_the_others() -> None:
     )
     text += '[links.a.health]\ntargets = [{ kind = "command", argv = ["true"] }]\n'
     assert findings(text) == [Finding("health.targets", ONE_PROVIDER.format("192.0.2.0/24"))]
+
+
+def test_a_policy_that_mixes_auto_and_fixed_weights() -> None:
+    fixed = ROUTER.replace("100.64.9.1", "100.64.2.1")
+    mixed = fixed.replace('gateway = "100.64.1.1"', 'gateway = "100.64.1.1"\nweight = "auto"')
+    message = (
+        'mixes weight = "auto" (a: Mbit/s measured) with fixed weights (b): those count as '
+        "Mbit/s beside them"
+    )
+    assert findings(mixed) == [Finding("policies.p", message)]
+    both = mixed.replace('gateway = "100.64.2.1"', 'gateway = "100.64.2.1"\nweight = "auto"')
+    assert findings(both) == []
+    own = both.replace('links = ["a", "b"]', 'links = ["a", { link = "b", weight = 3 }]')
+    assert [f.field for f in findings(own)] == ["policies.p"]
