@@ -54,9 +54,10 @@ class AutoWeight(Strict):
     )
     command: Annotated[list[Argument], Field(min_length=1)] | None = Field(
         None,
-        description="A measurement program (argv) that prints the link's capacity, e.g. "
-        "'38.5 Mbit/s' (a bare number is kbit/s). It gets LINK, INTERFACE, MARK, SOURCE and "
-        "SOURCE6 to bind itself to the link; its result counts like a peak.",
+        description="A measurement program (argv) that prints the link's capacity: its first "
+        "rate in bits with a unit ('download 38.5 Mbit/s', '900 kbps'), or one bare number "
+        "(kbit/s). It gets LINK, INTERFACE, MARK, SOURCE and SOURCE6 to bind itself to the "
+        "link; its result counts like a peak.",
     )
     command_interval: Annotated[float, Field(ge=10, le=604800)] = Field(
         3600, description="Seconds between runs of command."

@@ -23,9 +23,11 @@ from dataclasses import dataclass, replace
 
 from multiwan.config.autoweight import WEIGHT_MAX, AutoWeight
 
-#: A measurement command's output: a number, optionally with a unit (a bare number is kbit/s).
-RATE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)(?:bit|b)?(?:/s|ps)?\b", re.IGNORECASE)
-UNIT_KBIT = {"": 1.0, "k": 1.0, "m": 1000.0, "g": 1_000_000.0}
+#: A rate in a measurement command's output: a number with a unit of bits (not bytes: 'MB/s').
+RATE = re.compile(r"(\d+(?:\.\d+)?)\s*([kKmMgG])(?:bits?/s|bps|bit)\b")
+#: Or the whole output one bare number: kbit/s.
+BARE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*")
+UNIT_KBIT = {"k": 1.0, "m": 1000.0, "g": 1_000_000.0}
 #: A lower capacity counts when at least half the window's samples came this close to it.
 PLATEAU = 0.8
 
@@ -149,9 +151,11 @@ def command_due(current: Weighing, settings: AutoWeight, now: float) -> bool:
 
 
 def parse_rate(output: str) -> float:
-    """kbit/s from a measurement command's output: its first number, with its unit ('38.5
-    Mbit/s', '900 kbps', '1 Gbit/s'); a bare number is kbit/s."""
-    found = RATE.search(output)
-    if found is None:
-        raise ValueError(f"no rate in its output {output[:80]!r} (expected e.g. '38.5 Mbit/s')")
-    return float(found.group(1)) * UNIT_KBIT[found.group(2).lower()]
+    """kbit/s from a measurement command's output: its first rate with a unit ('Ping 12 ms,
+    download 38.5 Mbit/s', '900 kbps', '1 Gbit/s'), or the output as one bare number
+    (kbit/s)."""
+    if (found := RATE.search(output)) is not None:
+        return float(found.group(1)) * UNIT_KBIT[found.group(2).lower()]
+    if (bare := BARE.fullmatch(output)) is not None:
+        return float(bare.group(1))
+    raise ValueError(f"no rate in its output {output[:80]!r} (expected e.g. '38.5 Mbit/s')")

@@ -116,14 +116,17 @@ def test_the_command_runs_when_due_and_never_twice_at_once() -> None:
         ("38.5 Mbit/s\n", 38_500),
         ("Download: 900 kbps", 900),
         ("1 Gbit/s", 1_000_000),
-        ("12000", 12_000),
-        ("speed 2.5mbps", 2_500),
+        ("12000\n", 12_000),
+        ("speed 2.5Mbps", 2_500),
+        ("Ping: 12 ms\nDownload: 38.5 Mbit/s\nUpload: 9 Mbit/s", 38_500),
+        ("isp1: 20 Mbits/s", 20_000),
     ],
 )
 def test_a_command_prints_a_rate_with_its_unit(output: str, kbit: float) -> None:
     assert parse_rate(output) == kbit
 
 
-def test_output_without_a_rate_is_an_error_that_quotes_it() -> None:
-    with pytest.raises(ValueError, match="no rate in its output 'unreachable'"):
-        parse_rate("unreachable")
+@pytest.mark.parametrize("output", ["unreachable", "4.8 MB/s", "12 ms", "1 2"])
+def test_output_without_a_rate_in_bits_is_an_error_that_quotes_it(output: str) -> None:
+    with pytest.raises(ValueError, match=f"no rate in its output '{output}'"):
+        parse_rate(output)
