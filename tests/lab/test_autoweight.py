@@ -1,6 +1,7 @@
 """`weight = "auto"` against the real daemon and real traffic: two ISPs shaped by tbf to
 40 Mbit/s each and filled by downloads take weights of about 40; when one line drops to
-10 Mbit/s its weight follows within the configured window, and then both hold still."""
+10 Mbit/s its weight follows within the configured window, and then both hold still; a
+restarted daemon resumes from the measured weights."""
 
 import json
 import re
@@ -60,6 +61,13 @@ def test_auto_weights_follow_a_line_that_slows_from_40_to_10_mbit_and_hold_still
         time.sleep(WINDOW + 2 * MIN_INTERVAL)
         after = weights(lab)
         log = daemon.log()
+    with LabDaemon(lab, config) as restarted:
+        time.sleep(2.0)
+        resumed = json.loads(lab.multiwan("status", "--json").stdout)["links"]
+        relog = restarted.log()
+    assert {link["name"]: link["weight"] for link in resumed} == after, relog
+    assert resumed[0]["auto_weight"]["reason"] == "measured before the daemon restarted"
+    assert not re.search(WEIGHT_LINE, relog), relog
     moves = re.findall(WEIGHT_LINE, log)
     print(f"weights {full} -> {after} ({seen - slowed:.1f} s after the change); moves {moves}")
     assert 5 <= after["isp1"] <= 13, after

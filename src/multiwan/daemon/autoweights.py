@@ -34,6 +34,11 @@ class AutoWeights:
             if n in config.links and config.links[n].weighing
         }
 
+    def resume(self, weights: Mapping[str, int]) -> None:
+        """The weights the last run measured (daemon/persist.py): held until new evidence."""
+        for name, weight in weights.items():
+            self.links[name] = Weighing(weight, "measured before the daemon restarted")
+
     def keep(self, links: Collection[str]) -> None:
         """Forget the links a reload removed."""
         self.links = {n: w for n, w in self.links.items() if n in links}

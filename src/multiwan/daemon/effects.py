@@ -88,6 +88,13 @@ class SaveMode:
 
 
 @dataclass(frozen=True)
+class SaveWeights:
+    """Persist the measured weights of auto links, so a restart keeps them."""
+
+    weights: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class SaveSeats:
     """Persist the seats of least-loaded pools, so a restart keeps every client's link."""
 
@@ -190,7 +197,7 @@ class Continue:
 
 Effect = (
     ReadFacts | ApplyConfig | Apply | Flush | FlushBackend | SaveStates | SaveMode | SaveSeats
-    | RunHooks | StartTunnel | StopTunnel | ScheduleTunnelRetry
+    | SaveWeights | RunHooks | StartTunnel | StopTunnel | ScheduleTunnelRetry
     | ScheduleReconcile | ScheduleRevert | LoadConfig | RestartProbes | ProbeNow | MeasureCapacity
     | Answer | Log | Continue
 )  # fmt: skip

@@ -59,6 +59,7 @@ from multiwan.daemon.effects import (
     SaveMode,
     SaveSeats,
     SaveStates,
+    SaveWeights,
     ScheduleReconcile,
     ScheduleRevert,
 )
@@ -212,9 +213,10 @@ class Engine:
     def handle(self, event: DaemonEvent, now: Now) -> list[Effect]:
         """What to do about `event`; the state changes here, the world in the executor."""
         match event:
-            case Start(previous, modes, seats):
+            case Start(previous, modes, seats, weights):
                 self.previous = previous
                 self.pools.resume(seats)
+                self.auto_weights.resume(weights)
                 return [*self._resume(modes), *self._reconcile()]
             case Reconcile():
                 self.reconcile_pending = False
@@ -411,7 +413,8 @@ class Engine:
             return effects
         text = "; ".join(f"link {name}: {change}" for name, change in moved)
         fields = {"link": moved[0][0]} if len(moved) == 1 else {}
-        return [*effects, *self._update_policies(Announce(text, INFO, fields))]
+        saved = SaveWeights(self.auto_weights.weights())
+        return [*effects, *self._update_policies(Announce(text, INFO, fields)), saved]
 
     def _step(self, name: str, event: Event, now: Now, update: bool = True) -> list[Effect]:
         health, transition = step(self.health[name], event, self.config.health_of(name))

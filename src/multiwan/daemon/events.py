@@ -25,11 +25,12 @@ Reply = asyncio.Future[dict[str, Any]]
 @dataclass(frozen=True)
 class Start:
     """The daemon starts; `previous` are the link states the last run saved, `modes` what
-    an operator made persistent with `mode --persist`."""
+    an operator made persistent with `mode --persist`, `weights` auto links' measured ones."""
 
     previous: Mapping[str, State]
     modes: tuple[str, ...] = ()
     seats: Mapping[str, Mapping[str, Seat]] = field(default_factory=dict)
+    weights: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from multiwan.daemon.effects import (
     SaveMode,
     SaveSeats,
     SaveStates,
+    SaveWeights,
     ScheduleReconcile,
     ScheduleRevert,
     ScheduleTunnelRetry,
@@ -65,9 +66,11 @@ from multiwan.daemon.persist import (
     MODE_FILE,
     SEATS_FILE,
     STATES_FILE,
+    WEIGHTS_FILE,
     save_modes,
     save_seats,
     save_states,
+    save_weights,
 )
 from multiwan.daemon.probes import link_binding
 from multiwan.daemon.tunnels import TunnelProcesses
@@ -104,6 +107,7 @@ class Executor:
         self.states_path = state_dir / STATES_FILE
         self.mode_path = state_dir / MODE_FILE
         self.seats_path = state_dir / SEATS_FILE
+        self.weights_path = state_dir / WEIGHTS_FILE
         self.load_config = load_config
         self.spawn = spawn  # a background task in the daemon's TaskGroup
         self.enqueue = enqueue
@@ -159,10 +163,8 @@ class Executor:
             case FlushBackend(address, protocol, port):
                 flush = flush_backend_connections(address, protocol, port)
                 self.spawn(flush, f"flush:{address}")
-            case SaveStates(states):
-                save_states(self.states_path, states)
-            case SaveSeats(seats):
-                save_seats(self.seats_path, seats)
+            case SaveStates() | SaveSeats() | SaveWeights():
+                self._save(effect)
             case SaveMode(modes):
                 try:
                     save_modes(self.mode_path, modes)
@@ -196,6 +198,16 @@ class Executor:
             case Continue(event):
                 return event
         return None
+
+    def _save(self, effect: SaveStates | SaveSeats | SaveWeights) -> None:
+        """What a restart resumes from, in the state directory (best effort: logged)."""
+        match effect:
+            case SaveStates(states):
+                save_states(self.states_path, states)
+            case SaveSeats(seats):
+                save_seats(self.seats_path, seats)
+            case SaveWeights(weights):
+                save_weights(self.weights_path, weights)
 
     def _tunnel(self, effect: StartTunnel | StopTunnel | ScheduleTunnelRetry) -> None:
         """Tunnel processes run as tasks of their own (daemon/tunnels.py): their starts and

@@ -15,6 +15,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from multiwan.config.autoweight import WEIGHT_MAX
 from multiwan.core.linkstate import State
 from multiwan.core.pools import Seat
 from multiwan.kernel.journal import read_json_object, write_atomic
@@ -61,6 +62,8 @@ STATES_FILE = "link-states.json"
 MODE_FILE = "mode.json"
 #: The seats of least-loaded pools' clients.
 SEATS_FILE = "client-seats.json"
+#: The measured weights of `weight = "auto"` links.
+WEIGHTS_FILE = "auto-weights.json"
 
 
 def load_states(path: Path) -> dict[str, State]:
@@ -105,6 +108,20 @@ def save_seats(path: Path, seats: Mapping[str, Mapping[str, Seat]]) -> None:
         write_atomic(path, json.dumps(data, sort_keys=True))
     except OSError as exc:
         log.error("could not save client seats to %s: %s", path, exc)
+
+
+def load_weights(path: Path) -> dict[str, int]:
+    """The measured weight of each auto link as the last run left it (1-1000)."""
+    raw = read_json_object(path, "auto weights file")
+    return {k: v for k, v in raw.items() if type(v) is int and 1 <= v <= WEIGHT_MAX}
+
+
+def save_weights(path: Path, weights: Mapping[str, int]) -> None:
+    """Best effort: a restart then starts from the initial weights."""
+    try:
+        write_atomic(path, json.dumps(weights, sort_keys=True))
+    except OSError as exc:
+        log.error("could not save auto weights to %s: %s", path, exc)
 
 
 def save_states(path: Path, states: Mapping[str, State]) -> None:

@@ -51,11 +51,13 @@ from multiwan.daemon.persist import (
     MODE_FILE,
     SEATS_FILE,
     STATES_FILE,
+    WEIGHTS_FILE,
     StateDirError,
     claim_state_dir,
     load_modes,
     load_seats,
     load_states,
+    load_weights,
 )
 from multiwan.daemon.probes import link_binding, probe_loop
 from multiwan.daemon.rates import sample_rates
@@ -119,7 +121,8 @@ class Daemon:
                 previous = load_states(self.state_dir / STATES_FILE)
                 modes = load_modes(self.state_dir / MODE_FILE)
                 seats = load_seats(self.state_dir / SEATS_FILE)
-                await self.executor.run(Start(previous, modes, seats))
+                weights = load_weights(self.state_dir / WEIGHTS_FILE)
+                await self.executor.run(Start(previous, modes, seats, weights))
                 release_startup_memory()
                 self._start_probes(engine)
                 daemon = config.daemon

@@ -6,9 +6,9 @@ weight across runtime changes and reloads."""
 from typing import Any
 
 from multiwan.config.load import load_config_text
-from multiwan.daemon.effects import Apply, ApplyConfig, Log, MeasureCapacity
+from multiwan.daemon.effects import Apply, ApplyConfig, Log, MeasureCapacity, SaveWeights
 from multiwan.daemon.engine import Now
-from multiwan.daemon.events import CapacityMeasured, RatesSampled, Reload
+from multiwan.daemon.events import CapacityMeasured, RatesSampled, Reload, Start
 from tests.unit.daemon.test_playbooks import LINKS, Play, chain_text, logged, of, rates
 
 AUTO = LINKS.replace(
@@ -98,3 +98,17 @@ def test_a_runtime_weight_replaces_auto_until_a_reload_and_the_measured_one_retu
     effects = play.send(Reload())
     assert of(ApplyConfig, effects)
     assert link(play, "isp1")["weight"] == 40  # measured before, held while it was not auto
+
+
+def test_measured_weights_are_saved_and_a_restart_resumes_from_them() -> None:
+    play = Play(load_config_text(AUTO, "m.toml")).start()
+    assert of(SaveWeights, second(play, 40_000)) == [SaveWeights({"isp1": 40})]
+    assert not of(SaveWeights, second(play, 40_000)), "saved when a weight moves only"
+    again = Play(load_config_text(AUTO, "m.toml"))
+    again.send(Start({}, weights={"isp1": 40, "gone": 7}))
+    shown = link(again, "isp1")
+    assert (shown["weight"], shown["auto_weight"]["reason"]) == (
+        40, "measured before the daemon restarted"
+    )  # fmt: skip
+    (first,) = of(ApplyConfig, again.effects)
+    assert first.available.measured == {"isp1": 40}, "the first apply uses it"

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from multiwan.daemon.persist import StateDirError, claim_state_dir, load_states, save_states
+from multiwan.daemon.persist import (
+    StateDirError,
+    claim_state_dir,
+    load_states,
+    load_weights,
+    save_states,
+    save_weights,
+)
 from multiwan.kernel.journal import SysctlJournal, valid_sysctl_key
 
 
@@ -93,3 +100,19 @@ def test_the_journal_drops_invalid_keys(tmp_path: Path) -> None:
     assert journal.load() == {good: "2"}
     journal.record({"../x": "1", "net/ipv4/conf/wan3/rp_filter": "0"})
     assert set(json.loads(journal.path.read_text())) == {good, "net/ipv4/conf/wan3/rp_filter"}
+
+
+def test_auto_weights_are_kept_and_only_valid_ones_read_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "auto-weights.json"
+    save_weights(path, {"lte1": 38, "lte2": 1})
+    assert load_weights(path) == {"lte1": 38, "lte2": 1}
+    path.write_text(json.dumps({"a": 0, "b": 1001, "c": 2.5, "d": True, "e": "7", "f": 1000}))
+    assert load_weights(path) == {"f": 1000}
+    path.unlink()
+    path.mkdir()
+    (path / "x").touch()
+    with caplog.at_level(logging.ERROR):
+        save_weights(path, {"lte1": 38})
+    assert "could not save auto weights" in caplog.text
