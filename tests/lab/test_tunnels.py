@@ -1,6 +1,8 @@
 """Tunnel links with real wireguard-go and openvpn: the daemon raises a tunnel over each base
 link (also over identical modems), balances over the tunnels, takes a tunnel down with its
-base and back up with it, and restarts a killed tunnel process."""
+base and back up with it, and restarts a killed tunnel process; WireGuard runs in the kernel
+where the kernel has it, else in wireguard-go; tunnels a killed daemon left are ended by
+the next one."""
 
 import json
 import os
@@ -14,7 +16,14 @@ import pytest
 from multiwan.core.tunnels import TunnelKind
 from multiwan.lab.daemon import LabDaemon
 from multiwan.lab.topology import SERVER_IP, Lab
-from multiwan.lab.tunnels import TunnelEnd, peer_addresses, tunnel_servers, tunnels_config
+from multiwan.lab.tunnels import (
+    TunnelEnd,
+    kernel_wireguard,
+    peer_addresses,
+    tunnel_processes,
+    tunnel_servers,
+    tunnels_config,
+)
 from tests.lab.conftest import LabFactory
 
 pytestmark = pytest.mark.lab
@@ -131,3 +140,67 @@ def test_a_killed_tunnel_process_is_restarted(make_lab: LabFactory, kind: Tunnel
         assert tunnel["last_exit"] == "killed by signal 9 (SIGKILL)"
         assert "killed by signal 9 (SIGKILL); restarting in 1 s" in daemon.log()
         assert per_tunnel(lab, ends, count=10) == {"vpn1": 10}
+
+
+def test_without_kernel_wireguard_wireguard_go_runs_and_says_why(make_lab: LabFactory) -> None:
+    lab, ends = world(make_lab, ["wireguard"])
+    if kernel_wireguard(lab):
+        pytest.skip("this kernel has WireGuard: the kernel runs the tunnel (next test)")
+    with LabDaemon(lab, tunnels_config(lab, ends)) as daemon:
+        wait_until(lambda: up(lab, "vpn1"))
+        tunnel = links(lab)["vpn1"]["tunnel"]
+        assert tunnel["implementation"] == "wireguard-go"
+        assert tunnel_processes(ends[0].interface) == [tunnel["pid"]]
+        daemon.wait_log(r"tunnel vpn1 \(wireguard over isp1\) running: wireguard-go, pid \d+ "
+                        r"\(no WireGuard in the kernel: \[Errno 95\] cannot create ")  # fmt: skip
+        assert "wireguard-go" in lab.multiwan("status").stdout
+        assert per_tunnel(lab, ends, count=10) == {"vpn1": 10}
+
+
+def test_kernel_wireguard_runs_without_a_process_and_is_supervised(make_lab: LabFactory) -> None:
+    """Runs only on a kernel with WireGuard (not this project's usual test machine)."""
+    lab, ends = world(make_lab, ["wireguard"])
+    if not kernel_wireguard(lab):
+        pytest.skip("this kernel has no WireGuard (ip link add type wireguard refused): "
+                    "the kernel path cannot run here")  # fmt: skip
+    device = ends[0].interface
+    with LabDaemon(lab, tunnels_config(lab, ends)) as daemon:
+        wait_until(lambda: up(lab, "vpn1"))
+        tunnel = links(lab)["vpn1"]["tunnel"]
+        assert (tunnel["implementation"], tunnel["pid"]) == ("kernel", None)
+        assert tunnel_processes(device) == []
+        assert "running: in the kernel (no process)" in daemon.log()
+        assert per_tunnel(lab, ends, count=10) == {"vpn1": 10}
+        lab.router.run("ip", "link", "delete", device)  # what a process exit is to a process
+        wait_until(lambda: up(lab, "vpn1") and links(lab)["vpn1"]["tunnel"]["restarts"] == 1)
+        assert links(lab)["vpn1"]["tunnel"]["last_exit"] == f"its device {device} vanished"
+        assert per_tunnel(lab, ends, count=10) == {"vpn1": 10}
+    assert lab.router.run("ip", "link", "show", device, check=False).returncode != 0
+
+
+def test_tunnels_a_killed_daemon_left_are_ended_by_the_next_one(make_lab: LabFactory) -> None:
+    """SIGKILL outside systemd leaves the tunnel processes running, holding their devices:
+    the next daemon ends them (by the pids it recorded, while their command line matches)
+    and runs exactly one process per tunnel."""
+    lab, ends = world(make_lab, ["wireguard", "openvpn"])
+    config = tunnels_config(lab, ends)
+    first = LabDaemon(lab, config).start()
+    wait_until(lambda: up(lab, "vpn1", "vpn2"))
+    old = {end.link: links(lab)[end.link]["tunnel"]["pid"] for end in ends}
+    first.send(signal.SIGKILL)
+    first.stop()
+    for end in ends:  # left behind, still running
+        assert old[end.link] in tunnel_processes(end.interface)
+    with LabDaemon(lab, config) as second:
+        wait_until(lambda: up(lab, "vpn1", "vpn2"))
+        for end in ends:
+            pid = links(lab)[end.link]["tunnel"]["pid"]
+            if pid is not None:  # a kernel tunnel has none
+                assert tunnel_processes(end.interface) == [pid]
+                assert pid != old[end.link]
+            assert not os.path.exists(f"/proc/{old[end.link]}/cmdline") or (
+                old[end.link] not in tunnel_processes(end.interface)
+            )
+            assert f"tunnel {end.link}: ending " in second.log()
+            assert links(lab)[end.link]["tunnel"]["restarts"] == 0
+        assert set(per_tunnel(lab, ends)) == {"vpn1", "vpn2"}

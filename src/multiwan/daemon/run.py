@@ -119,6 +119,7 @@ class Daemon:
                 previous = load_states(self.state_dir / STATES_FILE)
                 modes = load_modes(self.state_dir / MODE_FILE)
                 seats = load_seats(self.state_dir / SEATS_FILE)
+                await self.executor.tunnels.records.end_leftovers()  # of a killed daemon
                 await self.executor.run(Start(previous, modes, seats))
                 release_startup_memory()
                 self._start_probes(engine)

@@ -119,6 +119,31 @@ def peer_addresses(lab: Lab, end: TunnelEnd) -> set[str]:
     return set(re.findall(r"Peer Connection Initiated with \[AF_INET\]([\d.]+):", log))
 
 
+def kernel_wireguard(lab: Lab) -> bool:
+    """Whether this kernel has WireGuard (tried in the lab's router with a device of its own,
+    deleted at once): the daemon runs kernel tunnels where it has, wireguard-go elsewhere."""
+    probe = f"mwk{lab.tag}"
+    created = lab.router.run("ip", "link", "add", probe, "type", "wireguard", check=False)
+    if created.returncode:
+        return False
+    lab.router.run("ip", "link", "delete", probe)
+    return True
+
+
+def tunnel_processes(device: str) -> list[int]:
+    """Pids of the lab's tunnel processes (wireguard-go, openvpn) for router device `device`,
+    found by their command line."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith((b"wireguard-go", b"openvpn")) and device.encode() in argv:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
 def purge_stale_sockets() -> None:
     """Remove the control sockets that killed lab wireguard-go processes left behind (mwc*,
     mws*: lab names only), those nobody listens on any more."""

@@ -79,3 +79,20 @@ def test_watched_links_show_their_handshakes_and_alarms_others_a_dash() -> None:
     row1, row2 = (line for line in text.splitlines() if "isp1" in line or "isp2" in line)
     assert row1.rstrip(" │").endswith("90/7 (1!)")
     assert row2.rstrip(" │").endswith("-")
+
+
+def test_tunnels_show_what_runs_them() -> None:
+    kernel = {"kind": "wireguard", "over": "isp1", "implementation": "kernel",
+              "process": "running", "pid": None, "restarts": 0, "last_exit": None}  # fmt: skip
+    userspace = {**kernel, "over": "isp2", "implementation": "wireguard-go", "pid": 4321,
+                 "restarts": 2, "last_exit": "killed by signal 9 (SIGKILL)"}  # fmt: skip
+    links = [
+        {**LINK, "name": "vpn1", "tunnel": kernel},
+        {**LINK, "name": "vpn2", "tunnel": userspace},
+    ]
+    rows = [
+        line.replace("│", " ").split() for line in render({**STATUS, "links": links}).splitlines()
+    ]
+    assert ["vpn1", "wireguard", "isp1", "kernel", "running", "-", "0", "-"] in rows
+    assert ["vpn2", "wireguard", "isp2", "wireguard-go", "running", "4321", "2", "killed", "by",
+            "signal", "9", "(SIGKILL)"] in rows  # fmt: skip
