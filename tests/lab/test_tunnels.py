@@ -16,7 +16,7 @@ import pytest
 
 from multiwan.core.tunnels import TunnelKind
 from multiwan.lab.daemon import LabDaemon
-from multiwan.lab.topology import SERVER_IP, Lab
+from multiwan.lab.topology import SERVER_IP, SERVER_IP6, Lab
 from multiwan.lab.tunnels import (
     TunnelEnd,
     kernel_wireguard,
@@ -219,4 +219,20 @@ def test_tunnels_a_killed_daemon_left_are_ended_by_the_next_one(make_lab: LabFac
             assert pid != old[end.link]
             assert f"tunnel {end.link}: ending " in second.log()
             assert links(lab)[end.link]["tunnel"]["restarts"] == 0
+        assert set(per_tunnel(lab, ends)) == {"vpn1", "vpn2"}
+
+
+def test_ipv6_goes_through_wireguard_tunnels(make_lab: LabFactory) -> None:
+    """Tunnels over IPv4-only uplinks carry the LAN's IPv6 (inner addresses fd99:k::2/128,
+    the tunnel devices their own next hop), balanced over both tunnels, IPv4 still too."""
+    lab = make_lab(n_isps=2)
+    ends = tunnel_servers(lab, ["wireguard", "wireguard"], ipv6=True)
+    with LabDaemon(lab, tunnels_config(lab, ends, ipv6=True)):
+        wait_until(lambda: up(lab, "vpn1", "vpn2"))
+        raw = lab.traffic("tcp", 60, 80, None, SERVER_IP6)
+        assert raw["failed"] == 0, raw
+        names = {end.address6: end.link for end in ends}
+        shares = {names.get(source, source): n for source, n in raw["sources"].items()}
+        assert set(shares) == {"vpn1", "vpn2"}, shares  # every flow went through a tunnel
+        assert min(shares.values()) >= 10, shares
         assert set(per_tunnel(lab, ends)) == {"vpn1", "vpn2"}

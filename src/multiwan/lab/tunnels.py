@@ -48,6 +48,11 @@ class TunnelEnd:
     def server_address(self) -> str:
         return f"10.99.{self.index}.1"
 
+    @property
+    def address6(self) -> str:
+        """The router's end inside an IPv6-carrying tunnel (`tunnel_servers(ipv6=True)`)."""
+        return f"fd99:{self.index}::2"
+
 
 def _wg(*args: str, stdin: str | None = None) -> str:
     return subprocess.run(
@@ -55,30 +60,36 @@ def _wg(*args: str, stdin: str | None = None) -> str:
     ).stdout.strip()
 
 
-def _wireguard_server(lab: Lab, k: int, device: str, client_public: str) -> str:
+def _wireguard_server(lab: Lab, k: int, device: str, client_public: str, ipv6: bool) -> str:
     """wireguard-go in the internet host for tunnel k; the server's public key."""
     private = _wg("genkey")
     lab.start(lab.inet, "wireguard-go", "--foreground", device)
     lab.inet.wait_for(["test", "-S", f"/var/run/wireguard/{device}.sock"])
+    allowed = f"10.99.{k}.2/32, 10.10.0.0/24" + (f", fd99:{k}::2/128" if ipv6 else "")
     conf = (
         f"[Interface]\nPrivateKey = {private}\nListenPort = {WG_PORT + k}\n"
-        f"[Peer]\nPublicKey = {client_public}\nAllowedIPs = 10.99.{k}.2/32, 10.10.0.0/24\n"
+        f"[Peer]\nPublicKey = {client_public}\nAllowedIPs = {allowed}\n"
     )
     lab.inet.run("wg", "setconf", device, "/dev/stdin", input=conf)
     lab.inet.run("ip", "address", "add", f"10.99.{k}.1/24", "dev", device)
+    if ipv6:
+        lab.inet.run("ip", "address", "add", f"fd99:{k}::1/64", "dev", device, "nodad")
     lab.inet.run("ip", "link", "set", device, "up")
     return _wg("pubkey", stdin=private)
 
 
-def _wireguard(lab: Lab, k: int) -> TunnelEnd:
+def _wireguard(lab: Lab, k: int, ipv6: bool = False) -> TunnelEnd:
+    """With `ipv6`, the tunnel carries IPv6 too: the router's end is also fd99:k::2/128."""
     client_private = _wg("genkey")
     server = f"mws{k}{lab.tag}"
-    server_public = _wireguard_server(lab, k, server, _wg("pubkey", stdin=client_private))
+    client_public = _wg("pubkey", stdin=client_private)
+    server_public = _wireguard_server(lab, k, server, client_public, ipv6)
     path = lab.state_dir / f"wg{k}.conf"
+    inner6, all6 = (f", fd99:{k}::2/128", ", ::/0") if ipv6 else ("", "")
     path.write_text(
-        f"[Interface]\nPrivateKey = {client_private}\nAddress = 10.99.{k}.2/32\n\n"
+        f"[Interface]\nPrivateKey = {client_private}\nAddress = 10.99.{k}.2/32{inner6}\n\n"
         f"[Peer]\nPublicKey = {server_public}\nEndpoint = {TUNNEL_SERVER_IP}:{WG_PORT + k}\n"
-        "AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 1\n"
+        f"AllowedIPs = 0.0.0.0/0{all6}\nPersistentKeepalive = 1\n"
     )
     path.chmod(0o600)
     return TunnelEnd(k, "wireguard", f"vpn{k}", f"mwc{k}{lab.tag}", server, str(path))
@@ -157,23 +168,26 @@ def purge_stale_sockets() -> None:
                 continue
 
 
-def tunnel_servers(lab: Lab, kinds: list[TunnelKind]) -> list[TunnelEnd]:
-    """Tunnel k (kinds[k-1]) over ISP k: its server started, its router config written."""
+def tunnel_servers(lab: Lab, kinds: list[TunnelKind], ipv6: bool = False) -> list[TunnelEnd]:
+    """Tunnel k (kinds[k-1]) over ISP k: its server started, its router config written;
+    with `ipv6`, WireGuard tunnels carry IPv6 too."""
     purge_stale_sockets()
     lab.inet.run("ip", "address", "add", f"{TUNNEL_SERVER_IP}/32", "dev", "lo")
     return [
-        _wireguard(lab, k) if kind == "wireguard" else _openvpn(lab, k)
+        _wireguard(lab, k, ipv6) if kind == "wireguard" else _openvpn(lab, k)
         for k, kind in enumerate(kinds, start=1)
     ]
 
 
 def tunnels_config(
-    lab: Lab, ends: list[TunnelEnd], policy: str = "balance", weights: list[int] | None = None
-) -> str:
+    lab: Lab, ends: list[TunnelEnd], policy: str = "balance", weights: list[int] | None = None,
+    ipv6: bool = False,
+) -> str:  # fmt: skip
     """ISP links (probed at the internet host) and a tunnel link over each (probed at its
     server's tunnel address), the tunnels balanced by `policy`'s strategy. With `weights`,
     the tunnels are bonded (see `bonded_tunnels`): unmasqueraded, by weight, with link ids
-    10+k and the server's tunnel address as gateway."""
+    10+k and the server's tunnel address as gateway. With `ipv6`, the tunnel links route
+    IPv6 too, masqueraded to their inner address (the ISP links stay IPv4-only)."""
     lines = ['default_policy = "tunnels"', ""]
     health = "interval = 0.3\ntimeout = 0.5\nfall = 2\nrise = 2"
     for end in ends:
@@ -188,6 +202,7 @@ def tunnels_config(
             f'targets = [{{ kind = "icmp", host = "{SERVER_IP}" }}]', health, "",
             f"[links.{end.link}]", f'interface = "{end.interface}"', f'tunnel = "{end.kind}"',
             f'over = "{isp.name}"', f'tunnel_config = "{end.config}"', *bonded,
+            *(["ipv6 = true", "masquerade6 = true"] if ipv6 else []),
             f"[links.{end.link}.health]",
             f'targets = [{{ kind = "icmp", host = "{end.server_address}" }}]', health, "",
         ]  # fmt: skip
