@@ -211,25 +211,41 @@ def tunnels_config(
     return "\n".join(lines) + "\n"
 
 
-def bonded_tunnels(lab: Lab, n: int) -> tuple[list[TunnelEnd], Path]:
-    """WireGuard tunnel k over ISP k with keys on both sides, the server's end left to the
-    script of `multiwan server-config` (device mws<tag><10+k>, private key in the returned
-    key directory as vpn<k>.key)."""
+def bonded_tunnels(
+    lab: Lab, n: int, kinds: list[TunnelKind] | None = None
+) -> tuple[list[TunnelEnd], Path]:
+    """Tunnel k (WireGuard, or kinds[k-1]) over ISP k with keys on both sides, the server's
+    end left to the script of `multiwan server-config` (device mws<tag><10+k>; WireGuard's
+    private key, or OpenVPN's static key, in the returned key directory as vpn<k>.key)."""
     purge_stale_sockets()
     lab.inet.run("ip", "address", "add", f"{TUNNEL_SERVER_IP}/32", "dev", "lo")
     keys = lab.state_dir / "server-keys"
     keys.mkdir(mode=0o700)
     ends = []
-    for k in range(1, n + 1):
-        client, server = _wg("genkey"), _wg("genkey")
-        (keys / f"vpn{k}.key").write_text(server + "\n")
-        path = lab.state_dir / f"wg{k}.conf"
-        path.write_text(
-            f"[Interface]\nPrivateKey = {client}\nAddress = 10.99.{k}.2/24\n\n"
-            f"[Peer]\nPublicKey = {_wg('pubkey', stdin=server)}\n"
-            f"Endpoint = {TUNNEL_SERVER_IP}:{WG_PORT + k}\nAllowedIPs = 0.0.0.0/0\n"
-            "PersistentKeepalive = 1\n"
-        )
+    default: list[TunnelKind] = ["wireguard"] * n
+    for k, kind in enumerate(kinds or default, start=1):
+        path = lab.state_dir / f"{'wg' if kind == 'wireguard' else 'ovpn'}{k}.conf"
         server_if = f"mws{lab.tag}{10 + k}"
-        ends.append(TunnelEnd(k, "wireguard", f"vpn{k}", f"mwc{k}{lab.tag}", server_if, str(path)))
+        if kind == "wireguard":
+            client, server = _wg("genkey"), _wg("genkey")
+            (keys / f"vpn{k}.key").write_text(server + "\n")
+            path.write_text(
+                f"[Interface]\nPrivateKey = {client}\nAddress = 10.99.{k}.2/24\n\n"
+                f"[Peer]\nPublicKey = {_wg('pubkey', stdin=server)}\n"
+                f"Endpoint = {TUNNEL_SERVER_IP}:{WG_PORT + k}\nAllowedIPs = 0.0.0.0/0\n"
+                "PersistentKeepalive = 1\n"
+            )
+            interface = f"mwc{k}{lab.tag}"
+        else:
+            key = lab.state_dir / f"ovpn{k}.key"
+            subprocess.run(["openvpn", "--genkey", "secret", str(key)], check=True,
+                           capture_output=True)  # fmt: skip
+            (keys / f"vpn{k}.key").write_bytes(key.read_bytes())  # the server's copy
+            path.write_text(
+                f"remote {TUNNEL_SERVER_IP} {OVPN_PORT + k}\nnobind\nsecret {key} 1\n"
+                f"ifconfig 10.99.{k}.2 10.99.{k}.1\nproto udp\ncipher AES-256-CBC\n"
+                "ping 1\nping-restart 5\nverb 3\n"
+            )
+            interface = f"ovc{k}{lab.tag}"
+        ends.append(TunnelEnd(k, kind, f"vpn{k}", interface, server_if, str(path)))
     return ends, keys
