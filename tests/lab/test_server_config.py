@@ -132,3 +132,38 @@ def _is_openvpn(pid: int, device: str) -> bool:
     except OSError:
         return False
     return argv[0].endswith(b"openvpn") and device.encode() in argv
+
+
+#: Turns GRO on for one interface of the namespace it runs in (ethtool -K IF gro on).
+GRO_ON = """
+import sys
+from pyroute2 import Ethtool
+ethtool = Ethtool()
+features = ethtool.get_features(sys.argv[1])
+features.features["rx-gro"].enable = True
+ethtool.set_features(sys.argv[1], features)
+"""
+
+
+def test_check_and_plan_warn_about_gro_on_the_lan_under_a_packet_policy(
+    make_lab: LabFactory,
+) -> None:
+    """GRO merges what a LAN port receives before nft sees it: `check` and `plan` name the
+    port (the LAN bridge's, where packets are received) once GRO is on, not before."""
+    lab: Lab = make_lab(n_isps=2)
+    links = [f'[links.{i.name}]\ninterface = "{i.router_if}"\ngateway = "{i.gateway}"\n'
+             for i in lab.isps]  # fmt: skip
+    config = (
+        'default_policy = "bond"\n' + "".join(links)
+        + '[policies.bond]\nstrategy = "packet"\nlinks = ["isp1", "isp2"]\n'
+    )  # fmt: skip
+    before = lab.multiwan("check", config=config)
+    assert "GRO" not in before.stderr  # veths: GRO off
+    lab.router.run(sys.executable, "-c", GRO_ON, "lanc1")
+    done = lab.multiwan("check", config=config)
+    assert ": policies.bond.strategy: warning: GRO is on on lanc1: " in done.stderr, done.stderr
+    assert "turn it off: ethtool -K lanc1 gro off\n" in done.stderr
+    assert len(done.stderr.splitlines()) == len(before.stderr.splitlines()) + 1
+    assert "GRO is on on lanc1" in lab.multiwan("plan", config=config).stderr
+    balance = config.replace('strategy = "packet"', 'strategy = "balance"')
+    assert "GRO" not in lab.multiwan("check", config=balance).stderr  # connections: no matter

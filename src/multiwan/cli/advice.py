@@ -1,5 +1,6 @@
-"""Warnings of `check` and `plan`: read the sysctls `core.advice` needs (read-only), print
-its findings as `FILE:LINE: field: warning: ...` on stderr. They never change the exit code."""
+"""Warnings of `check` and `plan`: read the sysctls `core.advice` needs (read-only), and the
+LAN interfaces' GRO where a `packet` policy exists, print the findings as
+`FILE:LINE: field: warning: ...` on stderr. They never change the exit code."""
 
 import shutil
 import socket
@@ -11,10 +12,11 @@ import click
 from multiwan.config.errors import Problem
 from multiwan.config.locate import index_lines, line_of
 from multiwan.config.schema import Config
-from multiwan.core.advice import Finding, advise, sysctl_keys
+from multiwan.core.advice import Finding, advise, merged_packets, sysctl_keys
 from multiwan.core.compile import compile_state
 from multiwan.core.links import InterfaceFacts, ResolvedLink, resolve_links
 from multiwan.kernel import netlink
+from multiwan.kernel.offload import gro_on
 from multiwan.kernel.sysctl import read_sysctl
 
 
@@ -23,8 +25,12 @@ def warn(
 ) -> int:
     """Print every warning; how many there were."""
     now = {key: read_sysctl(key) for key in sysctl_keys(config)}
-    findings = advise(config, links, now, wanted, _foreign_marks(), lan_facts(config))
+    lan = lan_facts(config)
+    findings = advise(config, links, now, wanted, _foreign_marks(), lan)
     findings += missing_tunnel_programs(config)
+    if any(policy.strategy == "packet" for policy in config.policies.values()):
+        receiving = [name for name, facts in lan.items() if facts.v4.subnets or facts.v6.subnets]
+        findings += merged_packets(config, gro_on(receiving))
     lines = index_lines(path.read_text(encoding="utf-8")) if findings else {}
     problems = [
         Problem(str(path), line_of(lines, f.field), f.field, f"warning: {f.message}")
