@@ -18,6 +18,7 @@ from multiwan.core.links import InterfaceFacts, ResolvedLink, resolve_links
 from multiwan.kernel import netlink
 from multiwan.kernel.offload import gro_on
 from multiwan.kernel.sysctl import read_sysctl
+from multiwan.kernel.tunnels import kernel_has_wireguard
 
 
 def warn(
@@ -41,7 +42,8 @@ def warn(
     return len(problems)
 
 
-#: What each tunnel kind runs, and the Debian package that brings it.
+#: What each tunnel kind runs, and the Debian package that brings it (wireguard-go: only
+#: where the kernel has no WireGuard).
 TUNNEL_PROGRAMS = {
     "wireguard": (("wireguard-go", "wireguard-go"), ("wg", "wireguard-tools"), ("ip", "iproute2")),
     "openvpn": (("openvpn", "openvpn"),),
@@ -51,12 +53,18 @@ TUNNEL_PROGRAMS = {
 def missing_tunnel_programs(config: Config) -> list[Finding]:
     """Tunnel links whose programs are not installed here: the daemon could not start them."""
     findings = []
+    in_kernel: bool | None = None  # read once, if a WireGuard link lacks wireguard-go
     for name, link in config.links.items():
         for program, package in TUNNEL_PROGRAMS.get(link.tunnel or "", ()):
-            if shutil.which(program) is None:
-                text = f"{program} is not installed (Debian package {package}): "
-                text += "the tunnel cannot start"
-                findings.append(Finding(f"links.{name}.tunnel", text))
+            if shutil.which(program) is not None:
+                continue
+            text = f"{program} is not installed (Debian package {package})"
+            if program == "wireguard-go":
+                in_kernel = kernel_has_wireguard() if in_kernel is None else in_kernel
+                if in_kernel:
+                    continue
+                text += " and the kernel has no WireGuard"
+            findings.append(Finding(f"links.{name}.tunnel", f"{text}: the tunnel cannot start"))
     return findings
 
 

@@ -9,6 +9,7 @@ modems that share subnet, gateway and address.
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -44,6 +45,21 @@ def create_kernel_wireguard(interface: str) -> None:
         netlink.add_device(ipr, interface, "wireguard")
     finally:
         ipr.close()
+
+
+def kernel_has_wireguard(modules: Path = Path("/lib/modules")) -> bool:
+    """Whether the running kernel has WireGuard, read without changing anything: the module
+    loaded, built in, or installed for this kernel (loaded when the first device is made)."""
+    if Path("/sys/module/wireguard").exists():
+        return True
+    for index in ("modules.builtin", "modules.dep"):
+        try:
+            text = (modules / os.uname().release / index).read_text(errors="replace")
+        except OSError:
+            continue
+        if "/wireguard.ko" in text:
+            return True
+    return False
 
 
 def device_exists(interface: str) -> bool:
