@@ -45,8 +45,13 @@ class Records:
             (self.directory / f"{link}.json").unlink(missing_ok=True)
 
     def _write(self, link: str, record: dict[str, object]) -> None:
-        if self.directory is not None:
+        """A record that cannot be written costs only the cleanup after a SIGKILL: logged."""
+        if self.directory is None:
+            return
+        try:
             write_atomic(self.directory / f"{link}.json", json.dumps(record) + "\n")
+        except OSError as exc:
+            log.error("tunnel %s: cannot record it in %s: %s", link, self.directory, exc)
 
     async def end_leftovers(self) -> None:
         """End what an earlier daemon recorded and did not see end; forget the records."""

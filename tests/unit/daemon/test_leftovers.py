@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from multiwan.daemon.leftovers import Records, cmdline
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -53,3 +55,11 @@ def test_a_tunnel_that_ended_is_no_longer_recorded(tmp_path: Path) -> None:
     records.process("vpn2", 4242, ["openvpn"])
     records.forget("vpn1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vpn2.json"]
+
+
+def test_a_record_that_cannot_be_written_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "tunnels").write_text("a file where the directory should be")
+    Records(tmp_path / "tunnels").process("vpn1", 4242, ["openvpn"])
+    assert "tunnel vpn1: cannot record it in " in caplog.text
