@@ -1,5 +1,6 @@
-"""Warnings of `check` and `plan`: read the sysctls `core.advice` needs (read-only), print
-its findings as `FILE:LINE: field: warning: ...` on stderr. They never change the exit code."""
+"""Warnings of `check` and `plan`: read the sysctls `core.advice` needs (read-only), and the
+LAN interfaces' GRO where a `packet` policy exists, print the findings as
+`FILE:LINE: field: warning: ...` on stderr. They never change the exit code."""
 
 import shutil
 import socket
@@ -11,11 +12,13 @@ import click
 from multiwan.config.errors import Problem
 from multiwan.config.locate import index_lines, line_of
 from multiwan.config.schema import Config
-from multiwan.core.advice import Finding, advise, sysctl_keys
+from multiwan.core.advice import Finding, advise, merged_packets, sysctl_keys
 from multiwan.core.compile import compile_state
 from multiwan.core.links import InterfaceFacts, ResolvedLink, resolve_links
 from multiwan.kernel import netlink
+from multiwan.kernel.offload import gro_on
 from multiwan.kernel.sysctl import read_sysctl
+from multiwan.kernel.tunnels import kernel_has_wireguard
 
 
 def warn(
@@ -23,8 +26,12 @@ def warn(
 ) -> int:
     """Print every warning; how many there were."""
     now = {key: read_sysctl(key) for key in sysctl_keys(config)}
-    findings = advise(config, links, now, wanted, _foreign_marks(), lan_facts(config))
+    lan = lan_facts(config)
+    findings = advise(config, links, now, wanted, _foreign_marks(), lan)
     findings += missing_tunnel_programs(config)
+    if any(policy.strategy == "packet" for policy in config.policies.values()):
+        receiving = [name for name, facts in lan.items() if facts.v4.subnets or facts.v6.subnets]
+        findings += merged_packets(config, gro_on(receiving))
     lines = index_lines(path.read_text(encoding="utf-8")) if findings else {}
     problems = [
         Problem(str(path), line_of(lines, f.field), f.field, f"warning: {f.message}")
@@ -35,7 +42,8 @@ def warn(
     return len(problems)
 
 
-#: What each tunnel kind runs, and the Debian package that brings it.
+#: What each tunnel kind runs, and the Debian package that brings it (wireguard-go: only
+#: where the kernel has no WireGuard).
 TUNNEL_PROGRAMS = {
     "wireguard": (("wireguard-go", "wireguard-go"), ("wg", "wireguard-tools"), ("ip", "iproute2")),
     "openvpn": (("openvpn", "openvpn"),),
@@ -45,12 +53,18 @@ TUNNEL_PROGRAMS = {
 def missing_tunnel_programs(config: Config) -> list[Finding]:
     """Tunnel links whose programs are not installed here: the daemon could not start them."""
     findings = []
+    in_kernel: bool | None = None  # read once, if a WireGuard link lacks wireguard-go
     for name, link in config.links.items():
         for program, package in TUNNEL_PROGRAMS.get(link.tunnel or "", ()):
-            if shutil.which(program) is None:
-                text = f"{program} is not installed (Debian package {package}): "
-                text += "the tunnel cannot start"
-                findings.append(Finding(f"links.{name}.tunnel", text))
+            if shutil.which(program) is not None:
+                continue
+            text = f"{program} is not installed (Debian package {package})"
+            if program == "wireguard-go":
+                in_kernel = kernel_has_wireguard() if in_kernel is None else in_kernel
+                if in_kernel:
+                    continue
+                text += " and the kernel has no WireGuard"
+            findings.append(Finding(f"links.{name}.tunnel", f"{text}: the tunnel cannot start"))
     return findings
 
 

@@ -11,7 +11,7 @@ import click
 from multiwan.cli.advice import lan_facts
 from multiwan.config.base import INTERFACE_NAME
 from multiwan.config.schema import Config, Policy
-from multiwan.config.tunnels import parse_wireguard
+from multiwan.config.tunnels import parse_openvpn_client, parse_wireguard
 from multiwan.core.farend import FarTunnel, render_far_end
 from multiwan.core.ownership import MarkSpace, link_table
 
@@ -46,7 +46,13 @@ def _far_tunnel(config: Config, link_name: str, weight: int, device: str) -> Far
     index = config.link_ids()[link_name]
     mark, table = MarkSpace(config.mark_mask).link(index), link_table(index)
     if link.tunnel == "openvpn":
-        return FarTunnel(link_name, "openvpn", device, mark, table, weight, None)
+        client = parse_openvpn_client(Path(link.tunnel_config).read_text(encoding="utf-8"))
+        if not client.static:
+            click.echo(f"server-config: {link_name}: OpenVPN with certificates (or an inline "
+                       "key): complete the server config the script shows (every COMPLETE)",
+                       err=True)  # fmt: skip
+        return FarTunnel(link_name, "openvpn", device, mark, table, weight, None,
+                         openvpn=client)  # fmt: skip
     wg = parse_wireguard(Path(link.tunnel_config).read_text(encoding="utf-8"))
     router = [ipaddress.ip_interface(a) for a in wg.addresses]
     own = next((a for a in router if a.version == 4), None)

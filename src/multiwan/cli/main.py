@@ -433,7 +433,8 @@ def use(ctx: Context, link: str, command: tuple[str, ...]) -> None:
               help="A network behind this router (repeatable; default: the subnets of its "
               "non-uplink interfaces).")  # fmt: skip
 @click.option("--key-dir", default="/etc/multiwan-server", show_default=True,
-              help="The server's directory of LINK.key (WireGuard private keys).")  # fmt: skip
+              help="The server's directory of LINK.key (WireGuard private keys, "
+              "OpenVPN static keys).")  # fmt: skip
 @click.option("--device-prefix", default="mw", show_default=True,
               help="The server's tunnel devices are PREFIX<link id>.")  # fmt: skip
 @pass_context

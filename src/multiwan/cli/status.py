@@ -68,14 +68,16 @@ def status_table(status: dict[str, Any]) -> Table:
 
 
 def tunnels_table(links: list[dict[str, Any]]) -> Table:
-    """Tunnel links' processes: kind, base link, state, pid, restarts, why the last ended."""
+    """Tunnel links' processes: kind, base link, what runs it (kernel, wireguard-go,
+    openvpn), state, pid, restarts, why the last ended."""
     table = Table(title="Tunnels")
-    for column in ("link", "kind", "over", "process", "pid", "restarts", "last exit"):
+    for column in ("link", "kind", "over", "runs", "process", "pid", "restarts", "last exit"):
         table.add_column(column)
     for link in links:
         if tunnel := link.get("tunnel"):
             table.add_row(
-                link["name"], tunnel["kind"], tunnel["over"], tunnel["process"],
+                link["name"], tunnel["kind"], tunnel["over"], tunnel["implementation"] or "-",
+                tunnel["process"],
                 str(tunnel["pid"] or "-"), str(tunnel["restarts"]), tunnel["last_exit"] or "-",
             )  # fmt: skip
     return table

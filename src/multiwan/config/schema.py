@@ -106,9 +106,10 @@ class Link(Strict):
     )
     tunnel: Literal["wireguard", "openvpn"] | None = Field(
         None,
-        description="This link is a tunnel that the daemon runs (wireguard-go, openvpn) over "
-        "the link `over`, its interface the tunnel's device: started while the base link is "
-        "up, stopped while it is down, restarted with backoff when it exits.",
+        description="This link is a tunnel that the daemon runs (kernel WireGuard, else "
+        "wireguard-go; openvpn) over the link `over`, its interface the tunnel's device: "
+        "started while the base link is up, stopped while it is down, restarted with backoff "
+        "when it exits.",
     )
     over: Name | None = Field(
         None,

@@ -108,6 +108,68 @@ def _check_sections(sections: list[tuple[str, set[str]]]) -> None:
         raise ValueError("expected an Endpoint in a [Peer]: the tunnel rides on its base link")
 
 
+#: Client options the server's side must repeat as they are (both ends must agree, or the
+#: server must keep the client's keepalive going).
+OPENVPN_SHARED = {
+    "cipher", "auth", "data-ciphers", "data-ciphers-fallback", "ping", "ping-restart",
+    "keepalive", "comp-lzo", "compress", "tun-mtu", "fragment", "mssfix",
+}  # fmt: skip
+OPENVPN_TLS = {"client", "tls-client", "ca", "cert", "key", "pkcs12", "tls-auth", "tls-crypt"}
+
+
+@dataclass(frozen=True)
+class OpenvpnClient:
+    """What the server's side of an OpenVPN client config can be derived from."""
+
+    port: int  # the server's port
+    proto: str  # as the client says it (udp, tcp-client, ...)
+    secret: tuple[str, str | None] | None  # static key mode: the key file and its direction
+    ifconfig: tuple[str, str] | None  # the client's own tunnel address, the server's
+    shared: tuple[tuple[str, ...], ...]  # OPENVPN_SHARED options, as written
+    tls: bool  # certificates (or pull): the server's side cannot be derived
+
+    @property
+    def static(self) -> bool:
+        """A static-key point-to-point tunnel: its server follows from this file alone."""
+        return self.secret is not None and self.ifconfig is not None and not self.tls
+
+
+def parse_openvpn_client(text: str) -> OpenvpnClient:
+    """The options of an OpenVPN client config that the server's side mirrors. An inline
+    `<secret>` block counts as TLS-like: the server's copy is the user's to place."""
+    port, proto = 1194, "udp"
+    secret: tuple[str, str | None] | None = None
+    ifconfig: tuple[str, str] | None = None
+    shared: list[tuple[str, ...]] = []
+    tls, inline = False, False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if inline:
+            inline = not line.startswith("</")
+            continue
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("<"):
+            inline, tls = True, True
+            continue
+        option, *args = line.lstrip("-").split()
+        if option == "remote" and len(args) >= 2 and args[1].isdigit():
+            port = int(args[1])
+            proto = args[2] if len(args) >= 3 else proto
+        elif option in ("port", "rport") and args and args[0].isdigit():
+            port = int(args[0])
+        elif option == "proto" and args:
+            proto = args[0]
+        elif option == "secret" and args:
+            secret = (args[0], args[1] if len(args) > 1 else None)
+        elif option == "ifconfig" and len(args) == 2:
+            ifconfig = (args[0], args[1])
+        elif option in OPENVPN_SHARED:
+            shared.append((option, *args))
+        tls = tls or option in OPENVPN_TLS
+    return OpenvpnClient(port, proto, secret, ifconfig, tuple(shared), tls)
+
+
 def _openvpn_problem(text: str) -> str | None:
     for number, raw in enumerate(text.splitlines(), start=1):
         words = raw.strip().lstrip("-").split()

@@ -6,7 +6,7 @@ problems, marked as warnings, and still exit 0.
 """
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -398,3 +398,23 @@ def advise(
             *_mixed_weights(config),
         ]
     )
+
+
+def merged_packets(config: Config, gro_on: Sequence[str]) -> list[Finding]:
+    """`packet` policies stripe each packet as nft sees it; GRO on an interface that receives
+    the LAN's traffic (`gro_on`, read only where such a policy exists) merges a flow's
+    packets into super-packets of up to 64 KB, each of which takes one link whole."""
+    if not gro_on:
+        return []
+    names = ", ".join(gro_on)
+    off = "; ".join(f"ethtool -K {name} gro off" for name in gro_on)
+    return [
+        Finding(
+            f"policies.{name}.strategy",
+            f"GRO is on on {names}: it merges the LAN's packets before nft sees them, and a "
+            f"merged packet (up to 64 KB) takes one link whole, so one flow is not striped "
+            f"by weight; turn it off: {off}",
+        )
+        for name, policy in config.policies.items()
+        if policy.strategy == "packet"
+    ]

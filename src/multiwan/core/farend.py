@@ -3,17 +3,21 @@ server, as a shell script for that server.
 
 The router stripes the LAN's packets over the tunnels (`packet`, with weights); the server
 must do the same for what goes back to the LAN, or a single flow's download runs at the
-speed of one tunnel. The script brings up the server's end of each WireGuard tunnel, marks
-every packet towards the LAN with a weighted random tunnel choice (one nft rule per hook,
-the same numgen map as the router's), routes each mark by its tunnel's table, and
-masquerades the LAN where it leaves the server otherwise. Marks and tables are the
-router's own for the same links, so both ends read alike.
+speed of one tunnel. The script brings up the server's end of each WireGuard tunnel and of
+each static-key OpenVPN tunnel (an OpenVPN client with certificates gets a server stanza for
+the user to complete: keys and certificates cannot be derived), marks every packet towards
+the LAN with a tunnel chosen in turn by weight (one nft rule per hook, the same numgen
+choice as the router's, setting only the mark's bits multiwan owns, like the router: other
+software's bits are kept), routes each mark by its tunnel's table, and masquerades the LAN
+where it leaves the server otherwise. Marks and tables are the router's own for the same
+links, so both ends read alike.
 """
 
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from multiwan.config.tunnels import OpenvpnClient
 from multiwan.core.ownership import PRIO_FWMARK, ROUTE_PROTO, MarkSpace
 from multiwan.core.tunnels import TunnelKind
 
@@ -34,17 +38,23 @@ class FarTunnel:
     peer_public: str | None = None  # WireGuard: the router's public key
     peer_addresses: tuple[str, ...] = ()  # WireGuard: the router's tunnel addresses
     listen_port: int | None = None  # WireGuard: the port the router's Endpoint names
+    openvpn: OpenvpnClient | None = None  # OpenVPN: what the router's client file says
 
 
-def _numgen_map(tunnels: Sequence[FarTunnel]) -> str:
-    """`numgen inc mod W map { 0 : 0x100, 1-2 : 0x200 }`: the tunnels in turn by weight."""
+def _mark_chain(tunnel: FarTunnel) -> str:
+    return f"mark_{tunnel.link}"
+
+
+def _numgen_vmap(tunnels: Sequence[FarTunnel]) -> str:
+    """`numgen inc mod W vmap { 0 : goto mark_a, 1-2 : goto mark_b }`: the tunnels in turn
+    by weight, each chain setting its tunnel's mark bits."""
     entries, first = [], 0
     for tunnel in tunnels:
         last = first + tunnel.weight - 1
         span = str(first) if first == last else f"{first}-{last}"
-        entries.append(f"{span} : {tunnel.mark:#x}")
+        entries.append(f"{span} : goto {_mark_chain(tunnel)}")
         first = last + 1
-    return f"numgen inc mod {first} map {{ {', '.join(entries)} }}"
+    return f"numgen inc mod {first} vmap {{ {', '.join(entries)} }}"
 
 
 def _wireguard(tunnel: FarTunnel, lan: Sequence[str], key_dir: str) -> list[str]:
@@ -58,6 +68,69 @@ def _wireguard(tunnel: FarTunnel, lan: Sequence[str], key_dir: str) -> list[str]
         f" || wireguard-go {dev}",
         f"wg set {dev} listen-port {tunnel.listen_port} private-key {key} "
         f"peer {tunnel.peer_public} allowed-ips {allowed}",
+    ]
+
+
+#: The server's side of the client's --proto.
+SERVER_PROTO = {"tcp": "tcp-server", "tcp-client": "tcp-server", "tcp4-client": "tcp4-server",
+                "tcp6-client": "tcp6-server"}  # fmt: skip
+
+
+def _openvpn(tunnel: FarTunnel, key_dir: str) -> list[str]:
+    """A static-key client's server, started unless its device exists; else the stanza of
+    a server for the user to complete (certificates cannot be derived)."""
+    dev, client = shlex.quote(tunnel.device), tunnel.openvpn
+    if client is None or client.secret is None or client.ifconfig is None or client.tls:
+        return _openvpn_stanza(tunnel)
+    key = f"{key_dir.rstrip('/')}/{tunnel.link}.key"
+    direction = client.secret[1]
+    mine, server = client.ifconfig
+    proto = SERVER_PROTO.get(client.proto, client.proto)
+    argv = [
+        "openvpn", "--daemon", f"multiwan-{tunnel.link}", "--dev", tunnel.device,
+        "--dev-type", "tun", "--proto", proto, "--lport", str(client.port), "--secret", key,
+        *([] if direction is None else ["1" if direction == "0" else "0"]),
+        "--ifconfig", server, mine, "--float",
+        # Answer from the address the client reached (it drops answers from any other).
+        *(["--multihome"] if proto.startswith("udp") else []),
+        *(arg for option in client.shared for arg in (f"--{option[0]}", *option[1:])),
+    ]  # fmt: skip
+    return [
+        f"# {tunnel.link}: OpenVPN with a static key: its server on device {dev};",
+        f"# {shlex.quote(key)} is a copy of the router's {client.secret[0]}.",
+        f"ip link show {dev} >/dev/null 2>&1 || {' '.join(shlex.quote(a) for a in argv)}",
+        f"i=0; until ip link show {dev} >/dev/null 2>&1; do i=$((i + 1)); "
+        f"[ $i -le 100 ] || exit 1; sleep 0.1; done",
+    ]
+
+
+def _openvpn_stanza(tunnel: FarTunnel) -> list[str]:
+    dev = shlex.quote(tunnel.device)
+    client = tunnel.openvpn
+    port, proto = (client.port, client.proto) if client else (1194, "udp")
+    shared = [" ".join(option) for option in client.shared] if client else []
+    missing = f"{tunnel.link}: start the OpenVPN server on {tunnel.device} first"
+    return [
+        f"# {tunnel.link}: OpenVPN with certificates (or an inline key): its server cannot be",
+        "# derived from the router's file. Complete this server config (every COMPLETE), run",
+        "# it (e.g. /etc/openvpn/server/multiwan.conf), then this script:",
+        *(
+            f"#   {line}"
+            for line in [
+                f"dev {tunnel.device}",
+                "dev-type tun",
+                f"proto {SERVER_PROTO.get(proto, proto)}",
+                f"port {port}",
+                "server COMPLETE-NETWORK COMPLETE-NETMASK",
+                "ca COMPLETE",
+                "cert COMPLETE",
+                "key COMPLETE",
+                "dh COMPLETE",
+                "client-config-dir COMPLETE  # the router's file there: iroute <each LAN>",
+                *shared,
+            ]
+        ),
+        f"ip link show {dev} >/dev/null 2>&1 || {{ echo {shlex.quote(missing)} >&2; exit 1; }}",
     ]
 
 
@@ -79,15 +152,12 @@ def render_far_end(
         lines.append("")
         if tunnel.kind == "wireguard":
             lines += _wireguard(tunnel, lan, key_dir)
-        else:
-            lines += [
-                f"# {tunnel.link}: OpenVPN: run the server of the router's file on device {dev}",
-                f"# (dev {tunnel.device}, dev-type tun) before this script.",
-            ]
-        if tunnel.address:
-            lines.append(f"ip address replace {tunnel.address} dev {dev}")
-        else:
-            lines.append(f"# {tunnel.link} has no gateway: give {dev} an address of your own.")
+            if tunnel.address:
+                lines.append(f"ip address replace {tunnel.address} dev {dev}")
+            else:
+                lines.append(f"# {tunnel.link} has no gateway: give {dev} an address of your own.")
+        else:  # OpenVPN addresses its device itself
+            lines += _openvpn(tunnel, key_dir)
         lines += [
             # One packet per skb from the server's own sockets: the nft choice below is
             # made per skb, so a 64 KB GSO skb would take one tunnel whole.
@@ -108,11 +178,11 @@ def render_far_end(
     lines += [f"ip route replace {net} dev {first} proto {ROUTE_PROTO}" for net in lan]
     nets = ", ".join(lan)
     devices = ", ".join(f'"{t.device}"' for t in tunnels)
-    choice = f"ip daddr {{ {nets} }} meta mark set {_numgen_map(tunnels)}"
+    choice = f"ip daddr {{ {nets} }} {_numgen_vmap(tunnels)}"
     lines += [
         "",
-        "# Every packet towards the LAN takes a tunnel by weight; the LAN leaves elsewhere",
-        "# masqueraded.",
+        "# Every packet towards the LAN takes a tunnel by weight (only multiwan's mark bits are",
+        "# set: other software's are kept); the LAN leaves elsewhere masqueraded.",
         "nft -f - <<'EOF'",
         f"table inet {FAR_TABLE}",
         f"delete table inet {FAR_TABLE}",
@@ -125,6 +195,15 @@ def render_far_end(
         "\t\ttype route hook output priority mangle; policy accept;",
         f"\t\t{choice}",
         "\t}",
+        *(
+            line
+            for t in tunnels
+            for line in (
+                f"\tchain {_mark_chain(t)} {{",
+                f"\t\tmeta mark set meta mark & {marks.keep:#x} | {t.mark:#x}",
+                "\t}",
+            )
+        ),
         "\tchain postrouting {",
         "\t\ttype nat hook postrouting priority srcnat; policy accept;",
         f"\t\tip saddr {{ {nets} }} oifname != {{ {devices} }} masquerade",

@@ -13,6 +13,9 @@ from multiwan.config.schema import Config
 from multiwan.core.ownership import MarkSpace
 
 TunnelKind = Literal["wireguard", "openvpn"]
+#: What runs a tunnel: WireGuard in the kernel (a device, no process), else the userspace
+#: `wireguard-go`; OpenVPN is always its own process.
+Implementation = Literal["kernel", "wireguard-go", "openvpn"]
 
 
 @dataclass(frozen=True)

@@ -457,8 +457,9 @@ class Engine:
     def _tunnel(self, event: TunnelStarted | TunnelExited | TunnelRetry, now: Now) -> list[Effect]:
         """The tunnel processes' reports (daemon/tunnels.py) and backoff timers."""
         match event:
-            case TunnelStarted(link, attempt, pid):
-                return self.tunnels.started(link, attempt, pid, now.monotonic)
+            case TunnelStarted(link, attempt, pid, implementation, why):
+                return self.tunnels.started(link, attempt, pid, implementation, why,
+                                            now.monotonic)  # fmt: skip
             case TunnelExited(link, attempt, reason):
                 states = self._states()
                 return self.tunnels.exited(link, attempt, reason, now.monotonic, self.config,

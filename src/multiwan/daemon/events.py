@@ -14,6 +14,7 @@ from multiwan.core.model import Family, Route
 from multiwan.core.passive import Handshake
 from multiwan.core.plan import Plan
 from multiwan.core.pools import Seat
+from multiwan.core.tunnels import Implementation
 from multiwan.daemon.confirm import Pending
 from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import KernelEvent, NeighbourChanged
@@ -101,11 +102,14 @@ class CountersRead:
 
 @dataclass(frozen=True)
 class TunnelStarted:
-    """Tunnel process `attempt` of `link` is set up and running."""
+    """Tunnel process `attempt` of `link` is set up and running (a kernel WireGuard tunnel
+    has no process: pid None); `why` it runs in this implementation, when it was a choice."""
 
     link: str
     attempt: int
-    pid: int
+    pid: int | None
+    implementation: Implementation
+    why: str = ""
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from multiwan.daemon.events import (
     TunnelRetry,
 )
 from multiwan.daemon.hooks import run_hooks
+from multiwan.daemon.leftovers import TUNNELS_DIR, Records
 from multiwan.daemon.logs import fields
 from multiwan.daemon.persist import (
     MODE_FILE,
@@ -114,7 +115,7 @@ class Executor:
         self.restart_probes = restart_probes
         self.failed = failed
         self.probe_now = probe_now  # wakes a link's probe loop
-        self.tunnels = TunnelProcesses(enqueue)
+        self.tunnels = TunnelProcesses(enqueue, Records(state_dir / TUNNELS_DIR))
 
     async def run(self, event: DaemonEvent) -> None:
         """Handle `event` and everything that follows from it."""

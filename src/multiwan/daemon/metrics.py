@@ -80,6 +80,7 @@ class EngineCollector(Collector):
         yield from service_metrics(view.status.get("services") or {})  # type: ignore[arg-type]
         yield from passive_metrics(links)
         yield from capacity_metrics(links)
+        yield from tunnel_metrics(links)
 
 
 def passive_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
@@ -137,6 +138,28 @@ def capacity_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
             if auto["capacity_kbit_s"] is not None:
                 estimate.add_metric([link["name"]], auto["capacity_kbit_s"] * 1000)
     yield from (*peaks.values(), estimate, changes)
+
+
+def tunnel_metrics(links: list[dict[str, Any]]) -> Iterator[Any]:
+    """Per tunnel link: whether it runs (labelled with its kind, base link and what runs it:
+    kernel, wireguard-go, openvpn; "none" before its first start) and its restarts after
+    exits it did not ask for."""
+    running = GaugeMetricFamily(
+        "multiwan_tunnel_running", "1 while the tunnel runs (process up, or kernel device)",
+        labels=["link", "kind", "over", "implementation"],
+    )  # fmt: skip
+    restarts = CounterMetricFamily(
+        "multiwan_tunnel_restarts", "Restarts after the tunnel exited by itself",
+        labels=["link", "kind", "over"],
+    )  # fmt: skip
+    for link in links:
+        if (tunnel := link.get("tunnel")) is None:
+            continue
+        key = [link["name"], tunnel["kind"], tunnel["over"]]
+        implementation = tunnel["implementation"] or "none"
+        running.add_metric([*key, implementation], float(tunnel["process"] == "running"))
+        restarts.add_metric(key, tunnel["restarts"])
+    yield from (running, restarts)
 
 
 #: A backend's states (the check's verdicts, and before its first check).

@@ -122,6 +122,7 @@ class Daemon:
                 modes = load_modes(self.state_dir / MODE_FILE)
                 seats = load_seats(self.state_dir / SEATS_FILE)
                 weights = load_weights(self.state_dir / WEIGHTS_FILE)
+                await self.executor.tunnels.records.end_leftovers()  # of a killed daemon
                 await self.executor.run(Start(previous, modes, seats, weights))
                 release_startup_memory()
                 self._start_probes(engine)

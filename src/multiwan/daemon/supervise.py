@@ -5,11 +5,17 @@ Pure (time is an argument), driven by the engine: `sync` compares what runs with
 reports (daemon/tunnels.py), `retry` ends a backoff. Every start has an attempt number, so a
 report about an older process is never taken for the current one.
 
+WireGuard runs in the kernel where the kernel has it, else in `wireguard-go`
+(`wireguard_implementation` decides from the kernel's answer to creating the device). A
+kernel tunnel has no process: it "exits" when its device vanishes, and is supervised,
+restarted and stopped the same way.
+
     stopped --base up--> starting --started--> running --exit--> backoff --retry--> stopped
         ^                    |                    |                                    |
         +---- exit ---- stopping <--base down-----+            (restarted at once if wanted)
 """
 
+import errno
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -17,13 +23,25 @@ from typing import Literal
 
 from multiwan.config.schema import Config
 from multiwan.core.linkstate import State
-from multiwan.core.tunnels import TunnelSpec, tunnel_specs
+from multiwan.core.tunnels import Implementation, TunnelSpec, tunnel_specs
 from multiwan.daemon.effects import Effect, Log, ScheduleTunnelRetry, StartTunnel, StopTunnel
 
 ProcessState = Literal["stopped", "starting", "running", "stopping", "backoff"]
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0  # seconds before a restart, doubling per quick exit
 STABLE = 60.0  # seconds: a process that ran this long was not crash-looping
 BASE_LIVE: frozenset[State] = frozenset({"up", "degraded"})
+#: The kernel's refusals of a WireGuard device that mean it has no WireGuard (no module, and
+#: none it could load); wireguard-go runs instead. Any other refusal (the name taken, no
+#: permission) would stop wireguard-go too, so it is the start's failure.
+NO_KERNEL_WIREGUARD = frozenset({errno.EOPNOTSUPP})
+
+
+def wireguard_implementation(refused: int | None) -> Implementation | None:
+    """What runs a WireGuard tunnel, from the errno of the kernel's refusal to create its
+    device (None: it created it); None when nothing can."""
+    if refused is None:
+        return "kernel"
+    return "wireguard-go" if refused in NO_KERNEL_WIREGUARD else None
 
 
 @dataclass(frozen=True)
@@ -36,11 +54,13 @@ class Tunnel:
     quick_exits: int = 0  # in a row: the backoff doubles with each
     started: float = 0.0
     last_exit: str | None = None
+    implementation: Implementation | None = None  # of the current (or last) start
 
     def view(self) -> dict[str, object]:
         return {
             "kind": self.spec.kind,
             "over": self.spec.base,
+            "implementation": self.implementation,
             "process": self.state,
             "pid": self.pid,
             "restarts": self.restarts,
@@ -77,13 +97,21 @@ class Tunnels:
                 effects += self._stop(name, f"base link {spec.base} is {base}")
         return effects
 
-    def started(self, name: str, attempt: int, pid: int, now: float) -> list[Effect]:
+    def started(
+        self, name: str, attempt: int, pid: int | None, implementation: Implementation,
+        why: str, now: float,
+    ) -> list[Effect]:  # fmt: skip
+        """Process (or kernel device) `attempt` runs; `why` this implementation, if chosen."""
         tunnel = self.tunnels.get(name)
         if tunnel is None or tunnel.attempt != attempt or tunnel.state != "starting":
             return []
-        self.tunnels[name] = replace(tunnel, state="running", pid=pid, started=now)
-        return [Log(logging.INFO, f"tunnel {name} ({tunnel.spec.describe()}) running, pid {pid}",
-                    {"link": name})]  # fmt: skip
+        self.tunnels[name] = replace(
+            tunnel, state="running", pid=pid, started=now, implementation=implementation
+        )
+        runs = "in the kernel (no process)" if pid is None else f"{implementation}, pid {pid}"
+        text = f"tunnel {name} ({tunnel.spec.describe()}) running: {runs}"
+        return [Log(logging.INFO, f"{text} ({why})" if why else text,
+                    {"link": name, "implementation": implementation})]  # fmt: skip
 
     def exited(
         self, name: str, attempt: int, reason: str, now: float, config: Config,

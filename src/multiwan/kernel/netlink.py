@@ -6,6 +6,7 @@ Everything works on the current network namespace.
 """
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -270,6 +271,15 @@ def interface_info(ipr: IPRoute, name: str) -> InterfaceInfo | None:
         addresses4=tuple(v4),
         addresses6=tuple(v6),
     )
+
+
+def add_device(ipr: IPRoute, name: str, kind: str) -> None:
+    """Create interface `name` of link kind `kind`; the kernel's refusal as an OSError with
+    its errno (EOPNOTSUPP: the kernel has no such kind)."""
+    try:
+        ipr.link("add", ifname=name, kind=kind)
+    except NetlinkError as exc:
+        raise OSError(exc.code, f"cannot create {name} ({kind}): {os.strerror(exc.code)}") from exc
 
 
 def default_gateways(ipr: IPRoute, family: Family) -> list[tuple[str, str]]:

@@ -48,6 +48,11 @@ class TunnelEnd:
     def server_address(self) -> str:
         return f"10.99.{self.index}.1"
 
+    @property
+    def address6(self) -> str:
+        """The router's end inside an IPv6-carrying tunnel (`tunnel_servers(ipv6=True)`)."""
+        return f"fd99:{self.index}::2"
+
 
 def _wg(*args: str, stdin: str | None = None) -> str:
     return subprocess.run(
@@ -55,30 +60,36 @@ def _wg(*args: str, stdin: str | None = None) -> str:
     ).stdout.strip()
 
 
-def _wireguard_server(lab: Lab, k: int, device: str, client_public: str) -> str:
+def _wireguard_server(lab: Lab, k: int, device: str, client_public: str, ipv6: bool) -> str:
     """wireguard-go in the internet host for tunnel k; the server's public key."""
     private = _wg("genkey")
     lab.start(lab.inet, "wireguard-go", "--foreground", device)
     lab.inet.wait_for(["test", "-S", f"/var/run/wireguard/{device}.sock"])
+    allowed = f"10.99.{k}.2/32, 10.10.0.0/24" + (f", fd99:{k}::2/128" if ipv6 else "")
     conf = (
         f"[Interface]\nPrivateKey = {private}\nListenPort = {WG_PORT + k}\n"
-        f"[Peer]\nPublicKey = {client_public}\nAllowedIPs = 10.99.{k}.2/32, 10.10.0.0/24\n"
+        f"[Peer]\nPublicKey = {client_public}\nAllowedIPs = {allowed}\n"
     )
     lab.inet.run("wg", "setconf", device, "/dev/stdin", input=conf)
     lab.inet.run("ip", "address", "add", f"10.99.{k}.1/24", "dev", device)
+    if ipv6:
+        lab.inet.run("ip", "address", "add", f"fd99:{k}::1/64", "dev", device, "nodad")
     lab.inet.run("ip", "link", "set", device, "up")
     return _wg("pubkey", stdin=private)
 
 
-def _wireguard(lab: Lab, k: int) -> TunnelEnd:
+def _wireguard(lab: Lab, k: int, ipv6: bool = False) -> TunnelEnd:
+    """With `ipv6`, the tunnel carries IPv6 too: the router's end is also fd99:k::2/128."""
     client_private = _wg("genkey")
     server = f"mws{k}{lab.tag}"
-    server_public = _wireguard_server(lab, k, server, _wg("pubkey", stdin=client_private))
+    client_public = _wg("pubkey", stdin=client_private)
+    server_public = _wireguard_server(lab, k, server, client_public, ipv6)
     path = lab.state_dir / f"wg{k}.conf"
+    inner6, all6 = (f", fd99:{k}::2/128", ", ::/0") if ipv6 else ("", "")
     path.write_text(
-        f"[Interface]\nPrivateKey = {client_private}\nAddress = 10.99.{k}.2/32\n\n"
+        f"[Interface]\nPrivateKey = {client_private}\nAddress = 10.99.{k}.2/32{inner6}\n\n"
         f"[Peer]\nPublicKey = {server_public}\nEndpoint = {TUNNEL_SERVER_IP}:{WG_PORT + k}\n"
-        "AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 1\n"
+        f"AllowedIPs = 0.0.0.0/0{all6}\nPersistentKeepalive = 1\n"
     )
     path.chmod(0o600)
     return TunnelEnd(k, "wireguard", f"vpn{k}", f"mwc{k}{lab.tag}", server, str(path))
@@ -119,6 +130,31 @@ def peer_addresses(lab: Lab, end: TunnelEnd) -> set[str]:
     return set(re.findall(r"Peer Connection Initiated with \[AF_INET\]([\d.]+):", log))
 
 
+def kernel_wireguard(lab: Lab) -> bool:
+    """Whether this kernel has WireGuard (tried in the lab's router with a device of its own,
+    deleted at once): the daemon runs kernel tunnels where it has, wireguard-go elsewhere."""
+    probe = f"mwk{lab.tag}"
+    created = lab.router.run("ip", "link", "add", probe, "type", "wireguard", check=False)
+    if created.returncode:
+        return False
+    lab.router.run("ip", "link", "delete", probe)
+    return True
+
+
+def tunnel_processes(device: str) -> list[int]:
+    """Pids of the lab's tunnel processes (wireguard-go, openvpn) for router device `device`,
+    found by their command line."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith((b"wireguard-go", b"openvpn")) and device.encode() in argv:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
 def purge_stale_sockets() -> None:
     """Remove the control sockets that killed lab wireguard-go processes left behind (mwc*,
     mws*: lab names only), those nobody listens on any more."""
@@ -132,23 +168,26 @@ def purge_stale_sockets() -> None:
                 continue
 
 
-def tunnel_servers(lab: Lab, kinds: list[TunnelKind]) -> list[TunnelEnd]:
-    """Tunnel k (kinds[k-1]) over ISP k: its server started, its router config written."""
+def tunnel_servers(lab: Lab, kinds: list[TunnelKind], ipv6: bool = False) -> list[TunnelEnd]:
+    """Tunnel k (kinds[k-1]) over ISP k: its server started, its router config written;
+    with `ipv6`, WireGuard tunnels carry IPv6 too."""
     purge_stale_sockets()
     lab.inet.run("ip", "address", "add", f"{TUNNEL_SERVER_IP}/32", "dev", "lo")
     return [
-        _wireguard(lab, k) if kind == "wireguard" else _openvpn(lab, k)
+        _wireguard(lab, k, ipv6) if kind == "wireguard" else _openvpn(lab, k)
         for k, kind in enumerate(kinds, start=1)
     ]
 
 
 def tunnels_config(
-    lab: Lab, ends: list[TunnelEnd], policy: str = "balance", weights: list[int] | None = None
-) -> str:
+    lab: Lab, ends: list[TunnelEnd], policy: str = "balance", weights: list[int] | None = None,
+    ipv6: bool = False,
+) -> str:  # fmt: skip
     """ISP links (probed at the internet host) and a tunnel link over each (probed at its
     server's tunnel address), the tunnels balanced by `policy`'s strategy. With `weights`,
     the tunnels are bonded (see `bonded_tunnels`): unmasqueraded, by weight, with link ids
-    10+k and the server's tunnel address as gateway."""
+    10+k and the server's tunnel address as gateway. With `ipv6`, the tunnel links route
+    IPv6 too, masqueraded to their inner address (the ISP links stay IPv4-only)."""
     lines = ['default_policy = "tunnels"', ""]
     health = "interval = 0.3\ntimeout = 0.5\nfall = 2\nrise = 2"
     for end in ends:
@@ -163,6 +202,7 @@ def tunnels_config(
             f'targets = [{{ kind = "icmp", host = "{SERVER_IP}" }}]', health, "",
             f"[links.{end.link}]", f'interface = "{end.interface}"', f'tunnel = "{end.kind}"',
             f'over = "{isp.name}"', f'tunnel_config = "{end.config}"', *bonded,
+            *(["ipv6 = true", "masquerade6 = true"] if ipv6 else []),
             f"[links.{end.link}.health]",
             f'targets = [{{ kind = "icmp", host = "{end.server_address}" }}]', health, "",
         ]  # fmt: skip
@@ -171,25 +211,41 @@ def tunnels_config(
     return "\n".join(lines) + "\n"
 
 
-def bonded_tunnels(lab: Lab, n: int) -> tuple[list[TunnelEnd], Path]:
-    """WireGuard tunnel k over ISP k with keys on both sides, the server's end left to the
-    script of `multiwan server-config` (device mws<tag><10+k>, private key in the returned
-    key directory as vpn<k>.key)."""
+def bonded_tunnels(
+    lab: Lab, n: int, kinds: list[TunnelKind] | None = None
+) -> tuple[list[TunnelEnd], Path]:
+    """Tunnel k (WireGuard, or kinds[k-1]) over ISP k with keys on both sides, the server's
+    end left to the script of `multiwan server-config` (device mws<tag><10+k>; WireGuard's
+    private key, or OpenVPN's static key, in the returned key directory as vpn<k>.key)."""
     purge_stale_sockets()
     lab.inet.run("ip", "address", "add", f"{TUNNEL_SERVER_IP}/32", "dev", "lo")
     keys = lab.state_dir / "server-keys"
     keys.mkdir(mode=0o700)
     ends = []
-    for k in range(1, n + 1):
-        client, server = _wg("genkey"), _wg("genkey")
-        (keys / f"vpn{k}.key").write_text(server + "\n")
-        path = lab.state_dir / f"wg{k}.conf"
-        path.write_text(
-            f"[Interface]\nPrivateKey = {client}\nAddress = 10.99.{k}.2/24\n\n"
-            f"[Peer]\nPublicKey = {_wg('pubkey', stdin=server)}\n"
-            f"Endpoint = {TUNNEL_SERVER_IP}:{WG_PORT + k}\nAllowedIPs = 0.0.0.0/0\n"
-            "PersistentKeepalive = 1\n"
-        )
+    default: list[TunnelKind] = ["wireguard"] * n
+    for k, kind in enumerate(kinds or default, start=1):
+        path = lab.state_dir / f"{'wg' if kind == 'wireguard' else 'ovpn'}{k}.conf"
         server_if = f"mws{lab.tag}{10 + k}"
-        ends.append(TunnelEnd(k, "wireguard", f"vpn{k}", f"mwc{k}{lab.tag}", server_if, str(path)))
+        if kind == "wireguard":
+            client, server = _wg("genkey"), _wg("genkey")
+            (keys / f"vpn{k}.key").write_text(server + "\n")
+            path.write_text(
+                f"[Interface]\nPrivateKey = {client}\nAddress = 10.99.{k}.2/24\n\n"
+                f"[Peer]\nPublicKey = {_wg('pubkey', stdin=server)}\n"
+                f"Endpoint = {TUNNEL_SERVER_IP}:{WG_PORT + k}\nAllowedIPs = 0.0.0.0/0\n"
+                "PersistentKeepalive = 1\n"
+            )
+            interface = f"mwc{k}{lab.tag}"
+        else:
+            key = lab.state_dir / f"ovpn{k}.key"
+            subprocess.run(["openvpn", "--genkey", "secret", str(key)], check=True,
+                           capture_output=True)  # fmt: skip
+            (keys / f"vpn{k}.key").write_bytes(key.read_bytes())  # the server's copy
+            path.write_text(
+                f"remote {TUNNEL_SERVER_IP} {OVPN_PORT + k}\nnobind\nsecret {key} 1\n"
+                f"ifconfig 10.99.{k}.2 10.99.{k}.1\nproto udp\ncipher AES-256-CBC\n"
+                "ping 1\nping-restart 5\nverb 3\n"
+            )
+            interface = f"ovc{k}{lab.tag}"
+        ends.append(TunnelEnd(k, kind, f"vpn{k}", interface, server_if, str(path)))
     return ends, keys

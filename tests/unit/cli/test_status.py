@@ -92,3 +92,20 @@ def test_an_auto_link_shows_its_weight_as_measured_others_the_number() -> None:
     )
     cells = [[c.strip() for c in line.split("│")] for line in text.splitlines() if "isp" in line]
     assert [row[7] for row in cells] == ["38 (auto: 38.4 Mbit/s)", "10 (auto: -)", "2"]
+
+
+def test_tunnels_show_what_runs_them() -> None:
+    kernel = {"kind": "wireguard", "over": "isp1", "implementation": "kernel",
+              "process": "running", "pid": None, "restarts": 0, "last_exit": None}  # fmt: skip
+    userspace = {**kernel, "over": "isp2", "implementation": "wireguard-go", "pid": 4321,
+                 "restarts": 2, "last_exit": "killed by signal 9 (SIGKILL)"}  # fmt: skip
+    links = [
+        {**LINK, "name": "vpn1", "tunnel": kernel},
+        {**LINK, "name": "vpn2", "tunnel": userspace},
+    ]
+    rows = [
+        line.replace("│", " ").split() for line in render({**STATUS, "links": links}).splitlines()
+    ]
+    assert ["vpn1", "wireguard", "isp1", "kernel", "running", "-", "0", "-"] in rows
+    assert ["vpn2", "wireguard", "isp2", "wireguard-go", "running", "4321", "2", "killed", "by",
+            "signal", "9", "(SIGKILL)"] in rows  # fmt: skip

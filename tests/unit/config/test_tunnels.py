@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from multiwan.config.load import ConfigError, load_config_text
-from multiwan.config.tunnels import parse_wireguard
+from multiwan.config.tunnels import parse_openvpn_client, parse_wireguard
 
 WG = """\
 [Interface]
@@ -170,3 +170,21 @@ links = ["vpn1", "vpn2"]
     }})  # fmt: skip
     found = advise(plain, resolve_links(plain, facts), {}, {}, [])
     assert [f.field for f in found if "far ends" in f.message] == ["policies.bond.strategy"]
+
+
+def test_an_openvpn_clients_file_says_what_its_server_mirrors() -> None:
+    static = parse_openvpn_client(
+        "# comment\nremote 203.0.113.20 1195 udp\nnobind\n--secret /k/ovpn.key 1\n"
+        "ifconfig 10.99.2.2 10.99.2.1\ncipher AES-256-CBC\nping 1\nverb 3\n"
+    )
+    assert (static.port, static.proto) == (1195, "udp")
+    assert static.secret == ("/k/ovpn.key", "1")
+    assert static.ifconfig == ("10.99.2.2", "10.99.2.1")
+    assert static.shared == (("cipher", "AES-256-CBC"), ("ping", "1"))  # not verb, nobind
+    assert static.static
+    tls = parse_openvpn_client("client\nremote vpn.example.net\nport 443\nproto tcp-client\n")
+    assert (tls.port, tls.proto, tls.tls, tls.static) == (443, "tcp-client", True, False)
+    inline = parse_openvpn_client(
+        "remote 192.0.2.1 1194\nifconfig 10.0.0.2 10.0.0.1\n<secret>\nkey material\n</secret>\n"
+    )
+    assert not inline.static  # the key is inline: its copy on the server is the user's

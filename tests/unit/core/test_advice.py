@@ -5,7 +5,13 @@ import tomllib
 import pytest
 
 from multiwan.config.schema import Config
-from multiwan.core.advice import Finding, advise, probe_bytes_per_month, sysctl_keys
+from multiwan.core.advice import (
+    Finding,
+    advise,
+    merged_packets,
+    probe_bytes_per_month,
+    sysctl_keys,
+)
 from multiwan.core.links import FamilyFacts, InterfaceFacts, resolve_links
 
 ROUTER = """
@@ -575,3 +581,14 @@ def test_a_policy_that_mixes_auto_and_fixed_weights() -> None:
     assert findings(both) == []
     own = both.replace('links = ["a", "b"]', 'links = ["a", { link = "b", weight = 3 }]')
     assert [f.field for f in findings(own)] == ["policies.p"]
+
+
+def test_gro_on_the_lan_is_named_for_each_packet_policy() -> None:
+    text = ROUTER + '[policies.bond]\nstrategy = "packet"\nlinks = ["a", "b"]\n'
+    config = Config.model_validate(tomllib.loads(text))
+    (finding,) = merged_packets(config, ["eth0", "eth1"])
+    assert finding.field == "policies.bond.strategy"
+    assert finding.message.startswith("GRO is on on eth0, eth1: it merges the LAN's packets")
+    assert finding.message.endswith("turn it off: ethtool -K eth0 gro off; ethtool -K eth1 gro off")
+    assert merged_packets(config, []) == []
+    assert merged_packets(Config.model_validate(tomllib.loads(ROUTER)), ["eth0"]) == []  # no packet

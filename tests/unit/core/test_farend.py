@@ -1,10 +1,21 @@
-"""The far end's script: weights become the same numgen map as the router's, marks and
-tables are the router's own for each tunnel link."""
+"""The far end's script: weights become the same numgen choice as the router's, setting
+only multiwan's mark bits; marks and tables are the router's own for each tunnel link; an
+OpenVPN server is derived from a static-key client's file, or left to the user to complete."""
 
 from pathlib import Path
 
+from multiwan.config.tunnels import parse_openvpn_client
 from multiwan.core.farend import FarTunnel, render_far_end
 from multiwan.core.ownership import MarkSpace
+
+STATIC = parse_openvpn_client(
+    "remote 203.0.113.20 1195\nnobind\nsecret /etc/multiwan/ovpn2.key 1\n"
+    "ifconfig 10.99.2.2 10.99.2.1\nproto udp\ncipher AES-256-CBC\nping 1\nping-restart 5\n"
+)
+TLS = parse_openvpn_client(
+    "client\nremote vpn.example.net 1196 udp\nca ca.crt\ncert c.crt\nkey c.key\n"
+    "cipher AES-256-GCM\n"
+)
 
 WG = FarTunnel(
     "vpn1", "wireguard", "mw2", 0x200, 7702, 1, "10.99.1.1/24", "PUB=", ("10.99.1.2/32",), 51821
@@ -22,15 +33,18 @@ def test_the_script_stripes_the_lan_by_weight_over_each_tunnels_table() -> None:
         "allowed-ips 10.99.1.2/32,10.10.0.0/24"
     ) in script
     assert "ip address replace 10.99.1.1/24 dev mw2" in script
-    assert "# vpn2: OpenVPN: run the server of the router's file on device mw4" in script
-    assert "# vpn2 has no gateway: give mw4 an address of your own." in script
+    assert "#   dev mw4" in script  # no client file: a server stanza to complete
+    assert "mw4 an address" not in script  # OpenVPN addresses its device itself
     assert "ip route replace default dev mw4 table 7704 proto 77" in script
     assert "ip rule add priority 7710 fwmark 0x400/0xff00 lookup 7704 proto 77" in script
     assert "ip route replace 10.10.0.0/24 dev mw2 proto 77" in script
     choice = (
-        "ip daddr { 10.10.0.0/24 } meta mark set numgen inc mod 4 map { 0 : 0x200, 1-3 : 0x400 }"
+        "ip daddr { 10.10.0.0/24 } numgen inc mod 4 vmap { 0 : goto mark_vpn1, "
+        "1-3 : goto mark_vpn2 }"
     )
     assert script.count(choice) == 2  # forwarded and the server's own packets
+    assert "\t\tmeta mark set meta mark & 0xffff00ff | 0x200\n" in script  # others' bits kept
+    assert "\t\tmeta mark set meta mark & 0xffff00ff | 0x400\n" in script
     assert 'ip saddr { 10.10.0.0/24 } oifname != { "mw2", "mw4" } masquerade' in script
     assert script.startswith("#!/bin/sh\n")
 
@@ -44,7 +58,34 @@ def test_the_whole_script_as_the_server_runs_it() -> None:
         "vpn1", "wireguard", "mw2", 0x20000, 7702, 1, "10.99.1.1/24", "PUB=",
         ("10.99.1.2/32",), 51821,
     )  # fmt: skip
-    ovpn = FarTunnel("vpn2", "openvpn", "mw4", 0x40000, 7704, 3, None)
+    ovpn = FarTunnel("vpn2", "openvpn", "mw4", 0x40000, 7704, 3, None, openvpn=STATIC)
+    tls = FarTunnel("vpn3", "openvpn", "mw5", 0x50000, 7705, 2, None, openvpn=TLS)
     lan = ["10.10.0.0/24", "192.168.5.0/24"]
-    script = render_far_end("bond", [wg, ovpn], lan, "/etc/wgX/", MarkSpace(0xFF0000))
+    script = render_far_end("bond", [wg, ovpn, tls], lan, "/etc/wgX/", MarkSpace(0xFF0000))
     assert script == (Path(__file__).parent / "far_end_script.txt").read_text()
+
+
+def test_a_static_key_clients_server_is_started_with_the_mirrored_options() -> None:
+    ovpn = FarTunnel("vpn2", "openvpn", "mw4", 0x200, 7702, 1, None, openvpn=STATIC)
+    script = render_far_end("bond", [ovpn], ["10.10.0.0/24"], "/k", MarkSpace())
+    assert (
+        "ip link show mw4 >/dev/null 2>&1 || openvpn --daemon multiwan-vpn2 --dev mw4 "
+        "--dev-type tun --proto udp --lport 1195 --secret /k/vpn2.key 0 "
+        "--ifconfig 10.99.2.1 10.99.2.2 --float --multihome --cipher AES-256-CBC --ping 1 "
+        "--ping-restart 5\n"
+    ) in script  # the key's other direction, the addresses swapped
+    assert "COMPLETE" not in script
+
+
+def test_a_tls_clients_server_is_a_stanza_to_complete_and_the_script_stops_without_it() -> None:
+    ovpn = FarTunnel("vpn3", "openvpn", "mw5", 0x200, 7702, 1, None, openvpn=TLS)
+    script = render_far_end("bond", [ovpn], ["10.10.0.0/24"], "/k", MarkSpace())
+    assert (
+        "#   port 1196\n#   server COMPLETE-NETWORK COMPLETE-NETMASK\n#   ca COMPLETE\n" in script
+    )
+    assert "#   cipher AES-256-GCM\n" in script
+    assert (
+        "ip link show mw5 >/dev/null 2>&1 || { echo 'vpn3: start the OpenVPN server on mw5 "
+        "first' >&2; exit 1; }"
+    ) in script
+    assert "openvpn --daemon" not in script

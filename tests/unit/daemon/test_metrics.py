@@ -22,6 +22,16 @@ LINK = {
     "auto_weight": {"weight": 3, "reason": "capacity 3.2 Mbit/s", "changes": 5,
                     "capacity_kbit_s": 3200, "measured_kbit_s": None},
 }  # fmt: skip
+TUNNEL = {
+    **LINK, "name": "vpn1", "passive": None,
+    "tunnel": {"kind": "wireguard", "over": "wan1", "implementation": "wireguard-go",
+               "process": "running", "pid": 812, "restarts": 3, "last_exit": None},
+}  # fmt: skip
+STARTING = {
+    **TUNNEL, "name": "vpn2",
+    "tunnel": {"kind": "openvpn", "over": "wan1", "implementation": None,
+               "process": "starting", "pid": None, "restarts": 0, "last_exit": None},
+}  # fmt: skip
 
 
 SERVICES = {
@@ -40,7 +50,7 @@ SERVICES = {
 class FakeEngine:
     published = Published(
         status={
-            "links": [LINK],
+            "links": [LINK, TUNNEL, STARTING],
             "services": SERVICES,
             "rules": [
                 {"index": 0, "name": "ssh-wired", "via": "wan1", "connections": 7},
@@ -110,3 +120,14 @@ def test_services_export_backend_state_latency_connections_and_rejections() -> N
     assert f"multiwan_backend_connections_total{{{up}}} 17.0" in text
     assert f"multiwan_backend_taking_new{{{down}}} 0.0" in text
     assert 'multiwan_service_rejected_total{service="smtp"} 3.0' in text
+
+
+def test_tunnels_export_whether_they_run_what_runs_them_and_their_restarts() -> None:
+    text = exposition()
+    labels = 'implementation="wireguard-go",kind="wireguard",link="vpn1",over="wan1"'
+    assert f"multiwan_tunnel_running{{{labels}}} 1.0" in text
+    assert 'multiwan_tunnel_restarts_total{kind="wireguard",link="vpn1",over="wan1"} 3.0' in text
+    labels = 'implementation="none",kind="openvpn",link="vpn2",over="wan1"'
+    assert f"multiwan_tunnel_running{{{labels}}} 0.0" in text
+    assert 'multiwan_tunnel_restarts_total{kind="openvpn",link="vpn2",over="wan1"} 0.0' in text
+    assert text.count("multiwan_tunnel_running{") == 2  # tunnel links only

@@ -2,13 +2,16 @@
 the kernel holds its routes, stops it while the base is down, raises it again when the base
 recovers, and restarts a process that exits by itself with a doubling backoff."""
 
+import errno
 from pathlib import Path
 
 import pytest
 
 from multiwan.config.load import load_config_text
+from multiwan.core.tunnels import Implementation
 from multiwan.daemon.effects import Log, ScheduleTunnelRetry, StartTunnel, StopTunnel
 from multiwan.daemon.events import Reload, TunnelExited, TunnelRetry, TunnelStarted
+from multiwan.daemon.supervise import wireguard_implementation
 from tests.unit.daemon.test_playbooks import LINKS, Play, facts, logged, of
 
 WG = """\
@@ -50,7 +53,8 @@ def started(tunnels: str) -> Play:
     play = Play(load_config_text(tunnels, "m.toml"), facts("wan1", "wan2", "wg1", "ovpn2"))
     play.start()
     for start in of(StartTunnel, play.effects):
-        play.send(TunnelStarted(start.spec.link, start.attempt, 100 + start.attempt))
+        runs: Implementation = "wireguard-go" if start.spec.kind == "wireguard" else "openvpn"
+        play.send(TunnelStarted(start.spec.link, start.attempt, 100 + start.attempt, runs))
     return play
 
 
@@ -74,11 +78,14 @@ def test_tunnels_start_after_the_reconcile_pinned_to_their_base(tunnels: str) ->
     assert process(play, "vpn1") == {
         "process": "running", "pid": 101, "restarts": 0, "last_exit": None,
     }  # fmt: skip
-    assert "tunnel vpn1 (wireguard over isp1) running, pid 101" in logged(play.effects)
+    assert "tunnel vpn1 (wireguard over isp1) running: wireguard-go, pid 101" in logged(
+        play.effects
+    )
     status = play.control("status")["result"]
     row = next(link for link in status["links"] if link["name"] == "vpn2")
-    assert row["tunnel"] == {"kind": "openvpn", "over": "isp2", "process": "running",
-                             "pid": 102, "restarts": 0, "last_exit": None}  # fmt: skip
+    assert row["tunnel"] == {"kind": "openvpn", "over": "isp2", "implementation": "openvpn",
+                             "process": "running", "pid": 102, "restarts": 0,
+                             "last_exit": None}  # fmt: skip
     assert next(r for r in status["links"] if r["name"] == "isp1")["tunnel"] is None
 
 
@@ -97,7 +104,7 @@ def test_a_dead_base_stops_its_tunnel_and_its_recovery_raises_it(tunnels: str) -
     (start,) = of(StartTunnel, effects)
     assert (start.spec.link, start.attempt) == ("vpn1", 3)
     assert "tunnel vpn1 (wireguard over isp1) starting: base link isp1 is up" in logged(effects)
-    play.send(TunnelStarted("vpn1", 3, 201))
+    play.send(TunnelStarted("vpn1", 3, 201, "wireguard-go"))
     assert process(play, "vpn1")["pid"] == 201
 
 
@@ -114,7 +121,7 @@ def test_an_exited_tunnel_restarts_with_a_doubling_backoff(tunnels: str) -> None
     effects = play.send(TunnelExited("vpn2", start.attempt, "exited with status 1"), after=1)
     assert of(ScheduleTunnelRetry, effects)[0].delay == 2.0  # a quick exit again
     (start,) = of(StartTunnel, play.send(TunnelRetry("vpn2", start.attempt), after=2))
-    play.send(TunnelStarted("vpn2", start.attempt, 300))
+    play.send(TunnelStarted("vpn2", start.attempt, 300, "openvpn"))
     effects = play.send(TunnelExited("vpn2", start.attempt, "exited with status 1"), after=90)
     assert of(ScheduleTunnelRetry, effects)[0].delay == 1.0  # it ran a while: backoff resets
     assert process(play, "vpn2")["restarts"] == 2
@@ -123,7 +130,7 @@ def test_an_exited_tunnel_restarts_with_a_doubling_backoff(tunnels: str) -> None
 def test_reports_about_an_older_process_are_ignored(tunnels: str) -> None:
     play = started(tunnels)
     assert not play.send(TunnelExited("vpn1", 99, "exited with status 1"))
-    assert not play.send(TunnelStarted("vpn1", 99, 999))
+    assert not play.send(TunnelStarted("vpn1", 99, 999, "kernel"))
     assert not play.send(TunnelRetry("vpn1", 1))  # not in backoff
     assert process(play, "vpn1")["pid"] == 101
 
@@ -165,3 +172,34 @@ def test_a_reload_after_the_tunnel_file_changed_restarts_it(tunnels: str, tmp_pa
     assert "tunnel vpn2 (openvpn over isp2) stopping: its config changed" in logged(effects)
     (start,) = of(StartTunnel, play.send(TunnelExited("vpn2", 2, "killed by signal 15")))
     assert start.spec.link == "vpn2"
+
+
+def test_wireguard_runs_in_the_kernel_unless_the_kernel_has_none() -> None:
+    assert wireguard_implementation(None) == "kernel"  # the kernel made the device
+    assert wireguard_implementation(errno.EOPNOTSUPP) == "wireguard-go"  # no module
+    assert wireguard_implementation(errno.EEXIST) is None  # would stop wireguard-go too
+    assert wireguard_implementation(errno.EPERM) is None
+
+
+def test_a_kernel_tunnel_is_supervised_like_a_process(tunnels: str) -> None:
+    play = Play(load_config_text(tunnels, "m.toml"), facts("wan1", "wan2", "wg1", "ovpn2"))
+    play.start()
+    effects = play.send(TunnelStarted("vpn1", 1, None, "kernel"))
+    assert "tunnel vpn1 (wireguard over isp1) running: in the kernel (no process)" in logged(
+        effects
+    )
+    assert play.engine.tunnels.view()["vpn1"]["implementation"] == "kernel"
+    assert process(play, "vpn1")["pid"] is None
+    effects = play.send(TunnelExited("vpn1", 1, "its device wg1 vanished"), after=5)
+    assert of(ScheduleTunnelRetry, effects) == [ScheduleTunnelRetry("vpn1", 1, 1.0)]
+    assert "tunnel vpn1 (wireguard over isp1) its device wg1 vanished; restarting in 1 s" in (
+        logged(effects)
+    )
+    (start,) = of(StartTunnel, play.send(TunnelRetry("vpn1", 1), after=1))
+    assert process(play, "vpn1")["restarts"] == 1
+    why = "no WireGuard in the kernel: [Errno 95] cannot create wg1 (wireguard): not supported"
+    effects = play.send(TunnelStarted("vpn1", start.attempt, 301, "wireguard-go", why))
+    assert f"tunnel vpn1 (wireguard over isp1) running: wireguard-go, pid 301 ({why})" in (
+        logged(effects)
+    )
+    assert play.engine.tunnels.view()["vpn1"]["implementation"] == "wireguard-go"
