@@ -33,14 +33,6 @@ PLATEAU = 0.8
 
 
 @dataclass(frozen=True)
-class Measured:
-    """A measurement command's last result."""
-
-    kbit: float
-    at: float
-
-
-@dataclass(frozen=True)
 class Weighing:
     """An auto link's weight in force, why, and what its measurement command last said."""
 
@@ -49,8 +41,8 @@ class Weighing:
     changed_at: float | None = None  # None: the initial weight, free to move at once
     changes: int = 0
     capacity_kbit: float | None = None  # the latest estimate (before quality)
-    measured: Measured | None = None
-    command_since: float | None = None  # the running command's start, or the last one's end
+    measured_kbit: float | None = None  # the measurement command's last result
+    command_ended: float | None = None  # when the last measurement command ended
     command_running: bool = False
 
     def as_dict(self) -> dict[str, object]:
@@ -59,7 +51,7 @@ class Weighing:
             "reason": self.reason,
             "changes": self.changes,
             "capacity_kbit_s": None if self.capacity_kbit is None else round(self.capacity_kbit),
-            "measured_kbit_s": None if self.measured is None else round(self.measured.kbit),
+            "measured_kbit_s": None if self.measured_kbit is None else round(self.measured_kbit),
         }
 
 
@@ -70,14 +62,14 @@ def initial(settings: AutoWeight) -> Weighing:
 def capacity(
     settings: AutoWeight,
     samples: Sequence[tuple[float, float, float]],
-    measured: Measured | None,
+    measured_kbit: float | None,
     now: float,
 ) -> float | None:
     """The capacity the link has shown (kbit/s): the peak of `direction` over the window
     (samples are (at, rx_kbit, tx_kbit)), or the command's last result if higher; None when
     neither reaches idle_kbit."""
     peak = max(_rates(settings, samples, now), default=0.0)
-    best = max(peak, measured.kbit if measured is not None else 0.0)
+    best = max(peak, measured_kbit or 0.0)
     return best if best >= settings.idle_kbit and best > 0 else None
 
 
@@ -121,7 +113,7 @@ def weigh(
     now: float,
 ) -> tuple[Weighing, str | None]:
     """Fold in the latest samples; the change in words when the weight moved."""
-    shown = capacity(settings, samples, current.measured, now)
+    shown = capacity(settings, samples, current.measured_kbit, now)
     current = replace(current, capacity_kbit=shown)
     if shown is None:
         return current, None
@@ -132,7 +124,7 @@ def weigh(
         return current, None
     if abs(weight - current.weight) * 100 <= settings.hysteresis_pct * current.weight:
         return current, None
-    measured = current.measured is not None and current.measured.kbit >= shown
+    measured = current.measured_kbit is not None and current.measured_kbit >= shown
     if weight < current.weight and not measured and not _full_at(settings, samples, shown, now):
         return current, None
     change = f"weight {current.weight} -> {weight} ({reason})"
@@ -146,8 +138,8 @@ def command_due(current: Weighing, settings: AutoWeight, now: float) -> bool:
     command_interval since the last one ended (a slow command never runs back to back)."""
     if settings.command is None or current.command_running:
         return False
-    since = current.command_since
-    return since is None or now - since >= settings.command_interval
+    ended = current.command_ended
+    return ended is None or now - ended >= settings.command_interval
 
 
 def parse_rate(output: str) -> float:

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from multiwan.config.schema import Config
-from multiwan.core.autoweight import Measured, Weighing, command_due, initial, weigh
+from multiwan.core.autoweight import Weighing, command_due, initial, weigh
 from multiwan.core.linkstate import LinkHealth
 from multiwan.core.traffic import Traffic
 from multiwan.daemon.effects import Effect, Log, MeasureCapacity
@@ -27,11 +27,11 @@ class AutoWeights:
         return {n: w.weight for n, w in self.links.items()}
 
     def view(self, config: Config) -> dict[str, dict[str, object]]:
-        """The links that are auto in `config`, for status."""
+        """The links that are auto in `config`, for status (initial until first weighed)."""
         return {
-            n: w.as_dict()
-            for n, w in self.links.items()
-            if n in config.links and config.links[n].weighing
+            name: (self.links.get(name) or initial(settings)).as_dict()
+            for name, link in config.links.items()
+            if (settings := link.weighing) is not None
         }
 
     def resume(self, weights: Mapping[str, int]) -> None:
@@ -68,7 +68,7 @@ class AutoWeights:
             if settings.command is not None and command_due(current, settings, now):
                 argv = tuple(settings.command)
                 effects.append(MeasureCapacity(name, argv, settings.command_timeout))
-                current = replace(current, command_since=now, command_running=True)
+                current = replace(current, command_running=True)
             self.links[name] = current
         return effects, moved
 
@@ -80,10 +80,10 @@ class AutoWeights:
         if current is None:
             return []
         if kbit is None:
-            self.links[link] = replace(current, command_running=False, command_since=now)
+            self.links[link] = replace(current, command_running=False, command_ended=now)
             text = f"link {link}: capacity measurement failed: {error}"
             return [Log(logging.WARNING, text, {"link": link})]
-        done = replace(current, command_running=False, command_since=now)
-        self.links[link] = replace(done, measured=Measured(kbit, now))
+        done = replace(current, command_running=False, command_ended=now)
+        self.links[link] = replace(done, measured_kbit=kbit)
         text = f"link {link}: capacity measured: {kbit / 1000:.1f} Mbit/s"
         return [Log(logging.INFO, text, {"link": link})]

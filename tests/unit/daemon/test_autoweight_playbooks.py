@@ -3,6 +3,7 @@ it shows changes (logged with the reason, applied by the fast path, shown in sta
 it under steady traffic, runs the measurement command when due, and keeps the measured
 weight across runtime changes and reloads."""
 
+from logging import INFO, WARNING
 from typing import Any
 
 from multiwan.config.load import load_config_text
@@ -30,6 +31,7 @@ def link(play: Play, name: str) -> dict[str, Any]:
 def test_the_weight_follows_the_capacity_shown_and_holds_still_in_between() -> None:
     play = Play(load_config_text(AUTO, "m.toml")).start()
     assert link(play, "isp1")["weight"] == 10  # the initial weight
+    assert link(play, "isp1")["auto_weight"]["reason"] == "initial weight: nothing measured yet"
     effects = second(play, 40_000)
     assert logged(effects) == (
         "link isp1: weight 10 -> 40 (capacity 40.0 Mbit/s); updated pol4_all, fallback route "
@@ -51,6 +53,20 @@ def test_the_weight_follows_the_capacity_shown_and_holds_still_in_between() -> N
         "capacity_kbit_s": 10_000, "measured_kbit_s": None,
     })  # fmt: skip
     assert link(play, "isp2")["auto_weight"] is None
+
+
+def test_a_link_after_a_fixed_one_is_weighed_too_and_its_latency_counts() -> None:
+    text = LINKS.replace(
+        'interface = "wan2"',
+        'interface = "wan2"\nweight = "auto"\n[links.isp2.auto_weight]\nlatency_ms = 100',
+    )
+    play = Play(load_config_text(text, "m.toml")).start()
+    play.probe("isp2", True, rounds=3, rtt=0.2)
+    rated = RatesSampled({"isp1": rates(0, 0), "isp2": rates(80_000, 100)})
+    effects = play.send(rated, 1.0)  # 80 Mbit/s at 200 ms: half of it
+    assert logged(effects).startswith(
+        "link isp2: weight 10 -> 40 (capacity 80.0 Mbit/s, RTT 200 ms > 100 ms)"
+    )
 
 
 def test_probe_loss_scales_the_weight_down() -> None:
@@ -77,15 +93,19 @@ def test_the_measurement_command_runs_when_due_and_its_result_counts() -> None:
     effects = second(play, 0)
     assert of(MeasureCapacity, effects) == [MeasureCapacity("isp1", ("/usr/bin/measure", "-q"), 20)]
     assert not any(of(MeasureCapacity, second(play, 0)) for _ in range(70)), "one at a time"
-    effects = play.send(CapacityMeasured("isp1", 25_000))
-    assert logged(effects) == "link isp1: capacity measured: 25.0 Mbit/s"
-    assert "link isp1: weight 10 -> 25 (capacity 25.0 Mbit/s)" in logged(second(play, 0))
-    assert link(play, "isp1")["auto_weight"]["measured_kbit_s"] == 25_000
+    effects = play.send(CapacityMeasured("isp1", 40_960))
+    assert of(Log, effects) == [Log(INFO, "link isp1: capacity measured: 41.0 Mbit/s",
+                                    {"link": "isp1"})]  # fmt: skip
+    assert "link isp1: weight 10 -> 41 (capacity 41.0 Mbit/s)" in logged(second(play, 0))
+    assert link(play, "isp1")["auto_weight"]["measured_kbit_s"] == 40_960
     assert not any(of(MeasureCapacity, second(play, 0)) for _ in range(58))
     assert of(MeasureCapacity, second(play, 0)), "due again: 60 s after the last one ended"
     effects = play.send(CapacityMeasured("isp1", None, "measure exited 2"))
-    assert of(Log, effects)[0].text == "link isp1: capacity measurement failed: measure exited 2"
-    assert link(play, "isp1")["weight"] == 25  # the last good measurement still counts
+    assert of(Log, effects) == [Log(WARNING, "link isp1: capacity measurement failed: measure "
+                                    "exited 2", {"link": "isp1"})]  # fmt: skip
+    assert link(play, "isp1")["weight"] == 41  # the last good measurement still counts
+    assert not any(of(MeasureCapacity, second(play, 0)) for _ in range(59)), "60 s after a failure"
+    assert of(MeasureCapacity, second(play, 0))
 
 
 def test_a_runtime_weight_replaces_auto_until_a_reload_and_the_measured_one_returns() -> None:
