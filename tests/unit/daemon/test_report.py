@@ -151,14 +151,16 @@ def test_the_metrics_view_is_status_with_the_counts(clock: None) -> None:
                                     0.25)  # fmt: skip
 
 
-def test_services_without_live_backends_take_nothing_new(clock: None) -> None:
-    snap = snapshot()
-    shown = report.services_status(replace(snap, live_backends={}), 0.0)
-    assert [row["taking_new"] for row in shown["dns"]["backends"]] == [False] * 3  # type: ignore[index]
+def test_a_service_before_any_count_refused_none_and_takes_nothing_new(clock: None) -> None:
+    snap = replace(snapshot(), live_backends={}, rejected={})
+    shown: dict[str, Any] = report.services_status(snap, 0.0)
+    assert shown["dns"]["rejected"] == 0
+    assert [row["taking_new"] for row in shown["dns"]["backends"]] == [False] * 3
 
 
 def test_counters_are_read_by_what_they_count() -> None:
     listing: list[dict[str, Any]] = [
+        {"metainfo": {"json_schema_version": 1}},
         {"counter": {"name": "new_isp1", "packets": "5"}},
         {"counter": {"name": "svc_dns_rejected", "packets": 2}},
         {"counter": {"name": "svc_dns_other", "packets": 3}},
