@@ -1,0 +1,119 @@
+"""Failover playbooks on what the engine hands the executor: the exact flushes, hooks and
+counts of a state change, connections sent to main while every link was down, a reconcile
+that finds an interface gone, and what a reload keeps."""
+
+from logging import WARNING
+
+from multiwan.config.load import load_config_text
+from multiwan.core.links import FamilyFacts, InterfaceFacts
+from multiwan.core.ownership import MarkSpace
+from multiwan.core.passive import Handshake
+from multiwan.daemon.effects import Apply, ApplyConfig, Flush, Log, ReadFacts, RunHooks
+from multiwan.daemon.events import (
+    CountersRead,
+    HandshakesSeen,
+    RatesSampled,
+    Reconcile,
+    Reload,
+    Start,
+)
+from multiwan.daemon.hooks import HookEvent
+from multiwan.daemon.rates import Rates
+from multiwan.kernel.events import InterfaceState
+from tests.unit.daemon.test_playbooks import LINKS, Play, facts, logged, of
+
+MASK = MarkSpace(load_config_text(LINKS, "m.toml").mark_mask)
+
+
+def test_a_link_going_down_flushes_its_own_mark_and_runs_the_hooks_exactly() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    mark = play.engine.links["isp1"].mark
+    effects = play.probe("isp1", ok=False, rounds=2)
+    assert of(Flush, effects) == [Flush("isp1", mark, MASK.mask)]
+    daemon = play.engine.config.daemon
+    assert of(RunHooks, effects) == [RunHooks(
+        HookEvent("isp1", "down", "up", "wan1", "100.64.1.1"), daemon.hooks_dir,
+        daemon.hook_timeout,
+    )]  # fmt: skip
+
+
+def test_a_link_without_a_gateway_hands_the_hooks_none() -> None:
+    links = facts("wan1", "wan2")
+    links["wan1"] = InterfaceFacts(True, FamilyFacts(None, "100.64.1.2", ("100.64.1.0/24",)))
+    play = Play(load_config_text(LINKS, "m.toml"), links).start()
+    (hook,) = of(RunHooks, play.probe("isp1", ok=False, rounds=2))
+    assert (hook.event.interface, hook.event.gateway) == ("wan1", "")
+
+
+def test_an_interface_gone_is_absent_and_flushed() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    effects = play.send(InterfaceState("wan2", present=False, carrier=False, admin_up=False))
+    assert "link isp2: up -> absent (interface gone)" in logged(effects)
+    assert of(Flush, effects) == [Flush("isp2", play.engine.links["isp2"].mark, MASK.mask)]
+
+
+def test_transitions_and_updates_are_counted_for_the_metrics() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    for _ in range(2):
+        play.probe("isp1", ok=False, rounds=2)
+        play.probe("isp1", ok=True, rounds=2)
+    assert play.engine.transitions == {("isp1", "down"): 2, ("isp1", "up"): 2}
+    play.send(CountersRead([]))
+    published = play.engine.published
+    assert published is not None
+    assert published.apply_count == 4  # each change: the chains, then the fallback route
+    assert abs(published.apply_seconds - 4 * 0.002) < 1e-9
+
+
+def test_connections_sent_to_main_while_all_links_were_down_are_flushed_on_return() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    play.probe("isp1", ok=False, rounds=2)
+    play.probe("isp2", ok=False, rounds=2)  # the policy's last resort (main) takes them now
+    effects = play.probe("isp1", ok=True, rounds=2)
+    assert Flush("last resort", MASK.last_resort, MASK.mask) in effects
+    assert not of(Flush, play.probe("isp2", ok=True, rounds=2))  # nothing went to main since
+
+
+def test_flush_last_resort_false_keeps_them() -> None:
+    text = LINKS.replace('links = ["isp1", "isp2"]', 'links = ["isp1", "isp2"]\n'
+                         "flush_last_resort = false")  # fmt: skip
+    play = Play(load_config_text(text, "m.toml")).start()
+    play.probe("isp1", ok=False, rounds=2)
+    play.probe("isp2", ok=False, rounds=2)
+    assert not of(Flush, play.probe("isp1", ok=True, rounds=2))
+
+
+def test_links_start_from_the_states_the_last_run_saved() -> None:
+    play = Play(load_config_text(LINKS, "m.toml"))
+    play.send(Start({"isp1": "down"}))
+    assert (play.state("isp1"), play.engine.health["isp1"].reason) == ("down", "resuming as down")
+    assert play.state("isp2") == "up"
+
+
+def test_a_reconcile_that_finds_interfaces_gone_changes_them_without_a_fast_path() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    play.facts = {}
+    effects = play.send(Reconcile())
+    assert effects[0] == ReadFacts(("wan1", "wan2"), neighbours=False)
+    assert not of(Apply, effects)  # the full apply that follows carries the change
+    assert [e for e in of(Log, effects) if "->" in e.text] == [
+        Log(WARNING, "link isp1: up -> absent (interface gone)", {
+            "link": "isp1", "state": "absent", "previous": "up", "reason": "interface gone"}),
+        Log(WARNING, "link isp2: up -> absent (interface gone)", {
+            "link": "isp2", "state": "absent", "previous": "up", "reason": "interface gone"}),
+    ]  # fmt: skip
+    (apply,) = of(ApplyConfig, effects)
+    assert apply.available.live == frozenset()
+
+
+def test_a_reload_keeps_what_the_traffic_said_about_the_links_it_keeps() -> None:
+    text = LINKS.replace("rise = 2", "rise = 2\npassive = true")
+    play = Play(load_config_text(text, "m.toml")).start()
+    mark = play.engine.links["isp1"].mark
+    play.send(HandshakesSeen({mark: (Handshake(1.0, "192.0.2.9", answered=False),)}))
+    play.send(RatesSampled({"isp1": Rates(800.0, 30.0, 0.0, 0.0, 0, 0)}))
+    play.next_config = load_config_text(text, "m.toml")
+    play.send(Reload())
+    (isp1, _) = play.control("status")["result"]["links"]
+    assert isp1["passive"]["unanswered"] == 1
+    assert (isp1["peak_rx_kbit_s"], isp1["peak_tx_kbit_s"]) == (800.0, 30.0)
