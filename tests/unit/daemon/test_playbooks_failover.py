@@ -2,25 +2,28 @@
 counts of a state change, connections sent to main while every link was down, a reconcile
 that finds an interface gone, and what a reload keeps."""
 
-from logging import WARNING
+from logging import INFO, WARNING
 
 from multiwan.config.load import load_config_text
 from multiwan.core.links import FamilyFacts, InterfaceFacts
+from multiwan.core.linkstate import ProbeRound, TargetResult
 from multiwan.core.ownership import MarkSpace
 from multiwan.core.passive import Handshake
 from multiwan.daemon.effects import Apply, ApplyConfig, Flush, Log, ReadFacts, RunHooks
 from multiwan.daemon.events import (
     CountersRead,
     HandshakesSeen,
+    ProbeDone,
     RatesSampled,
     Reconcile,
+    Reconciled,
     Reload,
     Start,
 )
 from multiwan.daemon.hooks import HookEvent
 from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import InterfaceState
-from tests.unit.daemon.test_playbooks import LINKS, Play, facts, logged, of
+from tests.unit.daemon.test_playbooks import LINKS, SERVICE, Play, facts, logged, of
 
 MASK = MarkSpace(load_config_text(LINKS, "m.toml").mark_mask)
 
@@ -117,3 +120,35 @@ def test_a_reload_keeps_what_the_traffic_said_about_the_links_it_keeps() -> None
     (isp1, _) = play.control("status")["result"]["links"]
     assert isp1["passive"]["unanswered"] == 1
     assert (isp1["peak_rx_kbit_s"], isp1["peak_tx_kbit_s"]) == (800.0, 30.0)
+
+
+def test_a_backend_keeps_its_state_over_a_reconcile() -> None:
+    play = Play(load_config_text(SERVICE, "m.toml"), facts={}).start()
+    failed = ProbeRound(play.t, (TargetResult("10.0.0.1:80", False),))
+    for _ in range(2):
+        play.send(ProbeDone("10.0.0.1:80", failed, play.engine.generation, "web"), after=1.0)
+    since = play.engine.backends[("web", "10.0.0.1:80")].since
+    (apply,) = of(ApplyConfig, play.send(Reconcile(), after=5.0))
+    assert apply.backends == {"web": {"10.0.0.2:80"}}  # the full apply leaves it out
+    backend = play.engine.backends[("web", "10.0.0.1:80")]
+    assert (backend.state, backend.since) == ("down", since)
+    other = play.engine.backends[("web", "10.0.0.2:80")]
+    assert (other.state, other.since, other.reason) == ("up", 0.0, "starting")
+
+
+def test_a_change_that_moves_no_policy_says_so_with_the_links_fields() -> None:
+    text = LINKS + '[links.isp3]\ninterface = "wan3"\n'
+    play = Play(load_config_text(text, "m.toml"), facts("wan1", "wan2", "wan3")).start()
+    effects = play.probe("isp3", ok=False, rounds=2)
+    reason = "2 rounds failed: 192.0.2.53 failed"
+    assert of(Log, effects)[0] == Log(
+        WARNING, f"link isp3: up -> down ({reason}); no policy changed",
+        {"link": "isp3", "state": "down", "previous": "up", "reason": reason},
+    )  # fmt: skip
+
+
+def test_a_reconcile_that_changed_something_says_what() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    links = tuple(play.engine.links.values())
+    effects = play.send(Reconciled(links, {}, play.engine.applied, play.engine.fallback, "2 rules"))
+    assert effects == [Log(INFO, "reconciled: 2 rules")]
