@@ -9,7 +9,15 @@ from multiwan.core.links import FamilyFacts, InterfaceFacts
 from multiwan.core.linkstate import ProbeRound, TargetResult
 from multiwan.core.ownership import MarkSpace
 from multiwan.core.passive import Handshake
-from multiwan.daemon.effects import Apply, ApplyConfig, Flush, Log, ReadFacts, RunHooks
+from multiwan.daemon.effects import (
+    Apply,
+    ApplyConfig,
+    Flush,
+    Log,
+    ProbeNow,
+    ReadFacts,
+    RunHooks,
+)
 from multiwan.daemon.events import (
     CountersRead,
     HandshakesSeen,
@@ -152,3 +160,55 @@ def test_a_reconcile_that_changed_something_says_what() -> None:
     links = tuple(play.engine.links.values())
     effects = play.send(Reconciled(links, {}, play.engine.applied, play.engine.fallback, "2 rules"))
     assert effects == [Log(INFO, "reconciled: 2 rules")]
+
+
+ONE_PROBED = """\
+default_policy = "all"
+[links.isp1]
+interface = "wan1"
+health = { targets = [{ kind = "icmp", host = "192.0.2.53" }], interval = 1, fall = 2, \
+rise = 2, passive = true, traffic_floor_kbit = 64, traffic_floor_seconds = 1 }
+[links.isp2]
+interface = "wan2"
+[policies.all]
+links = ["isp1", "isp2"]
+"""
+
+
+def unanswered(*destinations: str) -> tuple[Handshake, ...]:
+    return tuple(Handshake(1.0, d, answered=False) for d in destinations)
+
+
+def test_a_passive_alarm_is_logged_with_its_fields_past_an_unprobed_link() -> None:
+    play = Play(load_config_text(ONE_PROBED, "m.toml")).start()
+    marks = {name: link.mark for name, link in play.engine.links.items()}
+    effects = play.send(HandshakesSeen({
+        marks["isp2"]: unanswered("a", "b", "c"),  # not probed: not watched
+        marks["isp1"]: unanswered("a", "b", "c"),
+    }))  # fmt: skip
+    alarm = "new connections to 3 destinations unanswered (a, b, c)"
+    assert of(Log, effects) == [
+        Log(WARNING, f"link isp1: passive alarm: {alarm}; probing it at once",
+            {"link": "isp1", "passive": alarm}),
+    ]  # fmt: skip
+    assert [e.link for e in of(ProbeNow, effects)] == ["isp1"]
+
+
+def test_a_traffic_floor_alarm_is_logged_with_its_fields_past_a_link_without_one() -> None:
+    play = Play(load_config_text(ONE_PROBED, "m.toml")).start()
+    quiet = Rates(1.0, 100.0, 0.0, 0.0, 0, 0)
+    effects = play.send(RatesSampled({"isp2": quiet, "gone": quiet, "isp1": quiet}))
+    alarm = "received 1 kbit/s < 64 while sending 100 kbit/s for 1 s"
+    assert of(Log, effects) == [
+        Log(WARNING, f"link isp1: traffic floor: {alarm}; probing it at once",
+            {"link": "isp1", "traffic": alarm}),
+    ]  # fmt: skip
+    assert [e.link for e in of(ProbeNow, effects)] == ["isp1"]
+
+
+def test_a_down_link_raises_no_alarm() -> None:
+    play = Play(load_config_text(ONE_PROBED, "m.toml")).start()
+    play.probe("isp1", ok=False, rounds=2)
+    mark = play.engine.links["isp1"].mark
+    assert play.send(HandshakesSeen({mark: unanswered("a", "b", "c")})) == []
+    assert play.send(RatesSampled({"isp1": Rates(1.0, 100.0, 0.0, 0.0, 0, 0)})) == []
