@@ -19,6 +19,7 @@ from multiwan.daemon.effects import (
     RunHooks,
 )
 from multiwan.daemon.events import (
+    Control,
     CountersRead,
     HandshakesSeen,
     ProbeDone,
@@ -212,3 +213,29 @@ def test_a_down_link_raises_no_alarm() -> None:
     mark = play.engine.links["isp1"].mark
     assert play.send(HandshakesSeen({mark: unanswered("a", "b", "c")})) == []
     assert play.send(RatesSampled({"isp1": Rates(1.0, 100.0, 0.0, 0.0, 0, 0)})) == []
+
+
+def test_an_operator_drains_a_backend_and_sees_it_in_status() -> None:
+    play = Play(load_config_text(SERVICE, "m.toml"), facts={}).start()
+    answer = play.control("backend", service="web", backend="10.0.0.1:80", action="drain")
+    assert answer["ok"]
+    (apply,) = of(ApplyConfig, play.effects[-4:])
+    assert apply.backends == {"web": {"10.0.0.2:80"}}  # no new connections to it
+    rows = play.control("status")["result"]["services"]["web"]["backends"]
+    assert [(r["backend"], r["drained"], r["taking_new"]) for r in rows] == [
+        ("10.0.0.1:80", True, False), ("10.0.0.2:80", False, True),
+    ]  # fmt: skip
+    play.control("backend", service="web", backend="10.0.0.1:80", action="undrain")
+    assert play.engine.runtime.drained_backends == frozenset()
+    assert play.control("backend", service="web", backend="10.0.0.9:80", action="drain") == {
+        "ok": False, "error": "unknown backend '10.0.0.9:80': expected one of 10.0.0.1:80, "
+        "10.0.0.2:80",
+    }  # fmt: skip
+
+
+def test_the_log_and_confirm_answers() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    assert play.control("log") == {"ok": True, "result": []}
+    play.control("reload_confirm", seconds=30)
+    effects = play.send(Control("confirm", {}, None))  # type: ignore[arg-type]
+    assert effects == [Log(INFO, "change confirmed: it stays")]
