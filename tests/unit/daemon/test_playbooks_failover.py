@@ -9,6 +9,7 @@ from multiwan.core.links import FamilyFacts, InterfaceFacts
 from multiwan.core.linkstate import ProbeRound, TargetResult
 from multiwan.core.ownership import MarkSpace
 from multiwan.core.passive import Handshake
+from multiwan.core.services import backend_counter
 from multiwan.daemon.effects import (
     Apply,
     ApplyConfig,
@@ -221,9 +222,10 @@ def test_an_operator_drains_a_backend_and_sees_it_in_status() -> None:
     assert answer["ok"]
     (apply,) = of(ApplyConfig, play.effects[-4:])
     assert apply.backends == {"web": {"10.0.0.2:80"}}  # no new connections to it
+    play.send(CountersRead([{"counter": {"name": backend_counter("web", 0), "packets": 3}}]))
     rows = play.control("status")["result"]["services"]["web"]["backends"]
-    assert [(r["backend"], r["drained"], r["taking_new"]) for r in rows] == [
-        ("10.0.0.1:80", True, False), ("10.0.0.2:80", False, True),
+    assert [(r["backend"], r["drained"], r["taking_new"], r["connections"]) for r in rows] == [
+        ("10.0.0.1:80", True, False, 3), ("10.0.0.2:80", False, True, 0),
     ]  # fmt: skip
     play.control("backend", service="web", backend="10.0.0.1:80", action="undrain")
     assert play.engine.runtime.drained_backends == frozenset()
