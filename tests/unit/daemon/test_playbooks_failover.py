@@ -2,7 +2,7 @@
 counts of a state change, connections sent to main while every link was down, a reconcile
 that finds an interface gone, and what a reload keeps."""
 
-from logging import INFO, WARNING
+from logging import ERROR, INFO, WARNING
 
 from multiwan.config.load import load_config_text
 from multiwan.core.links import FamilyFacts, InterfaceFacts
@@ -18,21 +18,24 @@ from multiwan.daemon.effects import (
     ProbeNow,
     ReadFacts,
     RunHooks,
+    ScheduleReconcile,
 )
 from multiwan.daemon.events import (
     Control,
     CountersRead,
     HandshakesSeen,
+    ModeSaved,
     ProbeDone,
     RatesSampled,
     Reconcile,
     Reconciled,
+    ReconcileFailed,
     Reload,
     Start,
 )
 from multiwan.daemon.hooks import HookEvent
 from multiwan.daemon.rates import Rates
-from multiwan.kernel.events import InterfaceState
+from multiwan.kernel.events import InterfaceState, Resync
 from tests.unit.daemon.test_playbooks import LINKS, SERVICE, Play, facts, logged, of
 
 MASK = MarkSpace(load_config_text(LINKS, "m.toml").mark_mask)
@@ -241,3 +244,25 @@ def test_the_log_and_confirm_answers() -> None:
     play.control("reload_confirm", seconds=30)
     effects = play.send(Control("confirm", {}, None))  # type: ignore[arg-type]
     assert effects == [Log(INFO, "change confirmed: it stays")]
+
+
+def test_lost_events_a_failed_reconcile_and_the_saved_mode_are_said() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    delay = play.engine.config.daemon.reconcile_delay
+    assert play.send(Resync()) == [ScheduleReconcile(delay)]
+    assert play.send(Resync()) == []  # one pending at a time
+    play.send(Reconcile())
+    assert play.send(ReconcileFailed("netlink: busy")) == [
+        Log(ERROR, "reconcile failed, kernel left as it was (retrying): netlink: busy"),
+        ScheduleReconcile(2 * delay),
+    ]
+    assert play.send(ModeSaved(("all", "failover"), None)) == [
+        Log(INFO, "mode persisted: all, failover")
+    ]
+    assert play.send(ModeSaved((), None)) == [Log(INFO, "mode persisted: none")]
+    assert play.send(ModeSaved(("all", "failover"), "disk full")) == [
+        Log(ERROR, "could not persist the mode all, failover: disk full")
+    ]
+    assert play.send(ModeSaved((), "disk full")) == [
+        Log(ERROR, "could not persist the mode none: disk full")
+    ]
