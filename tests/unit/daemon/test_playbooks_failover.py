@@ -20,6 +20,7 @@ from multiwan.daemon.effects import (
     RunHooks,
     ScheduleReconcile,
 )
+from multiwan.daemon.engine import Engine
 from multiwan.daemon.events import (
     Control,
     CountersRead,
@@ -34,6 +35,7 @@ from multiwan.daemon.events import (
     Start,
 )
 from multiwan.daemon.hooks import HookEvent
+from multiwan.daemon.metrics import EngineCollector
 from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import InterfaceState, Resync
 from tests.unit.daemon.test_playbooks import LINKS, SERVICE, Play, facts, logged, of
@@ -266,3 +268,9 @@ def test_lost_events_a_failed_reconcile_and_the_saved_mode_are_said() -> None:
     assert play.send(ModeSaved((), "disk full")) == [
         Log(ERROR, "could not persist the mode none: disk full")
     ]
+
+
+def test_a_daemon_before_its_first_apply_is_not_ready_and_shows_no_metrics() -> None:
+    engine = Engine(load_config_text(LINKS, "m.toml"))
+    assert engine.reconcile_error == "not applied yet"  # the not-ready reason status shows
+    assert list(EngineCollector(engine).collect()) == []
