@@ -274,3 +274,19 @@ def test_a_daemon_before_its_first_apply_is_not_ready_and_shows_no_metrics() -> 
     engine = Engine(load_config_text(LINKS, "m.toml"))
     assert engine.reconcile_error == "not applied yet"  # the not-ready reason status shows
     assert list(EngineCollector(engine).collect()) == []
+
+
+def test_a_passive_takedown_says_so_after_a_link_without_an_alarm() -> None:
+    text = LINKS.replace("rise = 2", "rise = 2\npassive = true\npassive_down = true")
+    play = Play(load_config_text(text, "m.toml")).start()
+    marks = {name: link.mark for name, link in play.engine.links.items()}
+    effects = play.send(HandshakesSeen({
+        marks["isp2"]: unanswered("a"),  # watched, one destination: no alarm
+        marks["isp1"]: unanswered("a", "b", "c"),
+    }))  # fmt: skip
+    alarm = "new connections to 3 destinations unanswered (a, b, c)"
+    assert of(Log, effects)[0] == Log(
+        WARNING, f"link isp1: passive alarm: {alarm}; taking it down",
+        {"link": "isp1", "passive": alarm},
+    )  # fmt: skip
+    assert play.state("isp1") == "down"
