@@ -38,7 +38,7 @@ from multiwan.daemon.hooks import HookEvent
 from multiwan.daemon.metrics import EngineCollector
 from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import InterfaceState, Resync
-from tests.unit.daemon.test_playbooks import LINKS, SERVICE, Play, facts, logged, of
+from tests.unit.daemon.test_playbooks import LINKS, POLICIES, SERVICE, Play, facts, logged, of
 
 MASK = MarkSpace(load_config_text(LINKS, "m.toml").mark_mask)
 
@@ -290,3 +290,21 @@ def test_a_passive_takedown_says_so_after_a_link_without_an_alarm() -> None:
         {"link": "isp1", "passive": alarm},
     )  # fmt: skip
     assert play.state("isp1") == "down"
+
+
+def test_a_reload_says_what_it_loaded_and_the_mode_kept() -> None:
+    play = Play(load_config_text(POLICIES, "m.toml")).start()
+    play.control("mode", mode="backup-only", persist=True)
+    effects = play.send(Reload())
+    assert Log(INFO, "reloaded: 2 links, 2 policies, 0 rules; persisted mode in force: "
+               "backup-only") in effects  # fmt: skip
+
+
+def test_the_log_keeps_the_last_200_changes() -> None:
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    for _ in range(101):
+        play.probe("isp1", ok=False, rounds=2)
+        play.probe("isp1", ok=True, rounds=2)
+    changes = play.control("log")["result"]
+    assert len(changes) == 200
+    assert changes[-1]["state"] == "up"
