@@ -38,7 +38,17 @@ from multiwan.daemon.hooks import HookEvent
 from multiwan.daemon.metrics import EngineCollector
 from multiwan.daemon.rates import Rates
 from multiwan.kernel.events import InterfaceState, Resync
-from tests.unit.daemon.test_playbooks import LINKS, POLICIES, SERVICE, Play, facts, logged, of
+from tests.unit.daemon.test_playbooks import (
+    LINKS,
+    POLICIES,
+    POOL,
+    SERVICE,
+    Play,
+    facts,
+    host,
+    logged,
+    of,
+)
 
 MASK = MarkSpace(load_config_text(LINKS, "m.toml").mark_mask)
 
@@ -308,3 +318,15 @@ def test_the_log_keeps_the_last_200_changes() -> None:
     changes = play.control("log")["result"]
     assert len(changes) == 200
     assert changes[-1]["state"] == "up"
+
+
+def test_a_new_client_is_seated_said_and_kept_by_the_next_full_apply() -> None:
+    play = Play(load_config_text(POOL, "m.toml")).start()
+    effects = play.send(host(1))
+    seat = "policy all: seated 02:00:00:00:00:01 on "
+    (line,) = [e for e in of(Log, effects) if e.text.startswith(seat)]
+    assert line.level == INFO
+    assert [e.text.split(";")[0] for e in of(Log, effects) if ";" in e.text] == ["clients changed"]
+    (apply,) = of(ApplyConfig, play.send(Reconcile()))
+    assert apply.seated == play.engine.pools.seated(play.engine.config)
+    assert apply.seated  # the seat is in the full apply too, not only in the fast path
