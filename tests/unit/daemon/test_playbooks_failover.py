@@ -330,3 +330,14 @@ def test_a_new_client_is_seated_said_and_kept_by_the_next_full_apply() -> None:
     (apply,) = of(ApplyConfig, play.send(Reconcile()))
     assert apply.seated == play.engine.pools.seated(play.engine.config)
     assert apply.seated  # the seat is in the full apply too, not only in the fast path
+
+
+def test_the_fast_path_keeps_the_local_source_the_reconcile_found() -> None:
+    """The router's own unbound sockets leave from its LAN address (`local_source = auto`),
+    also on the fallback route a state change rewrites."""
+    play = Play(load_config_text(LINKS, "m.toml")).start()
+    links = tuple(play.engine.links.values())
+    play.send(Reconciled(links, {4: "192.168.1.1"}, play.engine.applied, play.engine.fallback,
+                         None))  # fmt: skip
+    _, routes = of(Apply, play.probe("isp1", ok=False, rounds=2))
+    assert [(r.dev, r.src) for r in routes.plan.route_adds] == [("wan2", "192.168.1.1")]
