@@ -341,3 +341,31 @@ def test_the_fast_path_keeps_the_local_source_the_reconcile_found() -> None:
                          None))  # fmt: skip
     _, routes = of(Apply, play.probe("isp1", ok=False, rounds=2))
     assert [(r.dev, r.src) for r in routes.plan.route_adds] == [("wan2", "192.168.1.1")]
+
+
+def test_least_loaded_seats_on_a_degraded_link_only_when_nothing_else_lives() -> None:
+    play = Play(load_config_text(POOL, "m.toml")).start()
+    play.probe("isp1", ok=True, rounds=6, rtt=0.9)  # over degraded_latency_ms: reserve
+    assert play.state("isp1") == "degraded"
+    for n in (1, 2):
+        play.send(host(n))
+    seated = play.engine.pools.seats["all"]
+    assert {seated[c].link for c in play.engine.pools.clients} == {"isp2"}
+    play.probe("isp2", ok=False, rounds=2)
+    seated = play.engine.pools.seats["all"]
+    assert {seated[c].link for c in play.engine.pools.clients} == {"isp1"}
+
+
+def test_least_loaded_seats_by_the_weight_a_degraded_link_is_given() -> None:
+    text = POOL.replace("rise = 2", 'rise = 2\ndegraded_action = "weight"\ndegraded_weight = 1')
+    text = text.replace('[links.isp2]\ninterface = "wan2"', '[links.isp2]\ninterface = "wan2"\n'
+                        "weight = 3")  # fmt: skip
+    play = Play(load_config_text(text, "m.toml")).start()
+    play.probe("isp2", ok=True, rounds=6, rtt=0.9)
+    assert play.state("isp2") == "degraded"  # weight 3 -> 1, like isp1's
+    for n in range(1, 5):
+        play.send(host(n))
+    seated = play.engine.pools.seats["all"]
+    assert sorted(seated[c].link for c in play.engine.pools.clients) == [
+        "isp1", "isp1", "isp2", "isp2",
+    ]  # fmt: skip
