@@ -199,6 +199,8 @@ async def watch_handshakes(
                 await asyncio.sleep(GATHER)
                 chunk = _read_all(events)
                 if chunk is None:
+                    if ended := handshakes.take():  # what it said before it stopped
+                        report(ended)
                     _, err = await proc.communicate()
                     text = err.decode(errors="replace").strip() or "no reason given"
                     raise KernelError(f"conntrack -E stopped: {text}")

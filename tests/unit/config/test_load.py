@@ -319,6 +319,34 @@ MISTAKES = {
         ),
         "m.toml:3: daemon.hooks_dir: expected an absolute path, got 'hooks'",
     ),
+    "main is reserved for a policy too": (
+        ("[policies.balanced]", "[policies.main]\nlinks = ['wan1']\n[policies.balanced]"),
+        "m.toml:11: policies.main: 'main' is reserved (main table)",
+    ),
+    "unknown link given as a table": (
+        ('links = ["wan1", "wan2"]', 'links = ["wan1", { link = "wan3" }]'),
+        "m.toml:12: policies.balanced.links[1]: unknown link 'wan3' (links: wan1, wan2)",
+    ),
+    "unknown link after a member of the wrong type": (
+        ('links = ["wan1", "wan2"]', 'links = [2, "wan3"]'),
+        "m.toml:12: policies.balanced.links[1]: unknown link 'wan3' (links: wan1, wan2)",
+    ),
+    "link listed twice": (
+        ('links = ["wan1", "wan2"]', 'links = ["wan1", "wan2", { link = "wan1" }]'),
+        "m.toml:12: policies.balanced.links[2]: link 'wan1' listed twice",
+    ),
+    "unknown default policy among several": (
+        (
+            'default_policy = "balanced"',
+            'default_policy = "fast"\n[policies.other]\nlinks = ["wan1"]',
+        ),
+        "m.toml:1: default_policy: unknown policy 'fast' (policies: other, balanced)",
+    ),
+    "default policy missing": (
+        ('default_policy = "balanced"', ""),
+        "m.toml: default_policy: required with links: the policy (or link) for traffic no "
+        "rule matches",
+    ),
     "bad TOML": (
         ("[links.wan2]", "[links.wan2"),
         "m.toml:7: invalid TOML: Expected ']' at the end of a table declaration",
@@ -493,3 +521,17 @@ def test_route_policies_must_agree_on_the_kernels_one_hash_policy() -> None:
         "has one multipath hash setting"
     ]
     assert load_config_text(text.replace('hash_policy = "l4"\n', ""), "m.toml")
+
+
+def test_names_that_resolve_to_nothing_say_there_are_none() -> None:
+    found = problems('default_policy = "fast"\n[policies.bond]\nlinks = ["wan1"]\n')
+    assert "m.toml:3: policies.bond.links[0]: unknown link 'wan1' (links: none)" in found
+    found = problems('default_policy = "fast"\n[links.wan1]\ninterface = "eth1"\n')
+    assert found == ["m.toml:1: default_policy: unknown policy 'fast' (policies: none)"]
+
+
+def test_the_most_links_leave_no_mark_for_a_policy() -> None:
+    links = "".join(f'[links.l{i}]\ninterface = "eth{i}"\n' for i in range(MAX_LINKS))
+    assert problems(f'default_policy = "a"\n{links}[policies.a]\nlinks = ["l0"]\n') == [
+        "m.toml:502: policies: links and policies take a mark and table each: at most 250 together"
+    ]

@@ -87,3 +87,13 @@ def test_iif_names_must_be_interface_names() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config_text(BASE + 'iif = ["eth 0"]\n', "m.toml")
     assert "m.toml:5: services.s.iif[0]: " in str(caught.value)
+
+
+def test_a_config_without_links_says_why_each_link_setting_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text('conntrack_helpers = ["ftp"]\n' + BASE + '[[rules]]\nvia = "main"\n', "")
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        ("conntrack_helpers", "helpers keep related connections on their link, and there are "
+         "no links"),
+        ("rules", "rules choose among links, and there are none"),
+    ]  # fmt: skip

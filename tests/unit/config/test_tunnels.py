@@ -1,6 +1,7 @@
 """Tunnel links in the config: every mistake that would stop a tunnel later is found by
 `check`, with its field and line."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,117 @@ def test_an_openvpn_clients_file_says_what_its_server_mirrors() -> None:
         "remote 192.0.2.1 1194\nifconfig 10.0.0.2 10.0.0.1\n<secret>\nkey material\n</secret>\n"
     )
     assert not inline.static  # the key is inline: its copy on the server is the user's
+
+
+def test_wireguard_file_keeps_exactly_what_wg_setconf_takes() -> None:
+    """Comments go (also a `#` inside one), several Address lines and lists add up, and the
+    private key and every endpoint are known for the checks that need them."""
+    text = """\
+# a wg-quick file # with two hashes
+[Interface]
+PrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=  # the router's # key
+Address = 10.99.1.2/24, fd00:99::2/64
+Address = 10.99.2.2/24
+ListenPort = 51820
+
+[Peer]
+PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+Endpoint = 203.0.113.10:51821
+AllowedIPs = 0.0.0.0/0, ::/0
+[peer]
+PublicKey = TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=
+Endpoint = 198.51.100.7:51820
+"""
+    parsed = parse_wireguard(text)
+    assert parsed.setconf == (
+        "[Interface]\n"
+        "PrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n"
+        "ListenPort = 51820\n"
+        "[Peer]\n"
+        "PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n"
+        "Endpoint = 203.0.113.10:51821\n"
+        "AllowedIPs = 0.0.0.0/0, ::/0\n"
+        "[peer]\n"
+        "PublicKey = TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=\n"
+        "Endpoint = 198.51.100.7:51820\n"
+    )
+    assert parsed.addresses == ("10.99.1.2/24", "fd00:99::2/64", "10.99.2.2/24")
+    assert parsed.mtu is None
+    assert parsed.private_key == "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+    assert parsed.endpoints == ("203.0.113.10:51821", "198.51.100.7:51820")
+
+
+@pytest.mark.parametrize("mtu", [576, 65535])
+def test_wireguard_mtu_bounds_are_taken(mtu: int) -> None:
+    assert parse_wireguard(WG.replace("MTU = 1380", f"MTU = {mtu}")).mtu == mtu
+
+
+@pytest.mark.parametrize(
+    ("wg", "expected"),
+    [
+        (WG.replace("MTU = 1380", "MTU = 575"), "line 4: MTU: expected 576-65535, got '575'"),
+        (WG.replace("MTU = 1380", "MTU = 65536"),
+         "line 4: MTU: expected 576-65535, got '65536'"),
+        (WG.replace("[Peer]", "[Peers]"), "line 6: unknown section '[Peers]'"),
+        (WG.replace("MTU = 1380", "MTU ="), "line 4: expected 'Key = value', got 'MTU ='"),
+        (WG.replace("MTU = 1380", "MTU 1380"), "line 4: expected 'Key = value', got 'MTU 1380'"),
+        ("PrivateKey = x\n" + WG, "line 1: PrivateKey outside [Interface] or [Peer]"),
+        (WG.replace("PrivateKey", "ListenPort"),
+         "expected one [Interface] section with a PrivateKey"),
+        (WG + "[Interface]\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n",
+         "expected one [Interface] section with a PrivateKey"),
+        (WG + "[Peer]\nEndpoint = 198.51.100.7:51820\n", "[Peer] 2 has no PublicKey"),
+    ],
+)  # fmt: skip
+def test_wireguard_file_mistakes_say_the_line_and_what_is_expected(wg: str, expected: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        parse_wireguard(wg)
+
+
+def test_openvpn_options_are_found_with_dashes_and_after_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "vpn1.conf"
+    vpn = f'tunnel = "openvpn"\nover = "lte1"\ntunnel_config = "{path}"'
+    found = problems(config(tmp_path, vpn, "remote 203.0.113.10 1194\n\n  --dev tun0\n"))
+    assert found == [
+        f"m.toml:8: links.vpn1.tunnel_config: {path}: line 3: 'dev': multiwan names the device "
+        "after the link's interface; leave it out"
+    ]
+
+
+def test_a_tunnel_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "vpn1.conf"
+    vpn = f'tunnel = "wireguard"\nover = "lte1"\ntunnel_config = "{path}"'
+    text = config(tmp_path, vpn)
+    path.write_bytes(b"[Interface]\nPrivateKey = \xff\n")
+    assert problems(text) == [
+        f"m.toml:8: links.vpn1.tunnel_config: cannot read '{path}': not UTF-8 text"
+    ]
+
+
+def test_tunnel_fields_on_a_plain_link_and_every_tunnel_after_an_unknown_kind(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "vpn1.conf"
+    text = config(tmp_path, 'tunnel = "gre"')
+    text += f'[links.lte2]\ninterface = "usb1"\ntunnel_config = "{path}"\n'
+    text += '[links.vpn2]\ninterface = "wg2"\ntunnel = "wireguard"\nover = "lte9"\n'
+    text += f'tunnel_config = "{path}"\n'
+    assert problems(text) == [
+        "m.toml:6: links.vpn1.tunnel: expected one of 'wireguard', 'openvpn', got 'gre'",
+        "m.toml:9: links.lte2.tunnel_config: only for a tunnel link (set 'tunnel')",
+        "m.toml:13: links.vpn2.over: unknown link 'lte9' (links: lte1, vpn1, lte2)",
+    ]
+
+
+def test_a_lone_tunnel_over_an_unknown_link_says_there_are_none(tmp_path: Path) -> None:
+    path = tmp_path / "vpn1.conf"
+    path.write_text(WG)
+    text = f"""\
+default_policy = "vpn1"
+[links.vpn1]
+interface = "wg1"
+tunnel = "wireguard"
+over = "lte1"
+tunnel_config = "{path}"
+"""
+    assert "m.toml:5: links.vpn1.over: unknown link 'lte1' (links: none)" in problems(text)

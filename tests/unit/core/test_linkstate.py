@@ -486,3 +486,16 @@ def test_a_passive_alarm_changes_nothing_on_a_down_or_unprobed_link() -> None:
     assert play([PassiveAlarm(4.0, "why", down=True)], PASSIVE, down) == (down, [])
     unprobed = initial(None, 0.0, present=True, carrier=True)
     assert play([PassiveAlarm(1.0, "why", down=True)], None, unprobed) == (unprobed, [])
+
+
+def test_a_passive_takedown_forgets_the_good_rounds_before_it() -> None:
+    """Good rounds before the alarm prove nothing about after it: the link earns `rise`
+    good rounds again, however long it was fine before."""
+    health, _ = play([round_(float(t), True, True) for t in range(1, 6)], PASSIVE)
+    alarm = PassiveAlarm(6.0, "new connections to 3 destinations unanswered", down=True)
+    health, transitions = play([alarm], PASSIVE, health)
+    assert [t.state for t in transitions] == ["down"]
+    health, transitions = play([round_(7.0, True, True)], PASSIVE, health)
+    assert not transitions
+    _, transitions = play([round_(8.0, True, True)], PASSIVE, health)
+    assert [t.state for t in transitions] == ["up"]

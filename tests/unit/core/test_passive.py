@@ -60,3 +60,34 @@ def test_a_link_already_down_counts_its_failures_but_raises_no_alarm_of_its_own(
     assert (alarm, passive.alarms, passive.unanswered, passive.unanswered_total) == (None, 0, (), 4)
     passive, alarm = observe(passive, failed(2.0, "a", "b"), 2.2, 3)  # back up: starts afresh
     assert alarm is None
+
+
+def test_an_answer_seen_in_an_earlier_round_still_clears_what_started_before_it() -> None:
+    """Handshakes end out of order (an unanswered one is reported only after its timeout):
+    failures reported after the answer, but started before it, prove nothing."""
+    passive, _ = observe(Passive(), [Handshake(5.0, "x", answered=True)], 5.1, 2)
+    passive, alarm = observe(passive, failed(4.0, "a", "b"), 7.0, 2)
+    assert alarm is None
+    assert (passive.last_answer, passive.unanswered) == (5.0, ())
+
+
+def test_a_failure_started_with_the_answer_is_no_evidence() -> None:
+    shakes = [Handshake(3.0, "x", answered=True), *failed(3.0, "a", "b")]
+    passive, alarm = observe(Passive(), shakes, 3.5, 2)
+    assert alarm is None
+    assert passive.unanswered == ()
+
+
+def test_each_destination_keeps_its_latest_failure_whatever_the_order_reported() -> None:
+    passive, _ = observe(Passive(), failed(6.0, "a"), 6.5, 3)
+    passive, alarm = observe(passive, [*failed(8.0, "b"), *failed(2.0, "a", "b")], 9.0, 3)
+    assert alarm is None
+    assert passive.unanswered == (("a", 6.0), ("b", 8.0))
+    # 2.0 alone would have aged out by now: the later failures keep both destinations.
+    passive, alarm = observe(passive, failed(9.5, "c"), 12.5, 3)
+    assert alarm == "new connections to 3 destinations unanswered (a, b, c)"
+
+
+def test_four_destinations_name_three_and_say_there_are_more() -> None:
+    _, alarm = observe(Passive(), failed(1.0, "a", "b", "c", "d"), 1.1, 4)
+    assert alarm == "new connections to 4 destinations unanswered (a, b, c, ...)"

@@ -52,3 +52,18 @@ def test_the_capacity_shown_is_the_peak_over_the_window() -> None:
     assert traffic.as_dict() == {"peak_rx_kbit_s": 40000.0, "peak_tx_kbit_s": 2000.0}
     traffic, _ = sample(traffic, Sample(CAPACITY_WINDOW + 0.5, 10000, 10), None)
     assert (traffic.peak_rx_kbit, traffic.peak_tx_kbit) == (10000, 2000)  # the first aged out
+
+
+def test_sending_exactly_the_floor_counts_and_a_small_floor_is_still_a_floor() -> None:
+    traffic, reasons = Traffic(), []
+    small = check(traffic_floor_kbit=1, traffic_floor_seconds=2)
+    for at in range(2):
+        traffic, reason = sample(traffic, Sample(float(at), rx_kbit=0, tx_kbit=1), small)
+        reasons.append(reason)
+    assert reasons == [None, "traffic floor: received 0 kbit/s < 1 while sending 1 kbit/s for 2 s"]
+
+
+def test_a_peak_exactly_one_window_old_is_forgotten() -> None:
+    traffic, _ = sample(Traffic(), Sample(0.0, 40000, 3000), None)
+    traffic, _ = sample(traffic, Sample(CAPACITY_WINDOW, 10, 20), None)
+    assert (traffic.peak_rx_kbit, traffic.peak_tx_kbit) == (10, 20)
