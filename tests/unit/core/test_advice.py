@@ -581,6 +581,11 @@ def test_a_policy_that_mixes_auto_and_fixed_weights() -> None:
     assert findings(both) == []
     own = both.replace('links = ["a", "b"]', 'links = ["a", { link = "b", weight = 3 }]')
     assert [f.field for f in findings(own)] == ["policies.p"]
+    four = mixed + '[policies.q]\nlinks = ["a", "a2", "b", "b2"]\n[links.a2]\ninterface = "x2"\n'
+    four += 'weight = "auto"\n[links.b2]\ninterface = "x3"\n'
+    messages = [f.message for f in findings(four) if f.field == "policies.q"]
+    assert messages == ['mixes weight = "auto" (a, a2: Mbit/s measured) with fixed weights '
+                        "(b, b2): those count as Mbit/s beside them"]  # fmt: skip
 
 
 def test_gro_on_the_lan_is_named_for_each_packet_policy() -> None:

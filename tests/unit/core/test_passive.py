@@ -53,6 +53,11 @@ def test_the_reason_names_at_most_three_destinations() -> None:
     assert alarm == "new connections to 5 destinations unanswered (a, b, c, ...)"
 
 
+def test_a_failure_keeps_its_own_start_however_early() -> None:
+    passive, _ = observe(Passive(), failed(0.5, "a"), 0.6, 3)
+    assert passive.unanswered == (("a", 0.5),)
+
+
 def test_a_link_already_down_counts_its_failures_but_raises_no_alarm_of_its_own() -> None:
     """The connections still failing on a link that went down are counted, not evidence: a
     down link would otherwise show a second alarm for the same outage."""

@@ -39,6 +39,8 @@ def test_the_traffic_signal_is_packets_sent_and_none_received_in_a_second() -> N
     signal = check(traffic_signal=True)
     _, reason = sample(Traffic(), Sample(0.0, 0, 12, rx_pps=0, tx_pps=14.4), signal)
     assert reason == "traffic signal: sent 14 packets/s, received none"
+    _, reason = sample(Traffic(), Sample(0.0, 0, 0.1, rx_pps=0, tx_pps=0.5), signal)
+    assert reason == "traffic signal: sent 0 packets/s, received none"  # one packet in 2 s
     for rx_pps, tx_pps, health in ((1, 14, signal), (0, 0, signal), (0, 14, check())):
         _, reason = sample(Traffic(), Sample(0.0, 0, 12, rx_pps, tx_pps), health)
         assert reason is None

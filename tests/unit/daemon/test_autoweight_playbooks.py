@@ -132,3 +132,19 @@ def test_measured_weights_are_saved_and_a_restart_resumes_from_them() -> None:
     )  # fmt: skip
     (first,) = of(ApplyConfig, again.effects)
     assert first.available.measured == {"isp1": 40}, "the first apply uses it"
+
+
+def test_two_links_moving_at_once_are_one_update_and_one_info_line() -> None:
+    both = AUTO.replace(
+        'interface = "wan2"',
+        'interface = "wan2"\nweight = "auto"\n[links.isp2.auto_weight]\nwindow = 10',
+    )
+    play = Play(load_config_text(both, "m.toml")).start()
+    effects = play.send(RatesSampled({"isp1": rates(40_000, 0), "isp2": rates(20_000, 0)}), 1.0)
+    (line,) = [e for e in of(Log, effects) if "weight" in e.text]
+    assert line.level == INFO
+    assert line.text.startswith(
+        "link isp1: weight 10 -> 40 (capacity 40.0 Mbit/s); "
+        "link isp2: weight 10 -> 20 (capacity 20.0 Mbit/s); updated pol4_all"
+    )
+    assert line.fields == {}

@@ -632,6 +632,18 @@ def rates(rx_kbit: float, tx_kbit: float) -> Rates:
     return Rates(rx_kbit, tx_kbit, 0.0, 0.0, 0, 0)
 
 
+def test_a_link_that_sent_packets_and_received_none_is_probed_at_once() -> None:
+    """traffic_signal: one second of packets out and none in (the rates' packet counts)."""
+    text = LINKS.replace("rise = 2", "rise = 2\ntraffic_signal = true")
+    play = Play(load_config_text(text, "m.toml")).start()
+    silent = Rates(0.0, 12.0, 0.0, 14.0, 0, 0)
+    effects = play.send(RatesSampled({"isp1": silent, "isp2": Rates(9, 9, 3.0, 3.0, 0, 0)}), 1)
+    assert logged(effects) == (
+        "link isp1: traffic signal: sent 14 packets/s, received none; probing it at once"
+    )
+    assert [e.link for e in of(ProbeNow, effects)] == ["isp1"]
+
+
 def test_a_link_that_sends_but_hardly_receives_is_probed_at_once() -> None:
     text = LINKS.replace("rise = 2", "rise = 2\ntraffic_floor_kbit = 64\ntraffic_floor_seconds = 2")
     play = Play(load_config_text(text, "m.toml")).start()
