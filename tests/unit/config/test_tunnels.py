@@ -303,3 +303,35 @@ over = "lte1"
 tunnel_config = "{path}"
 """
     assert "m.toml:5: links.vpn1.over: unknown link 'lte1' (links: none)" in problems(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "port", "proto", "secret", "ifconfig", "tls"),
+    [
+        ("remote 192.0.2.1\n", 1194, "udp", None, None, False),  # OpenVPN's defaults
+        ("remote 192.0.2.1 1195\n", 1195, "udp", None, None, False),
+        ("--remote 192.0.2.1 1197 tcp-client\n", 1197, "tcp-client", None, None, False),
+        ("# remote 192.0.2.9 99\n; port 77\n\nrport 1198\n#\n", 1198, "udp", None, None, False),
+        ("secret /k/key\nifconfig 10.0.0.2\n", 1194, "udp", ("/k/key", None), None, False),
+        ("<ca>\nremote 192.0.2.9 99\n</ca>\nremote 192.0.2.1 1196\n", 1196, "udp", None, None,
+         True),
+        ("<secret>\n</secret>\n<tls-auth>\nport 77\n</tls-auth>\n", 1194, "udp", None, None,
+         True),
+    ],
+)  # fmt: skip
+def test_an_openvpn_clients_options_with_defaults_comments_dashes_and_inline_blocks(
+    text: str,
+    port: int,
+    proto: str,
+    secret: tuple[str, None] | None,
+    ifconfig: None,
+    tls: bool,
+) -> None:
+    """What the server mirrors: OpenVPN's defaults (1194, udp) where the file says nothing,
+    comments and inline blocks (`<ca>`...`</ca>`: TLS-like, their lines not options) left
+    out, `--option` as `option`, `rport`, a secret without a direction, an ifconfig that
+    is not two addresses ignored."""
+    client = parse_openvpn_client(text)
+    assert (client.port, client.proto, client.secret, client.ifconfig, client.tls) == (
+        port, proto, secret, ifconfig, tls
+    )  # fmt: skip

@@ -89,3 +89,36 @@ def test_a_tls_clients_server_is_a_stanza_to_complete_and_the_script_stops_witho
         "first' >&2; exit 1; }"
     ) in script
     assert "openvpn --daemon" not in script
+
+
+def test_the_server_mirrors_direction_and_protocol_and_derives_nothing_it_cannot() -> None:
+    """Key direction 0 on the client is 1 on the server; a TCP client's server listens; a
+    client with TLS options, or without its ifconfig, gets the stanza to complete."""
+    tcp = parse_openvpn_client(
+        "remote 203.0.113.20 1195 tcp-client\nsecret /k/ovpn.key 0\nifconfig 10.99.2.2 10.99.2.1\n"
+    )
+    script = render_far_end(
+        "bond", [FarTunnel("vpn2", "openvpn", "mw4", 0x200, 7702, 1, None, openvpn=tcp)],
+        ["10.10.0.0/24"], "/k", MarkSpace(),
+    )  # fmt: skip
+    assert "--proto tcp-server --lport 1195 --secret /k/vpn2.key 1 " in script
+    for text in (
+        "remote 203.0.113.20 1195\nsecret /k/ovpn.key 1\nifconfig 10.99.2.2 10.99.2.1\nca c\n",
+        "remote 203.0.113.20 1195\nsecret /k/ovpn.key 1\n",
+    ):
+        client = parse_openvpn_client(text)
+        tunnel = FarTunnel("vpn2", "openvpn", "mw4", 0x200, 7702, 1, None, openvpn=client)
+        script = render_far_end("bond", [tunnel], ["10.10.0.0/24"], "/k", MarkSpace())
+        assert "openvpn --daemon" not in script, text
+        assert "#   port 1195\n" in script
+
+
+def test_without_a_client_file_the_stanza_has_openvpns_defaults() -> None:
+    script = render_far_end("bond", [OVPN], ["10.10.0.0/24"], "/k", MarkSpace())
+    assert "#   proto udp\n#   port 1194\n" in script
+
+
+def test_a_wireguard_end_without_an_address_is_named() -> None:
+    bare = FarTunnel("vpn1", "wireguard", "mw2", 0x200, 7702, 1, None, "PUB=", (), 51821)
+    script = render_far_end("bond", [bare], ["10.10.0.0/24"], "/k", MarkSpace())
+    assert "# vpn1 has no gateway: give mw2 an address of your own.\n" in script
