@@ -122,3 +122,10 @@ def test_a_wireguard_end_without_an_address_is_named() -> None:
     bare = FarTunnel("vpn1", "wireguard", "mw2", 0x200, 7702, 1, None, "PUB=", (), 51821)
     script = render_far_end("bond", [bare], ["10.10.0.0/24"], "/k", MarkSpace())
     assert "# vpn1 has no gateway: give mw2 an address of your own.\n" in script
+
+
+def test_a_tcp_tls_clients_stanza_listens() -> None:
+    tls = parse_openvpn_client("client\nremote vpn.example.net 443 tcp-client\nca ca.crt\n")
+    tunnel = FarTunnel("vpn3", "openvpn", "mw5", 0x200, 7702, 1, None, openvpn=tls)
+    script = render_far_end("bond", [tunnel], ["10.10.0.0/24"], "/k", MarkSpace())
+    assert "#   proto tcp-server\n#   port 443\n" in script
