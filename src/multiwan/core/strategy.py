@@ -40,7 +40,7 @@ def availability(
     drained ones take none (their connections finish). `measured`: the weights of
     `weight = "auto"` links (core/autoweight.py); a degraded weight goes before them."""
     live, reserve, weights = set(), set(), {}
-    auto = {n for n, link in config.links.items() if link.weighing}
+    auto = {n for n, link in config.links.items() if link.weight == "auto"}
     for name, state in states.items():
         check = config.health_of(name)
         if name in drained:

@@ -104,10 +104,7 @@ def load_seats(path: Path) -> dict[str, dict[str, Seat]]:
 def save_seats(path: Path, seats: Mapping[str, Mapping[str, Seat]]) -> None:
     """Best effort, like the link states: a restart then seats clients afresh."""
     data = {p: {c: [s.link, s.home] for c, s in clients.items()} for p, clients in seats.items()}
-    try:
-        write_atomic(path, json.dumps(data, sort_keys=True))
-    except OSError as exc:
-        log.error("could not save client seats to %s: %s", path, exc)
+    _save(path, data, "client seats")
 
 
 def load_weights(path: Path) -> dict[str, int]:
@@ -118,16 +115,19 @@ def load_weights(path: Path) -> dict[str, int]:
 
 def save_weights(path: Path, weights: Mapping[str, int]) -> None:
     """Best effort: a restart then starts from the initial weights."""
-    try:
-        write_atomic(path, json.dumps(weights, sort_keys=True))
-    except OSError as exc:
-        log.error("could not save auto weights to %s: %s", path, exc)
+    _save(path, weights, "auto weights")
 
 
 def save_states(path: Path, states: Mapping[str, State]) -> None:
     """Best effort: a state file that cannot be written (disk full, read-only, out of file
     descriptors) is logged, and the daemon goes on; a restart then starts from probes."""
+    _save(path, states, "link states")
+
+
+def _save(path: Path, data: Mapping[str, object], what: str) -> None:
+    """Write `data` as JSON; an error is logged, never raised (what a restart resumes from
+    is a convenience, not a condition for running)."""
     try:
-        write_atomic(path, json.dumps(states, sort_keys=True))
+        write_atomic(path, json.dumps(data, sort_keys=True))
     except OSError as exc:
-        log.error("could not save link states to %s: %s", path, exc)
+        log.error("could not save %s to %s: %s", what, path, exc)

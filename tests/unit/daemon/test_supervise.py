@@ -12,15 +12,8 @@ from multiwan.core.linkstate import State
 from multiwan.core.tunnels import tunnel_specs
 from multiwan.daemon.effects import Log, ScheduleTunnelRetry, StartTunnel, StopTunnel
 from multiwan.daemon.supervise import Tunnels
+from tests.unit.daemon.test_tunnel_playbooks import WG
 
-WG = """\
-[Interface]
-PrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
-Address = 10.99.1.2/24
-[Peer]
-PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
-Endpoint = 203.0.113.10:51821
-"""
 BASES = """\
 default_policy = "isp1"
 [links.isp1]
