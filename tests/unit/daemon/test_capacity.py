@@ -26,3 +26,10 @@ def test_a_failing_silent_or_slow_command_says_why() -> None:
         "isp1", None, "no rate in its output 'unreachable\\n' (expected e.g. '38.5 Mbit/s')"
     )
     assert measure("sleep 5", timeout=0.2) == CapacityMeasured("isp1", None, "timeout after 0.2s")
+
+
+def test_a_missing_program_is_named() -> None:
+    measured = asyncio.run(measure_capacity("isp1", ("/nonexistent/measure",), 5.0, None))
+    assert measured == CapacityMeasured(
+        "isp1", None, "cannot run /nonexistent/measure: No such file or directory"
+    )
